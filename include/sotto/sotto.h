@@ -1,0 +1,7 @@
+/* sotto: the umbrella header. */
+#ifndef SOTTO_H
+#define SOTTO_H
+#include "sotto/err.h"
+#include "sotto/keys.h"
+#include "sotto/session.h"
+#endif
