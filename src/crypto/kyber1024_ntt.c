@@ -1,0 +1,67 @@
+/* Kyber1024: the number-theoretic transform over Z_q[X]/(X^256 + 1), in
+ * Montgomery arithmetic, with the layer order and output order of the round-3
+ * reference (coefficients in bit-reversed order, pairs multiplied by
+ * sotto_kyber_basemul). Straight-line code: loop bounds and table indices
+ * depend on positions only, never on coefficient values. */
+#include "crypto/kyber1024_internal.h"
+
+/* zetas[i] = 2^16 * 17^bitrev7(i) mod q, centred; 17 is a primitive 256th
+ * root of unity mod 3329. tests/unit/test_kyber1024.c recomputes this table. */
+const int16_t sotto_kyber_zetas[128] = {
+    -1044, -758,  -359,  -1517, 1493,  1422,  287,   202,   -171,  622,   1577,  182,
+    962,   -1202, -1474, 1468,  573,   -1325, 264,   383,   -829,  1458,  -1602, -130,
+    -681,  1017,  732,   608,   -1542, 411,   -205,  -1571, 1223,  652,   -552,  1015,
+    -1293, 1491,  -282,  -1544, 516,   -8,    -320,  -666,  -1618, -1162, 126,   1469,
+    -853,  -90,   -271,  830,   107,   -1421, -247,  -951,  -398,  961,   -1508, -725,
+    448,   -1065, 677,   -1275, -1103, 430,   555,   843,   -1251, 871,   1550,  105,
+    422,   587,   177,   -235,  -291,  -460,  1574,  1653,  -246,  778,   1159,  -147,
+    -777,  1483,  -602,  1119,  -1590, 644,   -872,  349,   418,   329,   -156,  -75,
+    817,   1097,  603,   610,   1322,  -1285, -1465, 384,   -1215, -136,  1218,  -1335,
+    -874,  220,   -1187, -1659, -1185, -1530, -1278, 794,   -1510, -854,  -870,  478,
+    -108,  -308,  996,   991,   958,   -1460, 1522,  1628,
+};
+
+/* In place; input in standard order, output in bit-reversed order. Each
+ * layer grows |coefficient| by at most q: callers reduce afterwards. */
+void sotto_kyber_ntt(int16_t r[KYBER_N])
+{
+    unsigned k = 1;
+    for (unsigned len = 128; len >= 2; len >>= 1) {
+        for (unsigned start = 0; start < KYBER_N; start += 2 * len) {
+            int16_t zeta = sotto_kyber_zetas[k++];
+            for (unsigned j = start; j < start + len; j++) {
+                int16_t t = kyber_fqmul(zeta, r[j + len]);
+                r[j + len] = (int16_t)(r[j] - t);
+                r[j] = (int16_t)(r[j] + t);
+            }
+        }
+    }
+}
+
+/* In place; inverse of sotto_kyber_ntt, times 2^16 (the final scaling by
+ * KYBER_INVNTT_F folds 1/128 with a move into Montgomery form). Output
+ * coefficients are in (-q, q). */
+void sotto_kyber_invntt(int16_t r[KYBER_N])
+{
+    unsigned k = 127;
+    for (unsigned len = 2; len <= 128; len <<= 1) {
+        for (unsigned start = 0; start < KYBER_N; start += 2 * len) {
+            int16_t zeta = sotto_kyber_zetas[k--];
+            for (unsigned j = start; j < start + len; j++) {
+                int16_t t = r[j];
+                r[j] = kyber_barrett_reduce((int16_t)(t + r[j + len]));
+                r[j + len] = kyber_fqmul(zeta, (int16_t)(r[j + len] - t));
+            }
+        }
+    }
+    for (unsigned j = 0; j < KYBER_N; j++)
+        r[j] = kyber_fqmul(r[j], KYBER_INVNTT_F);
+}
+
+/* (a0 + a1 X)(b0 + b1 X) mod (X^2 - zeta), Montgomery products. */
+void sotto_kyber_basemul(int16_t r[2], const int16_t a[2], const int16_t b[2], int16_t zeta)
+{
+    int16_t r0 = kyber_fqmul(kyber_fqmul(a[1], b[1]), zeta);
+    r[0] = (int16_t)(r0 + kyber_fqmul(a[0], b[0]));
+    r[1] = (int16_t)(kyber_fqmul(a[0], b[1]) + kyber_fqmul(a[1], b[0]));
+}

@@ -1,0 +1,263 @@
+/* Kyber1024: polynomials and vectors of polynomials: serialisation,
+ * compression, message encoding, noise sampling and arithmetic.
+ *
+ * All of it runs on secret data except sotto_kyber_rej_uniform. Rounding
+ * divisions by q are done by multiply-and-shift (div_q), never with `/`,
+ * whose timing on many CPUs depends on the operands (KyberSlash). */
+#include "crypto/kyber1024_internal.h"
+
+/* floor(x / q) for x < 2^23, exact: DIV_Q_MUL = ceil(2^48 / q) and the error
+ * x * (DIV_Q_MUL * q - 2^48) / 2^48 < 2^-25 stays below 1/q.
+ * tests/unit/test_kyber1024.c checks every input the callers can produce. */
+#define DIV_Q_SHIFT 48
+#define DIV_Q_MUL   ((((uint64_t)1 << DIV_Q_SHIFT) + KYBER_Q - 1) / KYBER_Q)
+static inline uint32_t div_q(uint32_t x)
+{
+    return (uint32_t)(((uint64_t)x * DIV_Q_MUL) >> DIV_Q_SHIFT);
+}
+
+/* a in (-q, q) to its representative in [0, q), without a branch. */
+static inline uint32_t to_unsigned(int16_t a)
+{
+    int16_t m = (int16_t)(a >> 15); /* all ones when negative */
+    return (uint32_t)(int32_t)(a + (m & KYBER_Q));
+}
+
+/* round(x * 2^d / q) mod 2^d, x in [0, q) */
+static inline uint32_t compress_d(uint32_t x, unsigned d)
+{
+    return div_q((x << d) + KYBER_Q / 2) & ((1u << d) - 1);
+}
+
+/* round(y * q / 2^d), y < 2^d */
+static inline int16_t decompress_d(uint32_t y, unsigned d)
+{
+    return (int16_t)((y * KYBER_Q + (1u << (d - 1))) >> d);
+}
+
+/* Little-endian bit packing of d-bit values, as the reference lays them out.
+ * The shifts and byte positions depend on d and the index only. */
+typedef struct { uint8_t *out; uint32_t acc; unsigned bits; } bitpacker;
+
+static inline void bp_put(bitpacker *p, uint32_t v, unsigned d)
+{
+    p->acc |= v << p->bits;
+    p->bits += d;
+    while (p->bits >= 8) {
+        *p->out++ = (uint8_t)p->acc;
+        p->acc >>= 8;
+        p->bits -= 8;
+    }
+}
+
+typedef struct { const uint8_t *in; uint32_t acc; unsigned bits; } bitreader;
+
+static inline uint32_t br_get(bitreader *b, unsigned d)
+{
+    while (b->bits < d) {
+        b->acc |= (uint32_t)*b->in++ << b->bits;
+        b->bits += 8;
+    }
+    uint32_t v = b->acc & ((1u << d) - 1);
+    b->acc >>= d;
+    b->bits -= d;
+    return v;
+}
+
+void sotto_kyber_poly_tobytes(uint8_t r[KYBER_POLYBYTES], const kyber_poly *a)
+{
+    for (unsigned i = 0; i < KYBER_N / 2; i++) {
+        uint32_t t0 = to_unsigned(a->coeffs[2 * i]);
+        uint32_t t1 = to_unsigned(a->coeffs[2 * i + 1]);
+        r[3 * i + 0] = (uint8_t)t0;
+        r[3 * i + 1] = (uint8_t)((t0 >> 8) | (t1 << 4));
+        r[3 * i + 2] = (uint8_t)(t1 >> 4);
+    }
+}
+
+/* No reduction: coefficients are 12-bit values, possibly >= q in a public
+ * key from outside; the arithmetic below tolerates up to 2^12. */
+void sotto_kyber_poly_frombytes(kyber_poly *r, const uint8_t a[KYBER_POLYBYTES])
+{
+    for (unsigned i = 0; i < KYBER_N / 2; i++) {
+        uint32_t b0 = a[3 * i], b1 = a[3 * i + 1], b2 = a[3 * i + 2];
+        r->coeffs[2 * i] = (int16_t)((b0 | (b1 << 8)) & 0xFFF);
+        r->coeffs[2 * i + 1] = (int16_t)(((b1 >> 4) | (b2 << 4)) & 0xFFF);
+    }
+}
+
+void sotto_kyber_poly_compress(uint8_t r[KYBER_POLYCOMPRESSEDBYTES], const kyber_poly *a)
+{
+    bitpacker p = { r, 0, 0 };
+    for (unsigned i = 0; i < KYBER_N; i++)
+        bp_put(&p, compress_d(to_unsigned(a->coeffs[i]), KYBER_DV), KYBER_DV);
+}
+
+void sotto_kyber_poly_decompress(kyber_poly *r, const uint8_t a[KYBER_POLYCOMPRESSEDBYTES])
+{
+    bitreader b = { a, 0, 0 };
+    for (unsigned i = 0; i < KYBER_N; i++)
+        r->coeffs[i] = decompress_d(br_get(&b, KYBER_DV), KYBER_DV);
+}
+
+void sotto_kyber_polyvec_compress(uint8_t r[KYBER_POLYVECCOMPRESSEDBYTES], const kyber_polyvec *a)
+{
+    bitpacker p = { r, 0, 0 };
+    for (unsigned k = 0; k < KYBER_K; k++)
+        for (unsigned i = 0; i < KYBER_N; i++)
+            bp_put(&p, compress_d(to_unsigned(a->vec[k].coeffs[i]), KYBER_DU), KYBER_DU);
+}
+
+void sotto_kyber_polyvec_decompress(kyber_polyvec *r,
+                                    const uint8_t a[KYBER_POLYVECCOMPRESSEDBYTES])
+{
+    bitreader b = { a, 0, 0 };
+    for (unsigned k = 0; k < KYBER_K; k++)
+        for (unsigned i = 0; i < KYBER_N; i++)
+            r->vec[k].coeffs[i] = decompress_d(br_get(&b, KYBER_DU), KYBER_DU);
+}
+
+/* Bit j of the message becomes 0 or (q+1)/2, selected with a mask. */
+void sotto_kyber_poly_frommsg(kyber_poly *r, const uint8_t msg[KYBER_SYMBYTES])
+{
+    for (unsigned i = 0; i < KYBER_SYMBYTES; i++) {
+        for (unsigned j = 0; j < 8; j++) {
+            uint16_t mask = (uint16_t)(0u - (uint32_t)((msg[i] >> j) & 1));
+            r->coeffs[8 * i + j] = (int16_t)(mask & ((KYBER_Q + 1) / 2));
+        }
+    }
+}
+
+/* Each coefficient back to the bit nearest to it: round(2x / q) mod 2. */
+void sotto_kyber_poly_tomsg(uint8_t msg[KYBER_SYMBYTES], const kyber_poly *a)
+{
+    for (unsigned i = 0; i < KYBER_SYMBYTES; i++) {
+        uint32_t byte = 0;
+        for (unsigned j = 0; j < 8; j++)
+            byte |= compress_d(to_unsigned(a->coeffs[8 * i + j]), 1) << j;
+        msg[i] = (uint8_t)byte;
+    }
+}
+
+/* Centred binomial distribution, eta = 2: each coefficient is
+ * (b0 + b1) - (b2 + b3) over four fresh bits. */
+void sotto_kyber_poly_cbd_eta2(kyber_poly *r, const uint8_t buf[KYBER_NOISEBYTES])
+{
+    for (unsigned i = 0; i < KYBER_N / 8; i++) {
+        uint32_t t = (uint32_t)buf[4 * i] | (uint32_t)buf[4 * i + 1] << 8 |
+                     (uint32_t)buf[4 * i + 2] << 16 | (uint32_t)buf[4 * i + 3] << 24;
+        uint32_t d = (t & 0x55555555u) + ((t >> 1) & 0x55555555u);
+        for (unsigned j = 0; j < 8; j++) {
+            int16_t x = (int16_t)((d >> (4 * j)) & 3);
+            int16_t y = (int16_t)((d >> (4 * j + 2)) & 3);
+            r->coeffs[8 * i + j] = (int16_t)(x - y);
+        }
+    }
+}
+
+void sotto_kyber_poly_ntt(kyber_poly *r)
+{
+    sotto_kyber_ntt(r->coeffs);
+    sotto_kyber_poly_reduce(r);
+}
+
+void sotto_kyber_poly_invntt_tomont(kyber_poly *r)
+{
+    sotto_kyber_invntt(r->coeffs);
+}
+
+void sotto_kyber_poly_tomont(kyber_poly *r)
+{
+    for (unsigned i = 0; i < KYBER_N; i++)
+        r->coeffs[i] = kyber_montgomery_reduce((int32_t)r->coeffs[i] * KYBER_MONT2_MOD_Q);
+}
+
+void sotto_kyber_poly_reduce(kyber_poly *r)
+{
+    for (unsigned i = 0; i < KYBER_N; i++)
+        r->coeffs[i] = kyber_barrett_reduce(r->coeffs[i]);
+}
+
+void sotto_kyber_poly_add(kyber_poly *r, const kyber_poly *a, const kyber_poly *b)
+{
+    for (unsigned i = 0; i < KYBER_N; i++)
+        r->coeffs[i] = (int16_t)(a->coeffs[i] + b->coeffs[i]);
+}
+
+void sotto_kyber_poly_sub(kyber_poly *r, const kyber_poly *a, const kyber_poly *b)
+{
+    for (unsigned i = 0; i < KYBER_N; i++)
+        r->coeffs[i] = (int16_t)(a->coeffs[i] - b->coeffs[i]);
+}
+
+void sotto_kyber_polyvec_tobytes(uint8_t r[KYBER_POLYVECBYTES], const kyber_polyvec *a)
+{
+    for (unsigned k = 0; k < KYBER_K; k++)
+        sotto_kyber_poly_tobytes(r + k * KYBER_POLYBYTES, &a->vec[k]);
+}
+
+void sotto_kyber_polyvec_frombytes(kyber_polyvec *r, const uint8_t a[KYBER_POLYVECBYTES])
+{
+    for (unsigned k = 0; k < KYBER_K; k++)
+        sotto_kyber_poly_frombytes(&r->vec[k], a + k * KYBER_POLYBYTES);
+}
+
+void sotto_kyber_polyvec_ntt(kyber_polyvec *r)
+{
+    for (unsigned k = 0; k < KYBER_K; k++)
+        sotto_kyber_poly_ntt(&r->vec[k]);
+}
+
+void sotto_kyber_polyvec_invntt_tomont(kyber_polyvec *r)
+{
+    for (unsigned k = 0; k < KYBER_K; k++)
+        sotto_kyber_poly_invntt_tomont(&r->vec[k]);
+}
+
+void sotto_kyber_polyvec_reduce(kyber_polyvec *r)
+{
+    for (unsigned k = 0; k < KYBER_K; k++)
+        sotto_kyber_poly_reduce(&r->vec[k]);
+}
+
+void sotto_kyber_polyvec_add(kyber_polyvec *r, const kyber_polyvec *a, const kyber_polyvec *b)
+{
+    for (unsigned k = 0; k < KYBER_K; k++)
+        sotto_kyber_poly_add(&r->vec[k], &a->vec[k], &b->vec[k]);
+}
+
+/* Each product is in (-2q, 2q); four of them sum to less than 8q < 2^15. */
+void sotto_kyber_polyvec_basemul_acc_montgomery(kyber_poly *r, const kyber_polyvec *a,
+                                                const kyber_polyvec *b)
+{
+    for (unsigned i = 0; i < KYBER_N / 4; i++) {
+        int16_t zeta = sotto_kyber_zetas[64 + i];
+        int16_t acc[4] = { 0, 0, 0, 0 };
+        for (unsigned k = 0; k < KYBER_K; k++) {
+            int16_t t[4];
+            const int16_t *x = &a->vec[k].coeffs[4 * i], *y = &b->vec[k].coeffs[4 * i];
+            sotto_kyber_basemul(&t[0], &x[0], &y[0], zeta);
+            sotto_kyber_basemul(&t[2], &x[2], &y[2], (int16_t)-zeta);
+            for (unsigned j = 0; j < 4; j++)
+                acc[j] = (int16_t)(acc[j] + t[j]);
+        }
+        for (unsigned j = 0; j < 4; j++)
+            r->coeffs[4 * i + j] = kyber_barrett_reduce(acc[j]);
+    }
+}
+
+unsigned sotto_kyber_rej_uniform(int16_t *r, unsigned len, const uint8_t *buf, size_t buflen)
+{
+    unsigned ctr = 0;
+    size_t pos = 0;
+    while (ctr < len && pos + 3 <= buflen) {
+        uint16_t v0 = (uint16_t)((buf[pos] | (buf[pos + 1] << 8)) & 0xFFF);
+        uint16_t v1 = (uint16_t)(((buf[pos + 1] >> 4) | (buf[pos + 2] << 4)) & 0xFFF);
+        pos += 3;
+        if (v0 < KYBER_Q)
+            r[ctr++] = (int16_t)v0;
+        if (ctr < len && v1 < KYBER_Q)
+            r[ctr++] = (int16_t)v1;
+    }
+    return ctr;
+}
