@@ -1,0 +1,301 @@
+/* sotto client: the command line (see cli.h). */
+#define _GNU_SOURCE
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const cmd_names[] = {
+    [SOTTO_CMD_NONE] = "",
+    [SOTTO_CMD_REGISTER] = "register",
+    [SOTTO_CMD_SEND] = "send",
+    [SOTTO_CMD_RECEIVE] = "receive",
+    [SOTTO_CMD_HISTORY] = "history",
+    [SOTTO_CMD_DAEMON] = "daemon",
+};
+
+const char *sotto_cli_cmd_name(sotto_cmd cmd)
+{
+    if ((size_t)cmd >= sizeof cmd_names / sizeof cmd_names[0])
+        return "";
+    return cmd_names[cmd];
+}
+
+static const char help_main[] =
+    "usage: sotto [-c DIR] COMMAND [OPTIONS]\n"
+    "\n"
+    "End-to-end encrypted messaging with a sottod relay.\n"
+    "\n"
+    "Commands:\n"
+    "  register   create an account on a server (once per config directory)\n"
+    "  send       send a message to one or more users\n"
+    "  receive    fetch, decrypt and print new messages\n"
+    "  history    print the conversation with one user\n"
+    "  daemon     stay connected; JSON-RPC 2.0 on DIR/sotto.sock\n"
+    "\n"
+    "Options:\n"
+    "  -c, --config DIR  config directory (default $SOTTO_CONFIG, else\n"
+    "                    $XDG_DATA_HOME/sotto or ~/.local/share/sotto)\n"
+    "  -h, --help        this help; COMMAND --help for a command's help\n"
+    "  --version         print the version\n"
+    "\n"
+    "The store is encrypted with a passphrase (SOTTO_PASSPHRASE, else a prompt on\n"
+    "the terminal) or with a random key file (register --key-file).\n"
+    "\n"
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 network, 4 server error, 5 auth,\n"
+    "6 store locked, 7 not found, 8 store (wrong passphrase/damaged), 9 not trusted,\n"
+    "10 conflict. See docs/CLIENT.md.\n";
+
+static const char help_register[] =
+    "usage: sotto [-c DIR] register --server URL --username NAME\n"
+    "                      [--cacert FILE | --pin SHA256] [--key-file]\n"
+    "\n"
+    "Creates the encrypted store in DIR, an identity and prekeys, and registers\n"
+    "the account NAME on the server at URL (https:// only).\n"
+    "\n"
+    "  --server URL      the sottod base URL, e.g. https://127.0.0.1:8443\n"
+    "  --username NAME   3..32 characters [a-z0-9_.], starting with a letter\n"
+    "  --cacert FILE     trust the CA (or self-signed certificate) in FILE (PEM)\n"
+    "  --pin SHA256      trust exactly the server certificate with this SHA-256\n"
+    "                    fingerprint (64 hex digits, ':' allowed), as sottod prints it\n"
+    "                    Without --cacert or --pin the system CA store is used.\n"
+    "  --key-file        encrypt the store with a random key kept in DIR/store.key\n"
+    "                    (mode 0600) instead of a passphrase\n"
+    "\n"
+    "The server settings are kept in the store; other commands reuse them.\n";
+
+static const char help_send[] =
+    "usage: sotto [-c DIR] send [-m TEXT] USERNAME...\n"
+    "\n"
+    "Sends TEXT (or standard input, when -m is missing) to every USERNAME, to\n"
+    "each of their devices. The message is stored before it is sent and marked\n"
+    "sent once the server has accepted it; messages still pending from an\n"
+    "earlier run are sent first.\n"
+    "\n"
+    "  -m, --message TEXT  the message\n";
+
+static const char help_receive[] =
+    "usage: sotto [-c DIR] receive [--timeout S] [--json]\n"
+    "\n"
+    "Connects to the server, receives, decrypts and stores new messages, and\n"
+    "prints them. Each is acknowledged to the server only after it is stored.\n"
+    "\n"
+    "  -t, --timeout S   stop after S seconds without a new message (default 5;\n"
+    "                    a negative value waits forever)\n"
+    "  --json            one JSON object per line:\n"
+    "                    {\"from\":..,\"device\":..,\"timestamp\":..,\"message\":..}\n";
+
+static const char help_history[] =
+    "usage: sotto [-c DIR] history [--json] USERNAME\n"
+    "\n"
+    "Prints the stored conversation with USERNAME, oldest first:\n"
+    "  TIMESTAMP <- FROM: TEXT   (received)\n"
+    "  TIMESTAMP -> TO: TEXT     (sent; \"(pending)\" until the server accepted it)\n"
+    "\n"
+    "  --json            one JSON object per line\n";
+
+static const char help_daemon[] =
+    "usage: sotto [-c DIR] daemon\n"
+    "\n"
+    "Stays connected to the server, receives messages as they arrive, and\n"
+    "serves JSON-RPC 2.0 on the Unix socket DIR/sotto.sock (mode 0600), one JSON\n"
+    "object per line. Methods: send, history, version. Received messages are sent\n"
+    "to every connected client as \"receive\" notifications. See docs/CLIENT.md.\n"
+    "The daemon holds the store: other sotto commands on DIR report it in use.\n";
+
+void sotto_cli_help(FILE *f, sotto_cmd cmd)
+{
+    const char *t = help_main;
+    switch (cmd) {
+    case SOTTO_CMD_REGISTER: t = help_register; break;
+    case SOTTO_CMD_SEND: t = help_send; break;
+    case SOTTO_CMD_RECEIVE: t = help_receive; break;
+    case SOTTO_CMD_HISTORY: t = help_history; break;
+    case SOTTO_CMD_DAEMON: t = help_daemon; break;
+    case SOTTO_CMD_NONE: break;
+    }
+    fputs(t, f);
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+sotto_cstatus sotto_cli_parse_pin(unsigned char pin[32], const char *s, char *err)
+{
+    size_t n = 0;
+    int hi = -1;
+    memset(pin, 0, 32);
+    for (const char *p = s; *p != '\0'; p++) {
+        if (*p == ':' && hi < 0)
+            continue;
+        int v = hexval(*p);
+        if (v < 0 || (hi < 0 && n == 32))
+            return sotto_cfail(err, SOTTO_C_USAGE, "--pin: expected 64 hex digits (SHA-256)");
+        if (hi < 0) {
+            hi = v;
+        } else {
+            pin[n++] = (unsigned char)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    if (n != 32 || hi >= 0) {
+        memset(pin, 0, 32);
+        return sotto_cfail(err, SOTTO_C_USAGE, "--pin: expected 64 hex digits (SHA-256)");
+    }
+    return SOTTO_C_OK;
+}
+
+enum { OPT_SERVER = 256, OPT_USERNAME, OPT_CACERT, OPT_PIN, OPT_KEYFILE, OPT_JSON, OPT_VERSION };
+
+static sotto_cstatus parse_long(long *out, const char *s, char *err)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0')
+        return sotto_cfail(err, SOTTO_C_USAGE, "not a number: %s", s);
+    if (v > SOTTO_CLI_MAX_TIMEOUT)
+        return sotto_cfail(err, SOTTO_C_USAGE, "--timeout: at most %d seconds", SOTTO_CLI_MAX_TIMEOUT);
+    *out = v;
+    return SOTTO_C_OK;
+}
+
+static sotto_cstatus parse_command(sotto_cli *c, int argc, char **argv, char *err)
+{
+    static const struct option opts[] = {
+        {"help", no_argument, NULL, 'h'},
+        {"server", required_argument, NULL, OPT_SERVER},
+        {"username", required_argument, NULL, OPT_USERNAME},
+        {"cacert", required_argument, NULL, OPT_CACERT},
+        {"pin", required_argument, NULL, OPT_PIN},
+        {"key-file", no_argument, NULL, OPT_KEYFILE},
+        {"message", required_argument, NULL, 'm'},
+        {"timeout", required_argument, NULL, 't'},
+        {"json", no_argument, NULL, OPT_JSON},
+        {NULL, 0, NULL, 0},
+    };
+    const char *name = sotto_cli_cmd_name(c->cmd);
+    optind = 0; /* GNU: full re-initialisation, argv[0] is the command */
+    opterr = 0;
+    int ch;
+    sotto_cstatus rc;
+    while ((ch = getopt_long(argc, argv, ":hm:t:", opts, NULL)) != -1) {
+        int ok = 0;
+        switch (ch) {
+        case 'h': c->help = 1; return SOTTO_C_OK;
+        case OPT_SERVER: ok = c->cmd == SOTTO_CMD_REGISTER; c->server = optarg; break;
+        case OPT_USERNAME: ok = c->cmd == SOTTO_CMD_REGISTER; c->username = optarg; break;
+        case OPT_CACERT: ok = c->cmd == SOTTO_CMD_REGISTER; c->cacert = optarg; break;
+        case OPT_PIN: ok = c->cmd == SOTTO_CMD_REGISTER; c->pin = optarg; break;
+        case OPT_KEYFILE: ok = c->cmd == SOTTO_CMD_REGISTER; c->key_file = 1; break;
+        case 'm': ok = c->cmd == SOTTO_CMD_SEND; c->message = optarg; break;
+        case 't':
+            ok = c->cmd == SOTTO_CMD_RECEIVE;
+            if (ok && (rc = parse_long(&c->timeout, optarg, err)) != SOTTO_C_OK)
+                return rc;
+            break;
+        case OPT_JSON: ok = c->cmd == SOTTO_CMD_RECEIVE || c->cmd == SOTTO_CMD_HISTORY; c->json = 1; break;
+        case ':':
+            return sotto_cfail(err, SOTTO_C_USAGE, "%s: %s needs a value", name, argv[optind - 1]);
+        default:
+            return sotto_cfail(err, SOTTO_C_USAGE, "%s: unknown option %s", name, argv[optind - 1]);
+        }
+        if (!ok)
+            return sotto_cfail(err, SOTTO_C_USAGE, "%s: option %s does not apply", name, argv[optind - 1]);
+    }
+    int npos = argc - optind;
+    char **pos = argv + optind;
+    switch (c->cmd) {
+    case SOTTO_CMD_REGISTER:
+        if (npos != 0)
+            return sotto_cfail(err, SOTTO_C_USAGE, "register: unexpected argument %s", pos[0]);
+        if (c->server == NULL || c->username == NULL)
+            return sotto_cfail(err, SOTTO_C_USAGE, "register: --server and --username are required");
+        if (c->cacert != NULL && c->pin != NULL)
+            return sotto_cfail(err, SOTTO_C_USAGE, "register: give --cacert or --pin, not both");
+        if (c->pin != NULL) {
+            unsigned char pin[32];
+            if ((rc = sotto_cli_parse_pin(pin, c->pin, err)) != SOTTO_C_OK)
+                return rc;
+        }
+        if (strncmp(c->server, "https://", 8) != 0)
+            return sotto_cfail(err, SOTTO_C_USAGE, "register: --server must be an https:// URL");
+        break;
+    case SOTTO_CMD_SEND:
+        if (npos == 0)
+            return sotto_cfail(err, SOTTO_C_USAGE, "send: name at least one USERNAME");
+        if ((size_t)npos > SOTTO_CLI_MAX_RECIPIENTS)
+            return sotto_cfail(err, SOTTO_C_USAGE, "send: at most %d recipients", SOTTO_CLI_MAX_RECIPIENTS);
+        for (int i = 0; i < npos; i++)
+            c->recipients[c->n_recipients++] = pos[i];
+        break;
+    case SOTTO_CMD_HISTORY:
+        if (npos != 1)
+            return sotto_cfail(err, SOTTO_C_USAGE, "history: name exactly one USERNAME");
+        c->peer = pos[0];
+        break;
+    case SOTTO_CMD_RECEIVE:
+    case SOTTO_CMD_DAEMON:
+        if (npos != 0)
+            return sotto_cfail(err, SOTTO_C_USAGE, "%s: unexpected argument %s", name, pos[0]);
+        break;
+    case SOTTO_CMD_NONE:
+        break;
+    }
+    return SOTTO_C_OK;
+}
+
+sotto_cstatus sotto_cli_parse(sotto_cli *c, int argc, char **argv, char *err)
+{
+    memset(c, 0, sizeof *c);
+    c->timeout = SOTTO_CLI_DEFAULT_TIMEOUT;
+    int i = 1;
+    /* Global options, up to the command. */
+    for (; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+            if (i + 1 >= argc)
+                return sotto_cfail(err, SOTTO_C_USAGE, "%s needs a directory", a);
+            c->dir = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            c->dir = a + 9;
+        } else if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            c->help = 1;
+            return SOTTO_C_OK;
+        } else if (strcmp(a, "--version") == 0) {
+            c->version = 1;
+            return SOTTO_C_OK;
+        } else if (a[0] == '-') {
+            return sotto_cfail(err, SOTTO_C_USAGE, "unknown option %s", a);
+        } else {
+            break;
+        }
+    }
+    if (c->dir != NULL && c->dir[0] == '\0')
+        return sotto_cfail(err, SOTTO_C_USAGE, "-c: empty directory");
+    if (i >= argc)
+        return sotto_cfail(err, SOTTO_C_USAGE, "no command (try sotto --help)");
+    for (size_t k = 1; k < sizeof cmd_names / sizeof cmd_names[0]; k++) {
+        if (strcmp(argv[i], cmd_names[k]) == 0)
+            c->cmd = (sotto_cmd)k;
+    }
+    if (c->cmd == SOTTO_CMD_NONE)
+        return sotto_cfail(err, SOTTO_C_USAGE, "unknown command %s (try sotto --help)", argv[i]);
+    sotto_cstatus rc = parse_command(c, argc - i, argv + i, err);
+    if (rc != SOTTO_C_OK) {
+        sotto_cmd cmd = c->cmd;
+        memset(c, 0, sizeof *c);
+        c->cmd = cmd;
+    }
+    return rc;
+}
