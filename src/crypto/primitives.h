@@ -30,7 +30,10 @@ sotto_err sotto_hkdf_sha256(uint8_t *out, size_t out_len,
 /* AES-256-CBC with PKCS#7 padding. encrypt writes exactly
  * sotto_aes256_cbc_padded_len(in_len) bytes. decrypt checks the padding
  * without branching on secret bytes and returns SOTTO_ERR_BAD_MAC on bad
- * padding (a message whose MAC verified but padding fails is malformed). */
+ * padding (a message whose MAC verified but padding fails is malformed),
+ * SOTTO_ERR_MALFORMED when in_len is not a positive multiple of 16. decrypt
+ * writes nothing to out on any failure; out_cap >= in_len is always enough.
+ * Both keep no state between calls; out may equal in. */
 static inline size_t sotto_aes256_cbc_padded_len(size_t n) { return (n / 16 + 1) * 16; }
 sotto_err sotto_aes256_cbc_encrypt(uint8_t *out, size_t out_cap, size_t *out_len,
                                    const uint8_t key[32], const uint8_t iv[16],
