@@ -53,6 +53,10 @@ _Static_assert(KYBER1024_CIPHERTEXTBYTES ==
 
 typedef struct { int16_t coeffs[KYBER_N]; } kyber_poly;
 typedef struct { kyber_poly vec[KYBER_K]; } kyber_polyvec;
+/* For each pair (b0, b1) of a polynomial in the NTT domain: b1 * (+-zeta)
+ * in Montgomery form, computed once per multiplicand and reused by every
+ * row of the matrix product. */
+typedef struct { int16_t coeffs[KYBER_K][KYBER_N / 2]; } kyber_polyvec_mulcache;
 
 /* Lets the valgrind constant-time check follow values that are computed from
  * secrets but public by design (rho, which goes into the public key).
@@ -93,7 +97,6 @@ static inline int16_t kyber_fqmul(int16_t a, int16_t b)
 extern const int16_t sotto_kyber_zetas[128];
 void sotto_kyber_ntt(int16_t r[KYBER_N]);
 void sotto_kyber_invntt(int16_t r[KYBER_N]);
-void sotto_kyber_basemul(int16_t r[2], const int16_t a[2], const int16_t b[2], int16_t zeta);
 
 /* ---- kyber1024_poly.c ---- */
 void sotto_kyber_poly_tobytes(uint8_t r[KYBER_POLYBYTES], const kyber_poly *a);
@@ -119,7 +122,13 @@ void sotto_kyber_polyvec_ntt(kyber_polyvec *r);
 void sotto_kyber_polyvec_invntt_tomont(kyber_polyvec *r);
 void sotto_kyber_polyvec_reduce(kyber_polyvec *r);
 void sotto_kyber_polyvec_add(kyber_polyvec *r, const kyber_polyvec *a, const kyber_polyvec *b);
-/* r = sum a[i] * b[i] in the NTT domain, times 2^-16, reduced. */
+/* Products in the NTT domain. b must be reduced (|coefficient| <= (q-1)/2,
+ * as sotto_kyber_polyvec_ntt leaves it); a may hold any 12-bit value.
+ * r = sum a[i] * b[i] * 2^-16, coefficients in (-q, q). */
+void sotto_kyber_polyvec_mulcache(kyber_polyvec_mulcache *c, const kyber_polyvec *b);
+void sotto_kyber_polyvec_basemul_acc_cached(kyber_poly *r, const kyber_polyvec *a,
+                                            const kyber_polyvec *b,
+                                            const kyber_polyvec_mulcache *c);
 void sotto_kyber_polyvec_basemul_acc_montgomery(kyber_poly *r, const kyber_polyvec *a,
                                                 const kyber_polyvec *b);
 /* Uniform coefficients < q from 12-bit pairs of buf (rejection sampling on

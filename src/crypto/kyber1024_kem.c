@@ -37,6 +37,7 @@ static void indcpa_keypair(kyber_sym *sym, uint8_t pk[KYBER_INDCPA_PUBLICKEYBYTE
     uint8_t rho_sigma[2 * KYBER_SYMBYTES];
     const uint8_t *rho = rho_sigma, *sigma = rho_sigma + KYBER_SYMBYTES;
     kyber_polyvec a[KYBER_K], s, e, t;
+    kyber_polyvec_mulcache sc;
     uint8_t nonce = 0;
 
     sotto_kyber_hash_g(sym, rho_sigma, d, KYBER_SYMBYTES, NULL, 0);
@@ -51,8 +52,9 @@ static void indcpa_keypair(kyber_sym *sym, uint8_t pk[KYBER_INDCPA_PUBLICKEYBYTE
     sotto_kyber_polyvec_ntt(&e);
 
     /* t = A s + e, in the NTT domain */
+    sotto_kyber_polyvec_mulcache(&sc, &s);
     for (unsigned i = 0; i < KYBER_K; i++) {
-        sotto_kyber_polyvec_basemul_acc_montgomery(&t.vec[i], &a[i], &s);
+        sotto_kyber_polyvec_basemul_acc_cached(&t.vec[i], &a[i], &s, &sc);
         sotto_kyber_poly_tomont(&t.vec[i]);
     }
     sotto_kyber_polyvec_add(&t, &t, &e);
@@ -64,6 +66,7 @@ static void indcpa_keypair(kyber_sym *sym, uint8_t pk[KYBER_INDCPA_PUBLICKEYBYTE
 
     sodium_memzero(rho_sigma, sizeof rho_sigma);
     sodium_memzero(&s, sizeof s);
+    sodium_memzero(&sc, sizeof sc);
     sodium_memzero(&e, sizeof e);
 }
 
@@ -73,6 +76,7 @@ static void indcpa_enc(kyber_sym *sym, uint8_t c[KYBER1024_CIPHERTEXTBYTES],
                        const uint8_t coins[KYBER_SYMBYTES])
 {
     kyber_polyvec at[KYBER_K], t, r, e1, u;
+    kyber_polyvec_mulcache rc;
     kyber_poly k, e2, v;
     uint8_t nonce = 0;
 
@@ -87,9 +91,10 @@ static void indcpa_enc(kyber_sym *sym, uint8_t c[KYBER1024_CIPHERTEXTBYTES],
     sotto_kyber_getnoise(sym, &e2, coins, nonce++);
 
     sotto_kyber_polyvec_ntt(&r);
+    sotto_kyber_polyvec_mulcache(&rc, &r);
     for (unsigned i = 0; i < KYBER_K; i++)
-        sotto_kyber_polyvec_basemul_acc_montgomery(&u.vec[i], &at[i], &r);
-    sotto_kyber_polyvec_basemul_acc_montgomery(&v, &t, &r);
+        sotto_kyber_polyvec_basemul_acc_cached(&u.vec[i], &at[i], &r, &rc);
+    sotto_kyber_polyvec_basemul_acc_cached(&v, &t, &r, &rc);
     sotto_kyber_polyvec_invntt_tomont(&u);
     sotto_kyber_poly_invntt_tomont(&v);
 
@@ -103,6 +108,7 @@ static void indcpa_enc(kyber_sym *sym, uint8_t c[KYBER1024_CIPHERTEXTBYTES],
     sotto_kyber_poly_compress(c + KYBER_POLYVECCOMPRESSEDBYTES, &v);
 
     sodium_memzero(&r, sizeof r);
+    sodium_memzero(&rc, sizeof rc);
     sodium_memzero(&e1, sizeof e1);
     sodium_memzero(&e2, sizeof e2);
     sodium_memzero(&k, sizeof k);
@@ -122,7 +128,7 @@ static void indcpa_dec(uint8_t m[KYBER_SYMBYTES], const uint8_t c[KYBER1024_CIPH
     sotto_kyber_polyvec_frombytes(&s, sk);
 
     sotto_kyber_polyvec_ntt(&u);
-    sotto_kyber_polyvec_basemul_acc_montgomery(&w, &s, &u);
+    sotto_kyber_polyvec_basemul_acc_montgomery(&w, &s, &u); /* u is reduced, s any 12 bits */
     sotto_kyber_poly_invntt_tomont(&w);
     sotto_kyber_poly_sub(&w, &v, &w);
     sotto_kyber_poly_reduce(&w);

@@ -1,7 +1,7 @@
 /* Kyber1024: the number-theoretic transform over Z_q[X]/(X^256 + 1), in
  * Montgomery arithmetic, with the layer order and output order of the round-3
- * reference (coefficients in bit-reversed order, pairs multiplied by
- * sotto_kyber_basemul). Straight-line code: loop bounds and table indices
+ * reference (coefficients in bit-reversed order; the pointwise products of
+ * coefficient pairs are in kyber1024_poly.c). Straight-line code: loop bounds and table indices
  * depend on positions only, never on coefficient values. */
 #include "crypto/kyber1024_internal.h"
 
@@ -56,12 +56,4 @@ void sotto_kyber_invntt(int16_t r[KYBER_N])
     }
     for (unsigned j = 0; j < KYBER_N; j++)
         r[j] = kyber_fqmul(r[j], KYBER_INVNTT_F);
-}
-
-/* (a0 + a1 X)(b0 + b1 X) mod (X^2 - zeta), Montgomery products. */
-void sotto_kyber_basemul(int16_t r[2], const int16_t a[2], const int16_t b[2], int16_t zeta)
-{
-    int16_t r0 = kyber_fqmul(kyber_fqmul(a[1], b[1]), zeta);
-    r[0] = (int16_t)(r0 + kyber_fqmul(a[0], b[0]));
-    r[1] = (int16_t)(kyber_fqmul(a[0], b[1]) + kyber_fqmul(a[1], b[0]));
 }

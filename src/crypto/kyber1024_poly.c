@@ -4,6 +4,7 @@
  * All of it runs on secret data except sotto_kyber_rej_uniform. Rounding
  * divisions by q are done by multiply-and-shift (div_q), never with `/`,
  * whose timing on many CPUs depends on the operands (KyberSlash). */
+#include <sodium.h>
 #include "crypto/kyber1024_internal.h"
 
 /* floor(x / q) for x < 2^23, exact: DIV_Q_MUL = ceil(2^48 / q) and the error
@@ -226,24 +227,48 @@ void sotto_kyber_polyvec_add(kyber_polyvec *r, const kyber_polyvec *a, const kyb
         sotto_kyber_poly_add(&r->vec[k], &a->vec[k], &b->vec[k]);
 }
 
-/* Each product is in (-2q, 2q); four of them sum to less than 8q < 2^15. */
+/* Pair i of a polynomial in the NTT domain is a0 + a1 X mod X^2 - zeta_i,
+ * with zeta_i = +-zetas[64 + i/2]; the product's constant term needs
+ * b1 * zeta_i, cached here once per multiplicand. */
+void sotto_kyber_polyvec_mulcache(kyber_polyvec_mulcache *c, const kyber_polyvec *b)
+{
+    for (unsigned k = 0; k < KYBER_K; k++) {
+        for (unsigned i = 0; i < KYBER_N / 4; i++) {
+            int16_t zeta = sotto_kyber_zetas[64 + i];
+            c->coeffs[k][2 * i] = kyber_fqmul(b->vec[k].coeffs[4 * i + 1], zeta);
+            c->coeffs[k][2 * i + 1] = kyber_fqmul(b->vec[k].coeffs[4 * i + 3], (int16_t)-zeta);
+        }
+    }
+}
+
+/* (a0 + a1 X)(b0 + b1 X) mod X^2 - zeta = (a0 b0 + a1 b1 zeta) + (a0 b1 + a1 b0) X,
+ * summed over the K entries in 32 bits and reduced once. Bound: |a| < 2^12,
+ * |b| <= (q-1)/2, |b1 zeta| < q, so each sum stays below
+ * K * 2^12 * (q-1)/2 * 3 < 2^15 q, the input range of kyber_montgomery_reduce. */
+void sotto_kyber_polyvec_basemul_acc_cached(kyber_poly *r, const kyber_polyvec *a,
+                                            const kyber_polyvec *b,
+                                            const kyber_polyvec_mulcache *c)
+{
+    for (unsigned i = 0; i < KYBER_N / 2; i++) {
+        int32_t r0 = 0, r1 = 0;
+        for (unsigned k = 0; k < KYBER_K; k++) {
+            int32_t a0 = a->vec[k].coeffs[2 * i], a1 = a->vec[k].coeffs[2 * i + 1];
+            int32_t b0 = b->vec[k].coeffs[2 * i], b1 = b->vec[k].coeffs[2 * i + 1];
+            r0 += a0 * b0 + a1 * c->coeffs[k][i];
+            r1 += a0 * b1 + a1 * b0;
+        }
+        r->coeffs[2 * i] = kyber_montgomery_reduce(r0);
+        r->coeffs[2 * i + 1] = kyber_montgomery_reduce(r1);
+    }
+}
+
 void sotto_kyber_polyvec_basemul_acc_montgomery(kyber_poly *r, const kyber_polyvec *a,
                                                 const kyber_polyvec *b)
 {
-    for (unsigned i = 0; i < KYBER_N / 4; i++) {
-        int16_t zeta = sotto_kyber_zetas[64 + i];
-        int16_t acc[4] = { 0, 0, 0, 0 };
-        for (unsigned k = 0; k < KYBER_K; k++) {
-            int16_t t[4];
-            const int16_t *x = &a->vec[k].coeffs[4 * i], *y = &b->vec[k].coeffs[4 * i];
-            sotto_kyber_basemul(&t[0], &x[0], &y[0], zeta);
-            sotto_kyber_basemul(&t[2], &x[2], &y[2], (int16_t)-zeta);
-            for (unsigned j = 0; j < 4; j++)
-                acc[j] = (int16_t)(acc[j] + t[j]);
-        }
-        for (unsigned j = 0; j < 4; j++)
-            r->coeffs[4 * i + j] = kyber_barrett_reduce(acc[j]);
-    }
+    kyber_polyvec_mulcache c;
+    sotto_kyber_polyvec_mulcache(&c, b);
+    sotto_kyber_polyvec_basemul_acc_cached(r, a, b, &c);
+    sodium_memzero(&c, sizeof c);
 }
 
 unsigned sotto_kyber_rej_uniform(int16_t *r, unsigned len, const uint8_t *buf, size_t buflen)
