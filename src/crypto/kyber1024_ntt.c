@@ -21,21 +21,53 @@ const int16_t sotto_kyber_zetas[128] = {
     -108,  -308,  996,   991,   958,   -1460, 1522,  1628,
 };
 
+#if defined(__GNUC__) || defined(__clang__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
+/* One layer of Cooley-Tukey butterflies with distance len, twiddles from
+ * zetas[k]. Inlined with a constant len so the compiler can vectorise the
+ * inner loop (GCC does at -O2 only when the trip count is known). */
+static ALWAYS_INLINE void ntt_layer(int16_t r[KYBER_N], unsigned len, unsigned k)
+{
+    for (unsigned start = 0; start < KYBER_N; start += 2 * len) {
+        int16_t zeta = sotto_kyber_zetas[k++];
+        int16_t *lo = r + start, *hi = r + start + len;
+        for (unsigned j = 0; j < len; j++) {
+            int16_t t = kyber_fqmul(zeta, hi[j]);
+            hi[j] = (int16_t)(lo[j] - t);
+            lo[j] = (int16_t)(lo[j] + t);
+        }
+    }
+}
+
+/* Gentleman-Sande butterflies, twiddles from zetas[k] downwards. */
+static ALWAYS_INLINE void invntt_layer(int16_t r[KYBER_N], unsigned len, unsigned k)
+{
+    for (unsigned start = 0; start < KYBER_N; start += 2 * len) {
+        int16_t zeta = sotto_kyber_zetas[k--];
+        int16_t *lo = r + start, *hi = r + start + len;
+        for (unsigned j = 0; j < len; j++) {
+            int16_t t = lo[j];
+            lo[j] = kyber_barrett_reduce((int16_t)(t + hi[j]));
+            hi[j] = kyber_fqmul(zeta, (int16_t)(hi[j] - t));
+        }
+    }
+}
+
 /* In place; input in standard order, output in bit-reversed order. Each
  * layer grows |coefficient| by at most q: callers reduce afterwards. */
 void sotto_kyber_ntt(int16_t r[KYBER_N])
 {
-    unsigned k = 1;
-    for (unsigned len = 128; len >= 2; len >>= 1) {
-        for (unsigned start = 0; start < KYBER_N; start += 2 * len) {
-            int16_t zeta = sotto_kyber_zetas[k++];
-            for (unsigned j = start; j < start + len; j++) {
-                int16_t t = kyber_fqmul(zeta, r[j + len]);
-                r[j + len] = (int16_t)(r[j] - t);
-                r[j] = (int16_t)(r[j] + t);
-            }
-        }
-    }
+    ntt_layer(r, 128, 1);
+    ntt_layer(r, 64, 2);
+    ntt_layer(r, 32, 4);
+    ntt_layer(r, 16, 8);
+    ntt_layer(r, 8, 16);
+    ntt_layer(r, 4, 32);
+    ntt_layer(r, 2, 64);
 }
 
 /* In place; inverse of sotto_kyber_ntt, times 2^16 (the final scaling by
@@ -43,17 +75,13 @@ void sotto_kyber_ntt(int16_t r[KYBER_N])
  * coefficients are in (-q, q). */
 void sotto_kyber_invntt(int16_t r[KYBER_N])
 {
-    unsigned k = 127;
-    for (unsigned len = 2; len <= 128; len <<= 1) {
-        for (unsigned start = 0; start < KYBER_N; start += 2 * len) {
-            int16_t zeta = sotto_kyber_zetas[k--];
-            for (unsigned j = start; j < start + len; j++) {
-                int16_t t = r[j];
-                r[j] = kyber_barrett_reduce((int16_t)(t + r[j + len]));
-                r[j + len] = kyber_fqmul(zeta, (int16_t)(r[j + len] - t));
-            }
-        }
-    }
+    invntt_layer(r, 2, 127);
+    invntt_layer(r, 4, 63);
+    invntt_layer(r, 8, 31);
+    invntt_layer(r, 16, 15);
+    invntt_layer(r, 32, 7);
+    invntt_layer(r, 64, 3);
+    invntt_layer(r, 128, 1);
     for (unsigned j = 0; j < KYBER_N; j++)
         r[j] = kyber_fqmul(r[j], KYBER_INVNTT_F);
 }
