@@ -66,7 +66,8 @@
 #define SOTTO_STORE_MAX_FETCH                     100   /* envelopes per fetch call */
 #define SOTTO_STORE_MAX_ACKS                      100   /* envelope ids per ack call */
 #define SOTTO_STORE_EXPIRY_SECONDS                (30 * 24 * 3600) /* 30 days */
-#define SOTTO_STORE_TIME_GRANULARITY_SECONDS      3600  /* kept times round down to this */
+#define SOTTO_STORE_TIME_GRANULARITY_SECONDS      3600  /* envelope times round down to this */
+#define SOTTO_STORE_CREATED_GRANULARITY_SECONDS   86400 /* account/device creation: the day */
 
 /* ---- database ---- */
 #define SOTTO_STORE_BUSY_TIMEOUT_MS 5000
@@ -165,13 +166,13 @@ typedef struct sotto_store_account {
     uint8_t uuid[SOTTO_STORE_UUID_BYTES];
     char username[SOTTO_STORE_USERNAME_MAX + 1];     /* canonical */
     uint8_t identity_key[SOTTO_STORE_EC_KEY_BYTES];
-    int64_t created;                                 /* coarse, see granularity */
+    int64_t created;                                 /* rounded down to the day */
 } sotto_store_account;
 
 typedef struct sotto_store_device {
     uint32_t device_id;
     uint32_t registration_id;
-    int64_t created;                                 /* coarse */
+    int64_t created;                                 /* rounded down to the day */
 } sotto_store_device;
 
 /* Creates an account with its primary device (device id 1).

@@ -1,0 +1,475 @@
+/* sottod store: accounts, devices, authentication. */
+#define _POSIX_C_SOURCE 200809L
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "store_sqlite.h"
+
+/* Argon2id cost for device secrets. libsodium's "interactive" limits
+ * (2 passes, 64 MiB): measured cost per hash and per login is in
+ * docs/PRIVACY.md (tests/server/test_store_auth.c prints it). The secret is
+ * a random value the device generates, not a human password, so the hash
+ * only has to make a stolen database useless for logging in, not resist a
+ * dictionary. Raising these makes old hashes be rehashed on their next good
+ * login (crypto_pwhash_str_needs_rehash). */
+#define SOTTO_STORE_PWHASH_OPSLIMIT crypto_pwhash_OPSLIMIT_INTERACTIVE
+#define SOTTO_STORE_PWHASH_MEMLIMIT crypto_pwhash_MEMLIMIT_INTERACTIVE
+#define SOTTO_STORE_PWHASH_ALG      crypto_pwhash_ALG_ARGON2ID13
+
+static int secret_ok(const uint8_t *secret, size_t len)
+{
+    return secret != NULL && len >= SOTTO_STORE_SECRET_MIN_BYTES &&
+           len <= SOTTO_STORE_SECRET_MAX_BYTES;
+}
+
+static sotto_store_err hash_secret(char out[crypto_pwhash_STRBYTES],
+                                   const uint8_t *secret, size_t len)
+{
+    if (crypto_pwhash_str_alg(out, (const char *)secret, len, SOTTO_STORE_PWHASH_OPSLIMIT,
+                              SOTTO_STORE_PWHASH_MEMLIMIT, SOTTO_STORE_PWHASH_ALG) != 0)
+        return SOTTO_STORE_ERR_CRYPTO;
+    return SOTTO_STORE_OK;
+}
+
+static int registration_ok(uint32_t id)
+{
+    return id >= 1 && id <= SOTTO_STORE_MAX_REGISTRATION_ID;
+}
+
+static sotto_store_err insert_device(sotto_store *s, int64_t account_row, uint32_t device_id,
+                                     uint32_t registration_id, const char *hash,
+                                     const sotto_store_prekeys *keys)
+{
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_prepare(s, &st,
+        "INSERT INTO devices (account, device_id, registration_id, secret_hash, created,"
+        " spk_id, spk, spk_sig, lrk_id, lrk, lrk_sig)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    if (e != SOTTO_STORE_OK)
+        return e;
+    const sotto_store_signed_prekey *spk = keys->signed_prekey;
+    const sotto_store_kem_prekey *lrk = keys->last_resort;
+    sqlite3_bind_int64(st, 1, account_row);
+    sqlite3_bind_int64(st, 2, device_id);
+    sqlite3_bind_int64(st, 3, registration_id);
+    sqlite3_bind_text(st, 4, hash, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 5, sotto_store_round_down(sotto_store_now(s),
+                                                     SOTTO_STORE_CREATED_GRANULARITY_SECONDS));
+    sqlite3_bind_int64(st, 6, spk->id);
+    sqlite3_bind_blob(st, 7, spk->key, sizeof spk->key, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 8, spk->signature, sizeof spk->signature, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 9, lrk->id);
+    sqlite3_bind_blob(st, 10, lrk->key, sizeof lrk->key, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 11, lrk->signature, sizeof lrk->signature, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return sotto_store_db_err(rc);
+    /* The bundle keys are in the row; the one-time keys go to their tables. */
+    sotto_store_prekeys rest = {.ec = keys->ec, .ec_count = keys->ec_count,
+                                .kem = keys->kem, .kem_count = keys->kem_count};
+    return sotto_store_keys_put(s, sqlite3_last_insert_rowid(s->db), &rest);
+}
+
+sotto_store_err sotto_store_create_account(sotto_store *s,
+                                           uint8_t uuid_out[SOTTO_STORE_UUID_BYTES],
+                                           const char *username,
+                                           const uint8_t *secret, size_t secret_len,
+                                           uint32_t registration_id,
+                                           const uint8_t identity_key[SOTTO_STORE_EC_KEY_BYTES],
+                                           const sotto_store_prekeys *keys)
+{
+    if (uuid_out != NULL)
+        memset(uuid_out, 0, SOTTO_STORE_UUID_BYTES);
+    if (s == NULL || uuid_out == NULL || !secret_ok(secret, secret_len) ||
+        !registration_ok(registration_id) || identity_key == NULL || keys == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    char name[SOTTO_STORE_USERNAME_MAX + 1];
+    sotto_store_err e = sotto_store_username_canonical(name, username);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    if (identity_key[0] != SOTTO_STORE_EC_KEY_TYPE)
+        return SOTTO_STORE_ERR_INVALID_KEY;
+    if ((e = sotto_store_keys_check(keys, 1)) != SOTTO_STORE_OK)
+        return e;
+
+    /* Hash before taking the write lock: Argon2id takes tens of ms. */
+    char hash[crypto_pwhash_STRBYTES];
+    if ((e = hash_secret(hash, secret, secret_len)) != SOTTO_STORE_OK)
+        return e;
+    uint8_t uuid[SOTTO_STORE_UUID_BYTES];
+    randombytes_buf(uuid, sizeof uuid);
+    uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* version 4 */
+    uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+
+    if ((e = sotto_store_begin_write(s)) != SOTTO_STORE_OK)
+        return e;
+    sqlite3_stmt *st = NULL;
+    e = sotto_store_prepare(s, &st,
+        "INSERT INTO accounts (uuid, username, identity_key, created) VALUES (?1, ?2, ?3, ?4)");
+    if (e != SOTTO_STORE_OK)
+        goto out;
+    sqlite3_bind_blob(st, 1, uuid, sizeof uuid, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, identity_key, SOTTO_STORE_EC_KEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, sotto_store_round_down(sotto_store_now(s),
+                                                     SOTTO_STORE_CREATED_GRANULARITY_SECONDS));
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc == SQLITE_CONSTRAINT_UNIQUE) {
+        /* The UUID is 122 random bits; the username is the unique that hits. */
+        e = SOTTO_STORE_ERR_USERNAME_TAKEN;
+        goto out;
+    }
+    if (rc != SQLITE_DONE) {
+        e = sotto_store_db_err(rc);
+        goto out;
+    }
+    e = insert_device(s, sqlite3_last_insert_rowid(s->db), SOTTO_STORE_PRIMARY_DEVICE_ID,
+                      registration_id, hash, keys);
+    if (e == SOTTO_STORE_OK)
+        e = sotto_store_commit(s);
+out:
+    if (e != SOTTO_STORE_OK)
+        sotto_store_rollback(s);
+    else
+        memcpy(uuid_out, uuid, sizeof uuid);
+    sodium_memzero(hash, sizeof hash);
+    return e;
+}
+
+sotto_store_err sotto_store_add_device(sotto_store *s,
+                                       const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                                       const uint8_t *secret, size_t secret_len,
+                                       uint32_t registration_id,
+                                       const sotto_store_prekeys *keys,
+                                       uint32_t *device_id_out)
+{
+    if (device_id_out != NULL)
+        *device_id_out = 0;
+    if (s == NULL || uuid == NULL || device_id_out == NULL || !secret_ok(secret, secret_len) ||
+        !registration_ok(registration_id) || keys == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    sotto_store_err e = sotto_store_keys_check(keys, 1);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    char hash[crypto_pwhash_STRBYTES];
+    if ((e = hash_secret(hash, secret, secret_len)) != SOTTO_STORE_OK)
+        return e;
+
+    if ((e = sotto_store_begin_write(s)) != SOTTO_STORE_OK)
+        goto wipe;
+    sqlite3_stmt *st = NULL;
+    e = sotto_store_prepare(s, &st,
+        "SELECT a.id, a.next_device_id, (SELECT count(*) FROM devices d WHERE d.account = a.id)"
+        " FROM accounts a WHERE a.uuid = ?1");
+    if (e != SOTTO_STORE_OK)
+        goto out;
+    sqlite3_bind_blob(st, 1, uuid, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    int64_t account_row = 0, next = 0, count = 0;
+    if (rc == SQLITE_ROW) {
+        account_row = sqlite3_column_int64(st, 0);
+        next = sqlite3_column_int64(st, 1);
+        count = sqlite3_column_int64(st, 2);
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_ROW) {
+        e = rc == SQLITE_DONE ? SOTTO_STORE_ERR_NOT_FOUND : sotto_store_db_err(rc);
+        goto out;
+    }
+    if (count >= SOTTO_STORE_MAX_DEVICES || next < 2 || next > SOTTO_STORE_MAX_DEVICE_ID) {
+        e = SOTTO_STORE_ERR_TOO_MANY_DEVICES;
+        goto out;
+    }
+    if ((e = insert_device(s, account_row, (uint32_t)next, registration_id, hash, keys)) !=
+        SOTTO_STORE_OK)
+        goto out;
+    e = sotto_store_prepare(s, &st, "UPDATE accounts SET next_device_id = ?1 WHERE id = ?2");
+    if (e != SOTTO_STORE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, next + 1);
+    sqlite3_bind_int64(st, 2, account_row);
+    rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        e = sotto_store_db_err(rc);
+        goto out;
+    }
+    e = sotto_store_commit(s);
+    if (e == SOTTO_STORE_OK)
+        *device_id_out = (uint32_t)next;
+out:
+    if (e != SOTTO_STORE_OK)
+        sotto_store_rollback(s);
+wipe:
+    sodium_memzero(hash, sizeof hash);
+    return e;
+}
+
+/* Runs one write statement binding (account uuid, device id if it has ?2) and reports
+ * how many rows it changed. */
+static sotto_store_err write_one(sotto_store *s, const char *sql,
+                                 const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                                 uint32_t device_id, int *changes)
+{
+    *changes = 0;
+    sotto_store_err e = sotto_store_begin_write(s);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_stmt *st = NULL;
+    if ((e = sotto_store_prepare(s, &st, sql)) != SOTTO_STORE_OK) {
+        sotto_store_rollback(s);
+        return e;
+    }
+    sqlite3_bind_blob(st, 1, uuid, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
+    if (sqlite3_bind_parameter_count(st) >= 2)
+        sqlite3_bind_int64(st, 2, device_id);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        sotto_store_rollback(s);
+        return sotto_store_db_err(rc);
+    }
+    *changes = sqlite3_changes(s->db);
+    return sotto_store_commit(s);
+}
+
+sotto_store_err sotto_store_remove_device(sotto_store *s,
+                                          const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                                          uint32_t device_id)
+{
+    if (s == NULL || uuid == NULL || device_id == 0)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    if (device_id == SOTTO_STORE_PRIMARY_DEVICE_ID)
+        return SOTTO_STORE_ERR_FORBIDDEN;
+    int changes = 0;
+    sotto_store_err e = write_one(s,
+        "DELETE FROM devices WHERE device_id = ?2 AND"
+        " account = (SELECT id FROM accounts WHERE uuid = ?1)",
+        uuid, device_id, &changes);
+    if (e == SOTTO_STORE_OK && changes == 0)
+        e = SOTTO_STORE_ERR_NOT_FOUND;
+    return e;
+}
+
+sotto_store_err sotto_store_delete_account(sotto_store *s,
+                                           const uint8_t uuid[SOTTO_STORE_UUID_BYTES])
+{
+    if (s == NULL || uuid == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    int changes = 0;
+    sotto_store_err e = write_one(s, "DELETE FROM accounts WHERE uuid = ?1",
+                                  uuid, 0, &changes);
+    if (e == SOTTO_STORE_OK && changes == 0)
+        e = SOTTO_STORE_ERR_NOT_FOUND;
+    return e;
+}
+
+sotto_store_err sotto_store_authenticate(sotto_store *s,
+                                         const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                                         uint32_t device_id,
+                                         const uint8_t *secret, size_t secret_len)
+{
+    if (s == NULL || uuid == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    if (!secret_ok(secret, secret_len))
+        return SOTTO_STORE_ERR_AUTH;
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_prepare(s, &st,
+        "SELECT d.id, d.secret_hash FROM accounts a JOIN devices d ON d.account = a.id"
+        " WHERE a.uuid = ?1 AND d.device_id = ?2");
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_bind_blob(st, 1, uuid, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, device_id);
+    char hash[crypto_pwhash_STRBYTES] = {0};
+    int64_t device_row = 0;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        device_row = sqlite3_column_int64(st, 0);
+        const unsigned char *h = sqlite3_column_text(st, 1);
+        int n = sqlite3_column_bytes(st, 1);
+        if (h != NULL && n > 0 && (size_t)n < sizeof hash)
+            memcpy(hash, h, (size_t)n);
+    }
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE)
+        return SOTTO_STORE_ERR_AUTH;
+    if (rc != SQLITE_ROW)
+        return sotto_store_db_err(rc);
+    if (hash[0] == '\0')
+        return SOTTO_STORE_ERR_DB;
+    /* Constant-time comparison inside libsodium. */
+    if (crypto_pwhash_str_verify(hash, (const char *)secret, secret_len) != 0) {
+        sodium_memzero(hash, sizeof hash);
+        return SOTTO_STORE_ERR_AUTH;
+    }
+    if (crypto_pwhash_str_needs_rehash(hash, SOTTO_STORE_PWHASH_OPSLIMIT,
+                                       SOTTO_STORE_PWHASH_MEMLIMIT) != 0) {
+        /* Best effort: the login stands even if the upgrade fails. */
+        char fresh[crypto_pwhash_STRBYTES];
+        if (hash_secret(fresh, secret, secret_len) == SOTTO_STORE_OK &&
+            sotto_store_begin_write(s) == SOTTO_STORE_OK) {
+            if (sotto_store_prepare(s, &st, "UPDATE devices SET secret_hash = ?1 WHERE id = ?2")
+                == SOTTO_STORE_OK) {
+                sqlite3_bind_text(st, 1, fresh, -1, SQLITE_STATIC);
+                sqlite3_bind_int64(st, 2, device_row);
+                rc = sqlite3_step(st);
+                sqlite3_finalize(st);
+                if (rc == SQLITE_DONE)
+                    (void)sotto_store_commit(s);
+            }
+            sotto_store_rollback(s);
+        }
+        sodium_memzero(fresh, sizeof fresh);
+    }
+    sodium_memzero(hash, sizeof hash);
+    return SOTTO_STORE_OK;
+}
+
+static sotto_store_err read_account(sotto_store *s, const char *where_sql,
+                                    const void *key, int key_len, int key_is_text,
+                                    sotto_store_account *out)
+{
+    sqlite3_stmt *st = NULL;
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT uuid, username, identity_key, created FROM accounts WHERE %s", where_sql);
+    sotto_store_err e = sotto_store_prepare(s, &st, sql);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    if (key_is_text)
+        sqlite3_bind_text(st, 1, key, key_len, SQLITE_STATIC);
+    else
+        sqlite3_bind_blob(st, 1, key, key_len, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (sqlite3_column_bytes(st, 0) != SOTTO_STORE_UUID_BYTES ||
+            sqlite3_column_bytes(st, 1) > SOTTO_STORE_USERNAME_MAX ||
+            sqlite3_column_bytes(st, 2) != SOTTO_STORE_EC_KEY_BYTES) {
+            e = SOTTO_STORE_ERR_DB;
+        } else {
+            memcpy(out->uuid, sqlite3_column_blob(st, 0), SOTTO_STORE_UUID_BYTES);
+            memcpy(out->username, sqlite3_column_text(st, 1),
+                   (size_t)sqlite3_column_bytes(st, 1));
+            memcpy(out->identity_key, sqlite3_column_blob(st, 2), SOTTO_STORE_EC_KEY_BYTES);
+            out->created = sqlite3_column_int64(st, 3);
+        }
+    } else {
+        e = rc == SQLITE_DONE ? SOTTO_STORE_ERR_NOT_FOUND : sotto_store_db_err(rc);
+    }
+    sqlite3_finalize(st);
+    if (e != SOTTO_STORE_OK)
+        memset(out, 0, sizeof *out);
+    return e;
+}
+
+sotto_store_err sotto_store_get_account(sotto_store *s,
+                                        const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                                        sotto_store_account *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (s == NULL || uuid == NULL || out == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    return read_account(s, "uuid = ?1", uuid, SOTTO_STORE_UUID_BYTES, 0, out);
+}
+
+sotto_store_err sotto_store_find_username(sotto_store *s, const char *username,
+                                          sotto_store_account *out)
+{
+    if (out != NULL)
+        memset(out, 0, sizeof *out);
+    if (s == NULL || out == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    char name[SOTTO_STORE_USERNAME_MAX + 1];
+    sotto_store_err e = sotto_store_username_canonical(name, username);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    return read_account(s, "username = ?1", name, -1, 1, out);
+}
+
+sotto_store_err sotto_store_list_devices(sotto_store *s,
+                                         const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                                         sotto_store_device out[SOTTO_STORE_MAX_DEVICES],
+                                         size_t *count)
+{
+    if (count != NULL)
+        *count = 0;
+    if (out != NULL)
+        memset(out, 0, sizeof(sotto_store_device) * SOTTO_STORE_MAX_DEVICES);
+    if (s == NULL || uuid == NULL || out == NULL || count == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    sotto_store_err e = sotto_store_begin_read(s);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    int64_t account_row = 0;
+    if ((e = sotto_store_lookup(s, uuid, 0, &account_row, NULL)) != SOTTO_STORE_OK)
+        goto out;
+    sqlite3_stmt *st = NULL;
+    e = sotto_store_prepare(s, &st,
+        "SELECT device_id, registration_id, created FROM devices WHERE account = ?1"
+        " ORDER BY device_id");
+    if (e != SOTTO_STORE_OK)
+        goto out;
+    sqlite3_bind_int64(st, 1, account_row);
+    size_t n = 0;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < SOTTO_STORE_MAX_DEVICES) {
+        out[n].device_id = (uint32_t)sqlite3_column_int64(st, 0);
+        out[n].registration_id = (uint32_t)sqlite3_column_int64(st, 1);
+        out[n].created = sqlite3_column_int64(st, 2);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        e = sotto_store_db_err(rc);
+    else if (rc == SQLITE_ROW)
+        e = SOTTO_STORE_ERR_DB; /* more devices than the limit: corrupt */
+    else
+        *count = n;
+out:
+    sotto_store_rollback(s);
+    if (e != SOTTO_STORE_OK) {
+        memset(out, 0, sizeof(sotto_store_device) * SOTTO_STORE_MAX_DEVICES);
+        *count = 0;
+    }
+    return e;
+}
+
+sotto_store_err sotto_store_set_identity_key(sotto_store *s,
+                                             const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                                             uint32_t device_id,
+                                             const uint8_t identity_key[SOTTO_STORE_EC_KEY_BYTES])
+{
+    if (s == NULL || uuid == NULL || identity_key == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    if (identity_key[0] != SOTTO_STORE_EC_KEY_TYPE)
+        return SOTTO_STORE_ERR_INVALID_KEY;
+    sotto_store_err e = sotto_store_begin_write(s);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    int64_t account_row = 0;
+    if ((e = sotto_store_lookup(s, uuid, device_id, &account_row, NULL)) != SOTTO_STORE_OK)
+        goto out;
+    if (device_id != SOTTO_STORE_PRIMARY_DEVICE_ID) {
+        e = SOTTO_STORE_ERR_FORBIDDEN;
+        goto out;
+    }
+    sqlite3_stmt *st = NULL;
+    if ((e = sotto_store_prepare(s, &st, "UPDATE accounts SET identity_key = ?1 WHERE id = ?2"))
+        != SOTTO_STORE_OK)
+        goto out;
+    sqlite3_bind_blob(st, 1, identity_key, SOTTO_STORE_EC_KEY_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, account_row);
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    e = rc == SQLITE_DONE ? sotto_store_commit(s) : sotto_store_db_err(rc);
+out:
+    if (e != SOTTO_STORE_OK)
+        sotto_store_rollback(s);
+    return e;
+}

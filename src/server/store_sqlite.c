@@ -1,0 +1,460 @@
+/* sottod store, SQLite backend: opening, schema, transactions, helpers.
+ *
+ * Durability: WAL mode with synchronous=FULL. Every commit fsyncs the WAL, so
+ * a call that returned SOTTO_STORE_OK survives kill -9 and also power loss or
+ * a kernel crash. synchronous=NORMAL would survive kill -9 too (the WAL is in
+ * the page cache) but could lose the last commits on power loss, which would
+ * break "acknowledged means stored". The fsync per commit is paid once per
+ * batch: sotto_store_enqueue_batch() puts many submissions in one commit. */
+#define _POSIX_C_SOURCE 200809L
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "store_sqlite.h"
+
+static const char *const messages[] = {
+    [SOTTO_STORE_OK] = "success",
+    [SOTTO_STORE_ERR_INVALID_ARGUMENT] = "invalid argument",
+    [SOTTO_STORE_ERR_INVALID_USERNAME] =
+        "invalid username: 3-32 characters a-z 0-9 _ ., starting with a letter, "
+        "no '..', not ending in '.'",
+    [SOTTO_STORE_ERR_USERNAME_TAKEN] = "username already taken",
+    [SOTTO_STORE_ERR_NOT_FOUND] = "no such account or device",
+    [SOTTO_STORE_ERR_AUTH] = "authentication failed",
+    [SOTTO_STORE_ERR_FORBIDDEN] = "only the primary device may do this",
+    [SOTTO_STORE_ERR_TOO_MANY_DEVICES] = "too many devices on this account",
+    [SOTTO_STORE_ERR_INVALID_KEY] = "invalid key: wrong length or type byte",
+    [SOTTO_STORE_ERR_TOO_MANY_KEYS] = "too many prekeys in the upload or on the device",
+    [SOTTO_STORE_ERR_DEVICE_MISMATCH] = "envelopes do not match the recipient's devices",
+    [SOTTO_STORE_ERR_TOO_LARGE] = "too large: envelope size or count over the limit",
+    [SOTTO_STORE_ERR_QUEUE_FULL] = "a recipient device's queue is full",
+    [SOTTO_STORE_ERR_BUSY] = "database busy, retry",
+    [SOTTO_STORE_ERR_SCHEMA] = "database schema is newer than this server, or migration failed",
+    [SOTTO_STORE_ERR_DB] = "database error",
+    [SOTTO_STORE_ERR_NO_MEMORY] = "out of memory",
+    [SOTTO_STORE_ERR_CRYPTO] = "crypto library failure",
+};
+_Static_assert(sizeof messages / sizeof messages[0] == SOTTO_STORE_ERR_COUNT_,
+               "every sotto_store_err needs a message");
+
+const char *sotto_store_strerror(sotto_store_err e)
+{
+    if ((unsigned)e >= (unsigned)SOTTO_STORE_ERR_COUNT_ || messages[e] == NULL)
+        return "unknown error";
+    return messages[e];
+}
+
+/* ---- schema ----
+ * migrations[i] brings user_version i to i + 1. Never edit a step that has
+ * shipped; add a new one and bump SOTTO_STORE_SCHEMA_VERSION. */
+static const char *const migrations[] = {
+    /* 0 -> 1 */
+    "CREATE TABLE accounts ("
+    "  id INTEGER PRIMARY KEY,"
+    "  uuid BLOB NOT NULL UNIQUE CHECK (length(uuid) = 16),"
+    "  username TEXT NOT NULL UNIQUE,"
+    "  identity_key BLOB NOT NULL CHECK (length(identity_key) = 33),"
+    "  created INTEGER NOT NULL,"
+    "  next_device_id INTEGER NOT NULL DEFAULT 2"
+    ");"
+    "CREATE TABLE devices ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  device_id INTEGER NOT NULL,"
+    "  registration_id INTEGER NOT NULL,"
+    "  secret_hash TEXT NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  spk_id INTEGER NOT NULL,"
+    "  spk BLOB NOT NULL CHECK (length(spk) = 33),"
+    "  spk_sig BLOB NOT NULL CHECK (length(spk_sig) = 64),"
+    "  lrk_id INTEGER NOT NULL,"
+    "  lrk BLOB NOT NULL CHECK (length(lrk) = 1569),"
+    "  lrk_sig BLOB NOT NULL CHECK (length(lrk_sig) = 64),"
+    "  UNIQUE (account, device_id)"
+    ");"
+    "CREATE TABLE ec_prekeys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    "  key_id INTEGER NOT NULL,"
+    "  key BLOB NOT NULL CHECK (length(key) = 33),"
+    "  UNIQUE (device, key_id)"
+    ");"
+    "CREATE INDEX ec_prekeys_order ON ec_prekeys (device, id);"
+    "CREATE TABLE kem_prekeys ("
+    "  id INTEGER PRIMARY KEY,"
+    "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    "  key_id INTEGER NOT NULL,"
+    "  key BLOB NOT NULL CHECK (length(key) = 1569),"
+    "  sig BLOB NOT NULL CHECK (length(sig) = 64),"
+    "  UNIQUE (device, key_id)"
+    ");"
+    "CREATE INDEX kem_prekeys_order ON kem_prekeys (device, id);"
+    /* seq: AUTOINCREMENT never reuses a value, so the per-device order and
+     * the fetch cursor stay monotonic across deletes and restarts. */
+    "CREATE TABLE envelopes ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    "  envelope_id BLOB NOT NULL UNIQUE CHECK (length(envelope_id) = 16),"
+    "  created INTEGER NOT NULL,"
+    "  type INTEGER NOT NULL,"
+    "  sender_uuid BLOB CHECK (sender_uuid IS NULL OR length(sender_uuid) = 16),"
+    "  sender_device INTEGER,"
+    "  body BLOB NOT NULL"
+    ");"
+    "CREATE INDEX envelopes_queue ON envelopes (device, seq);"
+    "CREATE INDEX envelopes_age ON envelopes (created);"
+    "CREATE INDEX envelopes_sender ON envelopes (sender_uuid) WHERE sender_uuid IS NOT NULL;",
+};
+_Static_assert(sizeof migrations / sizeof migrations[0] == SOTTO_STORE_SCHEMA_VERSION,
+               "one migration step per schema version");
+
+static sotto_store_err read_version(sotto_store *s, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_prepare(s, &st, "PRAGMA user_version");
+    if (e != SOTTO_STORE_OK)
+        return e;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    else
+        e = sotto_store_db_err(rc);
+    sqlite3_finalize(st);
+    return e;
+}
+
+sotto_store_err sotto_store_migrate(sotto_store *s)
+{
+    for (;;) {
+        /* Re-read the version under the write lock: another handle may be
+         * migrating the same file at the same time. */
+        sotto_store_err e = sotto_store_begin_write(s);
+        if (e != SOTTO_STORE_OK)
+            return e;
+        int v = 0;
+        e = read_version(s, &v);
+        if (e != SOTTO_STORE_OK) {
+            sotto_store_rollback(s);
+            return e;
+        }
+        if (v == SOTTO_STORE_SCHEMA_VERSION) {
+            sotto_store_rollback(s);
+            return SOTTO_STORE_OK;
+        }
+        if (v < 0 || v > SOTTO_STORE_SCHEMA_VERSION) {
+            sotto_store_rollback(s);
+            return SOTTO_STORE_ERR_SCHEMA;
+        }
+        char set[64];
+        snprintf(set, sizeof set, "PRAGMA user_version = %d", v + 1);
+        if (sqlite3_exec(s->db, migrations[v], NULL, NULL, NULL) != SQLITE_OK ||
+            sqlite3_exec(s->db, set, NULL, NULL, NULL) != SQLITE_OK) {
+            sotto_store_rollback(s);
+            return SOTTO_STORE_ERR_SCHEMA;
+        }
+        e = sotto_store_commit(s);
+        if (e != SOTTO_STORE_OK)
+            return e;
+    }
+}
+
+sotto_store_err sotto_store_schema_version(sotto_store *s, int *version)
+{
+    if (version != NULL)
+        *version = 0;
+    if (s == NULL || version == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    return read_version(s, version);
+}
+
+/* ---- open / close ---- */
+
+static sotto_store_err exec_pragma(sqlite3 *db, const char *sql, const char *expect)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = sqlite3_prepare_v2(db, sql, -1, &st, NULL);
+    if (rc != SQLITE_OK)
+        return sotto_store_db_err(rc);
+    sotto_store_err e = SOTTO_STORE_OK;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const unsigned char *got = sqlite3_column_text(st, 0);
+        if (expect != NULL && (got == NULL || strcmp((const char *)got, expect) != 0))
+            e = SOTTO_STORE_ERR_DB;
+    } else if (rc != SQLITE_DONE) {
+        e = sotto_store_db_err(rc);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+sotto_store_err sotto_store_open(sotto_store **out, const char *dir)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || dir == NULL || dir[0] == '\0')
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    if (sodium_init() < 0)
+        return SOTTO_STORE_ERR_CRYPTO;
+
+    char path[SOTTO_STORE_PATH_MAX];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, SOTTO_STORE_DB_FILE);
+    if (n < 0 || (size_t)n >= sizeof path)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return SOTTO_STORE_ERR_DB;
+    /* Create the file ourselves so it is 0600 whatever the umask; SQLite
+     * gives -wal and -shm the same mode. */
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return SOTTO_STORE_ERR_DB;
+    close(fd);
+
+    sotto_store *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return SOTTO_STORE_ERR_NO_MEMORY;
+    /* NOMUTEX: a handle is used by one thread at a time (see store.h). */
+    int rc = sqlite3_open_v2(path, &s->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
+    sotto_store_err e = SOTTO_STORE_OK;
+    if (rc != SQLITE_OK) {
+        e = sotto_store_db_err(rc);
+        goto fail;
+    }
+    sqlite3_extended_result_codes(s->db, 1);
+    sqlite3_busy_timeout(s->db, SOTTO_STORE_BUSY_TIMEOUT_MS);
+    char limit[64];
+    snprintf(limit, sizeof limit, "PRAGMA journal_size_limit = %d", SOTTO_STORE_WAL_LIMIT);
+    if ((e = exec_pragma(s->db, "PRAGMA journal_mode = WAL", "wal")) != SOTTO_STORE_OK ||
+        (e = exec_pragma(s->db, "PRAGMA synchronous = FULL", NULL)) != SOTTO_STORE_OK ||
+        (e = exec_pragma(s->db, "PRAGMA foreign_keys = ON", NULL)) != SOTTO_STORE_OK ||
+        /* Deleted envelopes (ciphertext, sender) are overwritten with zeros
+         * in the database file, not just unlinked from the b-tree. */
+        (e = exec_pragma(s->db, "PRAGMA secure_delete = ON", NULL)) != SOTTO_STORE_OK ||
+        (e = exec_pragma(s->db, limit, NULL)) != SOTTO_STORE_OK)
+        goto fail;
+    if ((e = sotto_store_migrate(s)) != SOTTO_STORE_OK)
+        goto fail;
+    *out = s;
+    return SOTTO_STORE_OK;
+fail:
+    sqlite3_close(s->db);
+    free(s);
+    return e;
+}
+
+void sotto_store_close(sotto_store *s)
+{
+    if (s == NULL)
+        return;
+    sqlite3_close(s->db); /* every statement is finalized by its own call */
+    free(s);
+}
+
+/* ---- clock ---- */
+
+void sotto_store_set_clock(sotto_store *s, sotto_store_clock_fn fn, void *ctx)
+{
+    if (s == NULL)
+        return;
+    s->clock = fn;
+    s->clock_ctx = ctx;
+}
+
+int64_t sotto_store_now(const sotto_store *s)
+{
+    if (s->clock != NULL)
+        return s->clock(s->clock_ctx);
+    return (int64_t)time(NULL);
+}
+
+int64_t sotto_store_round_down(int64_t t, int64_t granularity)
+{
+    int64_t r = t % granularity;
+    if (r < 0)
+        r += granularity;
+    return t - r;
+}
+
+/* ---- database helpers ---- */
+
+sotto_store_err sotto_store_db_err(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK:
+    case SQLITE_DONE:
+    case SQLITE_ROW:
+        return SOTTO_STORE_OK;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return SOTTO_STORE_ERR_BUSY;
+    case SQLITE_NOMEM:
+        return SOTTO_STORE_ERR_NO_MEMORY;
+    default:
+        return SOTTO_STORE_ERR_DB;
+    }
+}
+
+sotto_store_err sotto_store_prepare(sotto_store *s, sqlite3_stmt **st, const char *sql)
+{
+    *st = NULL;
+    int rc = sqlite3_prepare_v2(s->db, sql, -1, st, NULL);
+    if (rc != SQLITE_OK) {
+        sqlite3_finalize(*st);
+        *st = NULL;
+        return sotto_store_db_err(rc);
+    }
+    return SOTTO_STORE_OK;
+}
+
+static sotto_store_err exec(sotto_store *s, const char *sql)
+{
+    return sotto_store_db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+}
+
+sotto_store_err sotto_store_begin_read(sotto_store *s)
+{
+    return exec(s, "BEGIN DEFERRED");
+}
+
+sotto_store_err sotto_store_begin_write(sotto_store *s)
+{
+    return exec(s, "BEGIN IMMEDIATE");
+}
+
+sotto_store_err sotto_store_commit(sotto_store *s)
+{
+    sotto_store_err e = exec(s, "COMMIT");
+    if (e != SOTTO_STORE_OK)
+        sotto_store_rollback(s);
+    return e;
+}
+
+void sotto_store_rollback(sotto_store *s)
+{
+    if (!sqlite3_get_autocommit(s->db))
+        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+sotto_store_err sotto_store_lookup(sotto_store *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                                   uint32_t device_id, int64_t *account_row, int64_t *device_row)
+{
+    if (account_row != NULL)
+        *account_row = 0;
+    if (device_row != NULL)
+        *device_row = 0;
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e;
+    if (device_id == 0)
+        e = sotto_store_prepare(s, &st, "SELECT id, 0 FROM accounts WHERE uuid = ?1");
+    else
+        e = sotto_store_prepare(s, &st,
+                                "SELECT a.id, d.id FROM accounts a JOIN devices d"
+                                " ON d.account = a.id WHERE a.uuid = ?1 AND d.device_id = ?2");
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_bind_blob(st, 1, uuid, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
+    if (device_id != 0)
+        sqlite3_bind_int64(st, 2, device_id);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        if (account_row != NULL)
+            *account_row = sqlite3_column_int64(st, 0);
+        if (device_row != NULL)
+            *device_row = sqlite3_column_int64(st, 1);
+    } else if (rc == SQLITE_DONE) {
+        e = SOTTO_STORE_ERR_NOT_FOUND;
+    } else {
+        e = sotto_store_db_err(rc);
+    }
+    sqlite3_finalize(st);
+    return e;
+}
+
+/* ---- helpers without a database ---- */
+
+sotto_store_err sotto_store_username_canonical(char out[SOTTO_STORE_USERNAME_MAX + 1],
+                                               const char *in)
+{
+    if (out == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    memset(out, 0, SOTTO_STORE_USERNAME_MAX + 1);
+    if (in == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    size_t len = strnlen(in, SOTTO_STORE_USERNAME_MAX + 1);
+    if (len < SOTTO_STORE_USERNAME_MIN || len > SOTTO_STORE_USERNAME_MAX)
+        return SOTTO_STORE_ERR_INVALID_USERNAME;
+    char tmp[SOTTO_STORE_USERNAME_MAX + 1] = {0};
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)in[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (unsigned char)(c - 'A' + 'a');
+        int letter = c >= 'a' && c <= 'z';
+        int ok = letter || (c >= '0' && c <= '9') || c == '_' || c == '.';
+        if (!ok || (i == 0 && !letter) || (c == '.' && i > 0 && tmp[i - 1] == '.'))
+            return SOTTO_STORE_ERR_INVALID_USERNAME;
+        tmp[i] = (char)c;
+    }
+    if (tmp[len - 1] == '.')
+        return SOTTO_STORE_ERR_INVALID_USERNAME;
+    memcpy(out, tmp, len + 1);
+    return SOTTO_STORE_OK;
+}
+
+void sotto_store_uuid_format(char out[SOTTO_STORE_UUID_STRING_BYTES],
+                             const uint8_t uuid[SOTTO_STORE_UUID_BYTES])
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < SOTTO_STORE_UUID_BYTES; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10)
+            out[o++] = '-';
+        out[o++] = hex[uuid[i] >> 4];
+        out[o++] = hex[uuid[i] & 0x0f];
+    }
+    out[o] = '\0';
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+sotto_store_err sotto_store_uuid_parse(uint8_t uuid[SOTTO_STORE_UUID_BYTES], const char *in)
+{
+    if (uuid == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    memset(uuid, 0, SOTTO_STORE_UUID_BYTES);
+    if (in == NULL || strnlen(in, SOTTO_STORE_UUID_STRING_BYTES) != SOTTO_STORE_UUID_STRING_BYTES - 1)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    uint8_t tmp[SOTTO_STORE_UUID_BYTES];
+    size_t p = 0;
+    for (size_t i = 0; i < SOTTO_STORE_UUID_BYTES; i++) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) {
+            if (in[p] != '-')
+                return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+            p++;
+        }
+        int hi = hexval(in[p]), lo = hexval(in[p + 1]);
+        if (hi < 0 || lo < 0)
+            return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+        tmp[i] = (uint8_t)(hi << 4 | lo);
+        p += 2;
+    }
+    memcpy(uuid, tmp, sizeof tmp);
+    return SOTTO_STORE_OK;
+}
