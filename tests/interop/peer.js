@@ -13,6 +13,7 @@ const readline = require('readline');
 const DEFAULT_DEVICE = 1;
 const MAX_REGISTRATION_ID = 16380;
 const SIGNED_PREKEY_ID = 1;
+const LAST_RESORT_KYBER_ID = 1; // one-time Kyber prekeys are numbered after it
 const FINGERPRINT_ITERATIONS = 5200;
 const FINGERPRINT_VERSION = 2;
 const MAX_LINE = 16 * 1024 * 1024;
@@ -188,7 +189,8 @@ function makeStores(state) {
     }
   }
 
-  // Every Kyber prekey we hand out is one-time: it is removed once used.
+  // One-time Kyber prekeys are removed once used. The last-resort one stays, but a
+  // (signed prekey, base key) pair may use it only once.
   class KyberPreKeys extends S.KyberPreKeyStore {
     async saveKyberPreKey(id, record) {
       j().set(state.kyberPreKeys, id, record.serialize());
@@ -198,8 +200,14 @@ function makeStores(state) {
       if (!raw) throw new Error(`no kyber prekey with id ${id}`);
       return S.KyberPreKeyRecord.deserialize(raw);
     }
-    async markKyberPreKeyUsed(id, _signedPreKeyId, _baseKey) {
-      j().delete(state.kyberPreKeys, id);
+    async markKyberPreKeyUsed(id, signedPreKeyId, baseKey) {
+      if (id !== LAST_RESORT_KYBER_ID) {
+        j().delete(state.kyberPreKeys, id);
+        return;
+      }
+      const k = `${signedPreKeyId}:${b64(baseKey.serialize())}`;
+      if (state.lastResortUses.has(k)) throw new Error('last-resort Kyber prekey reused with the same base key');
+      j().set(state.lastResortUses, k, true);
     }
   }
 
@@ -236,7 +244,9 @@ function newState(name, device, registrationId) {
     kyberPreKeys: new Map(),
     senderKeys: new Map(),
     nextPreKeyId: 1,
-    nextKyberPreKeyId: 1,
+    nextKyberPreKeyId: LAST_RESORT_KYBER_ID + 1,
+    lastResortUses: new Map(),
+    saved: new Map(),
     journal: new Journal(),
   };
   state.address = S.ProtocolAddress.new(name, device);
@@ -249,10 +259,16 @@ function newState(name, device, registrationId) {
     SIGNED_PREKEY_ID,
     S.SignedPreKeyRecord.new(SIGNED_PREKEY_ID, Date.now(), spkPub, spk, spkSig).serialize(),
   );
+  const lr = S.KEMKeyPair.generate();
+  const lrSig = state.identity.privateKey.sign(lr.getPublicKey().serialize());
+  state.kyberPreKeys.set(
+    LAST_RESORT_KYBER_ID,
+    S.KyberPreKeyRecord.new(LAST_RESORT_KYBER_ID, Date.now(), lr, lrSig).serialize(),
+  );
   return state;
 }
 
-function makeBundle(state, withPreKey) {
+function makeBundle(state, withPreKey, lastResortKyber = false) {
   const spk = S.SignedPreKeyRecord.deserialize(state.signedPreKeys.get(SIGNED_PREKEY_ID));
   const bundle = {
     address: state.name,
@@ -270,6 +286,13 @@ function makeBundle(state, withPreKey) {
     state.journal.set(state.preKeys, id, S.PreKeyRecord.new(id, pub, priv).serialize());
     bundle.preKeyId = id;
     bundle.preKey = b64(pub.serialize());
+  }
+  if (lastResortKyber) {
+    const rec = S.KyberPreKeyRecord.deserialize(state.kyberPreKeys.get(LAST_RESORT_KYBER_ID));
+    bundle.kyberPreKeyId = LAST_RESORT_KYBER_ID;
+    bundle.kyberPreKey = b64(rec.publicKey().serialize());
+    bundle.kyberPreKeySignature = b64(rec.signature());
+    return bundle;
   }
   const kid = state.nextKyberPreKeyId++;
   const kp = S.KEMKeyPair.generate();
@@ -333,8 +356,10 @@ const commands = {
 
   async bundle(req) {
     const st = need();
-    if (req.noPreKey !== undefined && typeof req.noPreKey !== 'boolean') fail('field "noPreKey" must be a boolean');
-    return { bundle: makeBundle(st, req.noPreKey !== true) };
+    for (const f of ['noPreKey', 'lastResortKyber']) {
+      if (req[f] !== undefined && typeof req[f] !== 'boolean') fail(`field "${f}" must be a boolean`);
+    }
+    return { bundle: makeBundle(st, req.noPreKey !== true, req.lastResortKyber === true) };
   },
 
   async process_bundle(req) {
@@ -428,21 +453,28 @@ const commands = {
     return { plaintext: b64(pt) };
   },
 
-  // Driver-only: the session record for (peer, device), serialized.
+  // Driver-only: serialize the session record for (peer, device), then replace the
+  // record by what deserializing those bytes gives. Replies "session" (the bytes).
   async save_session(req) {
     const st = need();
-    const raw = st.sessions.get(addrKey(peerAddress(req)));
+    const k = addrKey(peerAddress(req));
+    const raw = st.sessions.get(k);
     if (!raw) fail('no session for that address');
-    return { session: b64(raw) };
+    const bytes = S.SessionRecord.deserialize(raw).serialize();
+    st.journal.set(st.sessions, k, S.SessionRecord.deserialize(bytes).serialize());
+    st.journal.set(st.saved, k, bytes);
+    return { session: b64(bytes) };
   },
 
-  // Driver-only: replace the session record for (peer, device) with a saved one.
+  // Driver-only: replace the session record for (peer, device) by deserializing
+  // "session" (default: the bytes of the last save_session for that address).
   async load_session(req) {
     const st = need();
-    const addr = peerAddress(req);
-    const raw = unb64(req, 'session');
-    const rec = S.SessionRecord.deserialize(raw);
-    st.journal.set(st.sessions, addrKey(addr), rec.serialize());
+    const k = addrKey(peerAddress(req));
+    let raw = unb64(req, 'session', { optional: true });
+    if (!raw) raw = st.saved.get(k);
+    if (!raw) fail('no saved record for that address: send save_session first or give "session"');
+    st.journal.set(st.sessions, k, S.SessionRecord.deserialize(raw).serialize());
     return {};
   },
 };
@@ -499,6 +531,9 @@ async function main() {
   }
   flush();
 }
+
+// The driver went away: nothing left to answer.
+process.stdout.on('error', () => process.exit(0));
 
 process.on('uncaughtException', (e) => {
   process.stderr.write(`peer.js: uncaught: ${e && e.stack ? e.stack : e}\n`);
