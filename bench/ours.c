@@ -1,0 +1,203 @@
+/* libsotto's four figures, through its public API only, as an application
+ * would call it: Alice processes Bob's bundle and sends; Bob reads the ids
+ * of the prekey message, supplies his private halves, and decrypts. Bob's
+ * prekeys are reused by every setup op (an application would delete the
+ * one-time ones; that costs nothing here). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+#include "bench.h"
+#include "sotto/sotto.h"
+
+#define OURS_CT_CAP 4096 /* >= sotto_session_ciphertext_bound(BENCH_MSG_BYTES) */
+#define OURS_SPK_ID 3
+#define OURS_OPK_ID 7
+#define OURS_KPK_ID 11
+
+typedef struct ours {
+    sotto_identity *alice_id, *bob_id;
+    sotto_bundle bundle;          /* Bob's, public */
+    sotto_prekey_secrets secrets; /* Bob's private halves */
+    sotto_session *alice, *bob;   /* Alice's record of Bob and Bob's of Alice */
+    uint8_t msg[BENCH_MSG_BYTES];
+    uint8_t pt[OURS_CT_CAP];
+    uint8_t (*pending)[OURS_CT_CAP]; /* decrypt figure: ciphertexts, lengths */
+    size_t *pending_len;
+    int turn;                     /* ping-pong: 1 = Bob sends next */
+} ours;
+
+static int make_bob(ours *o)
+{
+    sotto_bundle *b = &o->bundle;
+    sotto_prekey_secrets *k = &o->secrets;
+    if (sotto_identity_generate(&o->bob_id, 4242) != SOTTO_OK ||
+        sotto_identity_generate(&o->alice_id, 2424) != SOTTO_OK)
+        return -1;
+    b->registration_id = 4242;
+    b->device_id = 1;
+    sotto_identity_public_key(o->bob_id, b->identity_key);
+    b->has_pre_key = k->has_pre_key = 1;
+    b->pre_key_id = k->pre_key_id = OURS_OPK_ID;
+    b->signed_pre_key_id = k->signed_pre_key_id = OURS_SPK_ID;
+    b->kyber_pre_key_id = k->kyber_pre_key_id = OURS_KPK_ID;
+    if (sotto_ec_keypair(b->pre_key, k->pre_key_private) != SOTTO_OK ||
+        sotto_ec_keypair(b->signed_pre_key, k->signed_pre_key_private) != SOTTO_OK ||
+        sotto_kyber_keypair(b->kyber_pre_key, k->kyber_pre_key_secret) != SOTTO_OK ||
+        sotto_identity_sign(o->bob_id, b->signed_pre_key_signature, b->signed_pre_key,
+                            sizeof b->signed_pre_key) != SOTTO_OK ||
+        sotto_identity_sign(o->bob_id, b->kyber_pre_key_signature, b->kyber_pre_key,
+                            sizeof b->kyber_pre_key) != SOTTO_OK)
+        return -1;
+    memcpy(k->pre_key_public, b->pre_key, sizeof b->pre_key);
+    memcpy(k->signed_pre_key_public, b->signed_pre_key, sizeof b->signed_pre_key);
+    return 0;
+}
+
+static int encrypt_one(ours *o, sotto_session *s, const sotto_identity *us, size_t len,
+                       uint8_t *out, size_t *out_len, int *type)
+{
+    return sotto_session_encrypt(s, us, o->msg, len, out, OURS_CT_CAP, out_len, type) == SOTTO_OK
+               ? 0 : -1;
+}
+
+static int decrypt_one(ours *o, sotto_session *s, const sotto_identity *us, int type,
+                       const uint8_t *ct, size_t ct_len, size_t want)
+{
+    size_t n = 0;
+    const sotto_prekey_secrets *keys = NULL;
+    if (type == SOTTO_MSG_PREKEY) {
+        sotto_prekey_ids ids;
+        if (sotto_prekey_message_ids(ct, ct_len, &ids) != SOTTO_OK ||
+            ids.signed_pre_key_id != OURS_SPK_ID || ids.kyber_pre_key_id != OURS_KPK_ID)
+            return -1;
+        keys = &o->secrets;
+    }
+    if (sotto_session_decrypt(s, us, keys, type, ct, ct_len, o->pt, sizeof o->pt, &n) != SOTTO_OK)
+        return -1;
+    return n == want ? 0 : -1;
+}
+
+static int send_one(ours *o, int from_bob, size_t len)
+{
+    uint8_t ct[OURS_CT_CAP];
+    size_t ct_len = 0;
+    int type = 0;
+    sotto_session *src = from_bob ? o->bob : o->alice, *dst = from_bob ? o->alice : o->bob;
+    const sotto_identity *sid = from_bob ? o->bob_id : o->alice_id;
+    const sotto_identity *did = from_bob ? o->alice_id : o->bob_id;
+    if (encrypt_one(o, src, sid, len, ct, &ct_len, &type) != 0)
+        return -1;
+    return decrypt_one(o, dst, did, type, ct, ct_len, len);
+}
+
+static void drop_sessions(ours *o)
+{
+    sotto_session_free(o->alice);
+    sotto_session_free(o->bob);
+    o->alice = o->bob = NULL;
+}
+
+/* Fresh records; bundle; first message; optionally Bob's reply. */
+static int handshake(ours *o, size_t first_len, int reply)
+{
+    drop_sessions(o);
+    if (sotto_session_new(&o->alice) != SOTTO_OK || sotto_session_new(&o->bob) != SOTTO_OK ||
+        sotto_session_process_bundle(o->alice, o->alice_id, &o->bundle) != SOTTO_OK ||
+        send_one(o, 0, first_len) != 0)
+        return -1;
+    return reply ? send_one(o, 1, BENCH_MSG_BYTES) : 0;
+}
+
+static uint64_t batch_setup(void *ctx, unsigned n)
+{
+    ours *o = ctx;
+    uint64_t t0 = bench_now_ns();
+    for (unsigned i = 0; i < n; i++)
+        if (handshake(o, BENCH_SETUP_MSG_BYTES, 0) != 0)
+            return 0;
+    return bench_now_ns() - t0;
+}
+
+static uint64_t batch_encrypt(void *ctx, unsigned n)
+{
+    ours *o = ctx;
+    uint8_t ct[OURS_CT_CAP];
+    size_t ct_len;
+    int type;
+    uint64_t t0 = bench_now_ns();
+    for (unsigned i = 0; i < n; i++)
+        if (encrypt_one(o, o->alice, o->alice_id, BENCH_MSG_BYTES, ct, &ct_len, &type) != 0 ||
+            type != SOTTO_MSG_WHISPER)
+            return 0;
+    return bench_now_ns() - t0;
+}
+
+static uint64_t batch_decrypt(void *ctx, unsigned n)
+{
+    ours *o = ctx;
+    int type;
+    for (unsigned i = 0; i < n; i++)
+        if (encrypt_one(o, o->alice, o->alice_id, BENCH_MSG_BYTES, o->pending[i],
+                        &o->pending_len[i], &type) != 0)
+            return 0;
+    uint64_t t0 = bench_now_ns();
+    for (unsigned i = 0; i < n; i++)
+        if (decrypt_one(o, o->bob, o->bob_id, SOTTO_MSG_WHISPER, o->pending[i],
+                        o->pending_len[i], BENCH_MSG_BYTES) != 0)
+            return 0;
+    return bench_now_ns() - t0;
+}
+
+static uint64_t batch_pingpong(void *ctx, unsigned n)
+{
+    ours *o = ctx;
+    uint64_t t0 = bench_now_ns();
+    for (unsigned i = 0; i < n; i++) {
+        if (send_one(o, o->turn, BENCH_MSG_BYTES) != 0)
+            return 0;
+        o->turn ^= 1;
+    }
+    return bench_now_ns() - t0;
+}
+
+int bench_sotto(const bench_cfg *cfg)
+{
+    static const char *impl = "sotto";
+    ours *o = calloc(1, sizeof *o);
+    int rc = -1;
+    if (!o)
+        return -1;
+    if (sotto_session_ciphertext_bound(BENCH_MSG_BYTES) > OURS_CT_CAP) {
+        fprintf(stderr, "sotto-bench: OURS_CT_CAP too small\n");
+        goto out;
+    }
+    for (size_t i = 0; i < sizeof o->msg; i++)
+        o->msg[i] = (uint8_t)i;
+    o->pending = malloc((size_t)cfg->iters[FIG_DECRYPT] * sizeof *o->pending);
+    o->pending_len = malloc((size_t)cfg->iters[FIG_DECRYPT] * sizeof *o->pending_len);
+    if (!o->pending || !o->pending_len || sotto_init() != SOTTO_OK || make_bob(o) != 0)
+        goto out;
+
+    bench_report(FIG_SETUP, impl, bench_measure(batch_setup, o, cfg->iters[FIG_SETUP], cfg->batches));
+    if (handshake(o, BENCH_MSG_BYTES, 1) != 0)
+        goto out;
+    bench_report(FIG_ENCRYPT, impl, bench_measure(batch_encrypt, o, cfg->iters[FIG_ENCRYPT], cfg->batches));
+    if (handshake(o, BENCH_MSG_BYTES, 1) != 0)
+        goto out;
+    bench_report(FIG_DECRYPT, impl, bench_measure(batch_decrypt, o, cfg->iters[FIG_DECRYPT], cfg->batches));
+    o->turn = 1; /* Bob answers Alice's last chain: every message a ratchet step */
+    bench_report(FIG_PINGPONG, impl, bench_measure(batch_pingpong, o, cfg->iters[FIG_PINGPONG], cfg->batches));
+    rc = 0;
+out:
+    if (rc != 0)
+        fprintf(stderr, "sotto-bench: libsotto sessions failed to set up\n");
+    drop_sessions(o);
+    sotto_identity_free(o->alice_id);
+    sotto_identity_free(o->bob_id);
+    free(o->pending);
+    free(o->pending_len);
+    sodium_memzero(&o->secrets, sizeof o->secrets);
+    free(o);
+    return rc;
+}

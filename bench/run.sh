@@ -1,0 +1,76 @@
+#!/bin/bash
+# Runs every benchmark pinned to one core and prints, for each figure, ONE
+# line: libsotto, each anchor measured in this same run, and the ratios.
+#
+#   bench/run.sh [--build-dir DIR] [--quick] [--batches B] [--scale F]
+#
+# Builds DIR (default: build/) first if sotto-bench is missing there. Raw
+# results (one "<figure> <impl> <µs>" line each, plus per-primitive details)
+# are kept in DIR/bench-raw.txt.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+build=$root/build
+args=()
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build-dir) build=$(cd "$2" && pwd); shift 2 ;;
+    --quick) args+=(--quick); shift ;;
+    --batches|--scale) args+=("$1" "$2"); shift 2 ;;
+    *) echo "usage: bench/run.sh [--build-dir DIR] [--quick] [--batches B] [--scale F]" >&2; exit 2 ;;
+  esac
+done
+
+BENCH_CORE=1 # the one core every measurement runs on
+if [ ! -x "$build/bin/sotto-bench" ]; then
+  echo "bench: building sotto-bench in $build" >&2
+  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$build" -j"$(nproc)" --target sotto-bench >/dev/null
+fi
+pin=()
+if command -v taskset >/dev/null && [ "$(nproc)" -gt "$BENCH_CORE" ]; then
+  pin=(taskset -c "$BENCH_CORE")
+else
+  echo "bench: not pinned (no taskset or no core $BENCH_CORE)" >&2
+fi
+
+echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) (results are noisy when it is above ~0.5)"
+raw=$build/bench-raw.txt
+"${pin[@]}" "$build/bin/sotto-bench" "${args[@]}" >"$raw"
+if command -v node >/dev/null &&
+   [ -d "$root/tests/interop/node_modules/@signalapp/libsignal-client" ]; then
+  "${pin[@]}" node "$here/libsignal_bench.js" "${args[@]}" >>"$raw" ||
+    echo "bench: the libsignal-client anchor failed" >&2
+else
+  echo "bench: node or tests/interop/node_modules missing: no libsignal-client anchor" >&2
+fi
+
+# One line per figure. Ratio = libsotto / other (below 1: libsotto is faster);
+# against the floor, the target is the largest acceptable ratio.
+awk '
+  $1 == "detail" { next }
+  { v[$1, $2] = $3 }
+  function num(x) { return x ~ /^[0-9]+(\.[0-9]+)?$/ }
+  function cell(fig, impl,   o, a) {
+    a = v[fig, impl]; o = v[fig, "sotto"]
+    if (!num(a)) return (a == "" ? "n/a" : a)
+    if (!num(o)) return sprintf("%.1f", a)
+    return sprintf("%.1f (x%.2f)", a, o / a)
+  }
+  END {
+    split("setup encrypt_1k decrypt_1k pingpong", figs, " ")
+    target["setup"] = 1.3; target["encrypt_1k"] = 1.5; target["decrypt_1k"] = 1.5; target["pingpong"] = 1.2
+    printf "%-11s %-14s %-40s %-30s %s\n", "figure", "sotto us/op", "floor (sotto/floor, target)", "libsignal-client 0.103", "libsignal-protocol-c 2.3.3"
+    for (i = 1; i <= 4; i++) {
+      f = figs[i]; o = v[f, "sotto"]; fl = v[f, "floor"]
+      if (num(o) && num(fl)) {
+        r = o / fl
+        fc = sprintf("%.1f (x%.2f, target <= %.1f: %s)", fl, r, target[f], r <= target[f] ? "met" : "MISSED")
+      } else {
+        fc = sprintf("%s (target <= %.1f)", (fl == "" ? "n/a" : fl), target[f])
+      }
+      printf "%-11s %-14s %-40s %-30s %s\n", f, (o == "" ? "n/a" : o), fc,
+        cell(f, "libsignal-client"), cell(f, "libsignal-protocol-c")
+    }
+  }' "$raw"
+echo "bench: raw results in $raw"

@@ -1,0 +1,89 @@
+/* sotto-bench: libsotto's session figures next to the primitive floor and
+ * libsignal-protocol-c, one machine-readable line per result:
+ *     <figure> <impl> <µs per op>     (or "n/a" / "failed")
+ *     detail <impl> <what> <µs>
+ * bench/run.sh adds the libsignal-client (Node) anchor and prints ratios.
+ *
+ *   sotto-bench [--quick] [--batches B] [--scale F] [--only sotto,floor,lspc]
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "bench.h"
+
+#define BENCH_DEFAULT_BATCHES 11
+
+static const bench_cfg default_cfg = {
+    .iters = { [FIG_SETUP] = 100, [FIG_ENCRYPT] = 2000, [FIG_DECRYPT] = 2000,
+               [FIG_PINGPONG] = 300 },
+    .batches = BENCH_DEFAULT_BATCHES,
+};
+
+static const bench_cfg quick_cfg = { /* smoke test: every path once or twice */
+    .iters = { [FIG_SETUP] = 2, [FIG_ENCRYPT] = 10, [FIG_DECRYPT] = 10, [FIG_PINGPONG] = 4 },
+    .batches = 1,
+};
+
+static void not_built(const char *impl)
+{
+    for (int f = 0; f < FIG_COUNT_; f++)
+        printf("%s %s n/a\n", bench_figure_names[f], impl);
+}
+
+static int usage(void)
+{
+    fprintf(stderr, "usage: sotto-bench [--quick] [--batches B] [--scale F] "
+                    "[--only sotto,floor,lspc]\n");
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    bench_cfg cfg = default_cfg;
+    const char *only = "sotto,floor,lspc";
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--quick") == 0) {
+            cfg = quick_cfg;
+        } else if (strcmp(argv[i], "--batches") == 0 && i + 1 < argc) {
+            long b = strtol(argv[++i], NULL, 10);
+            if (b < 1 || b > BENCH_MAX_BATCHES)
+                return usage();
+            cfg.batches = (unsigned)b;
+        } else if (strcmp(argv[i], "--scale") == 0 && i + 1 < argc) {
+            double s = strtod(argv[++i], NULL);
+            if (!(s > 0 && s <= 10))
+                return usage();
+            for (int f = 0; f < FIG_COUNT_; f++) {
+                double n = cfg.iters[f] * s;
+                cfg.iters[f] = n < 1 ? 1 : (unsigned)n;
+            }
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
+        } else {
+            return usage();
+        }
+    }
+    int rc = 0;
+    if (strstr(only, "sotto")) {
+#ifdef BENCH_HAVE_SOTTO
+        rc |= bench_sotto(&cfg) != 0;
+#else
+        not_built("sotto");
+#endif
+    }
+    if (strstr(only, "floor")) {
+#ifdef BENCH_HAVE_FLOOR
+        rc |= bench_floor(&cfg) != 0;
+#else
+        not_built("floor");
+#endif
+    }
+    if (strstr(only, "lspc")) {
+#ifdef BENCH_HAVE_LSPC
+        rc |= bench_lspc(&cfg) != 0;
+#else
+        not_built("libsignal-protocol-c");
+#endif
+    }
+    return rc;
+}
