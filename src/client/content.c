@@ -1,0 +1,87 @@
+#include "content.h"
+
+#include <string.h>
+
+int sotto_text_ok(const uint8_t *s, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        uint8_t c = s[i];
+        if (c < 0x80) {
+            if ((c < 0x20 && c != '\n' && c != '\t' && c != '\r') || c == 0x7f)
+                return 0;
+            i++;
+            continue;
+        }
+        size_t k;
+        uint32_t cp;
+        if ((c & 0xe0) == 0xc0) {
+            k = 1;
+            cp = c & 0x1f;
+        } else if ((c & 0xf0) == 0xe0) {
+            k = 2;
+            cp = c & 0x0f;
+        } else if ((c & 0xf8) == 0xf0) {
+            k = 3;
+            cp = c & 0x07;
+        } else {
+            return 0;
+        }
+        if (n - i <= k)
+            return 0;
+        for (size_t j = 1; j <= k; j++) {
+            if ((s[i + j] & 0xc0) != 0x80)
+                return 0;
+            cp = cp << 6 | (s[i + j] & 0x3f);
+        }
+        static const uint32_t min[4] = {0, 0x80, 0x800, 0x10000};
+        if (cp < min[k] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return 0;
+        i += k + 1;
+    }
+    return 1;
+}
+
+sotto_cstatus sotto_content_encode(uint8_t *out, size_t *out_len, const uint8_t uid[SOTTO_MSG_UID_BYTES],
+                                   int64_t ts, const uint8_t *text, size_t text_len, char *err)
+{
+    *out_len = 0;
+    if (text_len > SOTTO_TEXT_MAX)
+        return sotto_cfail(err, SOTTO_C_USAGE, "message longer than %u bytes", SOTTO_TEXT_MAX);
+    if (!sotto_text_ok(text, text_len))
+        return sotto_cfail(err, SOTTO_C_USAGE, "message is not UTF-8 text");
+    out[0] = SOTTO_CONTENT_VERSION;
+    memcpy(out + 1, uid, SOTTO_MSG_UID_BYTES);
+    uint64_t t = (uint64_t)ts;
+    for (int i = 0; i < 8; i++)
+        out[1 + SOTTO_MSG_UID_BYTES + i] = (uint8_t)(t >> (56 - 8 * i));
+    if (text_len > 0)
+        memcpy(out + SOTTO_CONTENT_HEAD, text, text_len);
+    *out_len = SOTTO_CONTENT_HEAD + text_len;
+    return SOTTO_C_OK;
+}
+
+sotto_cstatus sotto_content_decode(const uint8_t *in, size_t len, uint8_t uid[SOTTO_MSG_UID_BYTES],
+                                   int64_t *ts, const uint8_t **text, size_t *text_len, char *err)
+{
+    memset(uid, 0, SOTTO_MSG_UID_BYTES);
+    *ts = 0;
+    *text = NULL;
+    *text_len = 0;
+    if (len < SOTTO_CONTENT_HEAD || len > SOTTO_CONTENT_MAX)
+        return sotto_cfail(err, SOTTO_C_SERVER, "message content has a bad length");
+    if (in[0] != SOTTO_CONTENT_VERSION)
+        return sotto_cfail(err, SOTTO_C_SERVER, "message content version %u unknown", in[0]);
+    const uint8_t *t = in + SOTTO_CONTENT_HEAD;
+    size_t tl = len - SOTTO_CONTENT_HEAD;
+    if (!sotto_text_ok(t, tl))
+        return sotto_cfail(err, SOTTO_C_SERVER, "message content is not UTF-8 text");
+    memcpy(uid, in + 1, SOTTO_MSG_UID_BYTES);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | in[1 + SOTTO_MSG_UID_BYTES + i];
+    *ts = (int64_t)v;
+    *text = t;
+    *text_len = tl;
+    return SOTTO_C_OK;
+}
