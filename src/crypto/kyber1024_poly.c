@@ -141,18 +141,14 @@ void sotto_kyber_poly_tomsg(uint8_t msg[KYBER_SYMBYTES], const kyber_poly *a)
 }
 
 /* Centred binomial distribution, eta = 2: each coefficient is
- * (b0 + b1) - (b2 + b3) over four fresh bits. */
+ * (b0 + b1) - (b2 + b3) over one nibble of buf (low nibble first), the
+ * reference's layout. */
 void sotto_kyber_poly_cbd_eta2(kyber_poly *r, const uint8_t buf[KYBER_NOISEBYTES])
 {
-    for (unsigned i = 0; i < KYBER_N / 8; i++) {
-        uint32_t t = (uint32_t)buf[4 * i] | (uint32_t)buf[4 * i + 1] << 8 |
-                     (uint32_t)buf[4 * i + 2] << 16 | (uint32_t)buf[4 * i + 3] << 24;
-        uint32_t d = (t & 0x55555555u) + ((t >> 1) & 0x55555555u);
-        for (unsigned j = 0; j < 8; j++) {
-            int16_t x = (int16_t)((d >> (4 * j)) & 3);
-            int16_t y = (int16_t)((d >> (4 * j + 2)) & 3);
-            r->coeffs[8 * i + j] = (int16_t)(x - y);
-        }
+    for (unsigned i = 0; i < KYBER_NOISEBYTES; i++) {
+        uint32_t d = (buf[i] & 0x55u) + ((buf[i] >> 1) & 0x55u); /* four 2-bit sums */
+        r->coeffs[2 * i] = (int16_t)((int32_t)(d & 3) - (int32_t)((d >> 2) & 3));
+        r->coeffs[2 * i + 1] = (int16_t)((int32_t)((d >> 4) & 3) - (int32_t)((d >> 6) & 3));
     }
 }
 
@@ -244,22 +240,27 @@ void sotto_kyber_polyvec_mulcache(kyber_polyvec_mulcache *c, const kyber_polyvec
 /* (a0 + a1 X)(b0 + b1 X) mod X^2 - zeta = (a0 b0 + a1 b1 zeta) + (a0 b1 + a1 b0) X,
  * summed over the K entries in 32 bits and reduced once. Bound: |a| < 2^12,
  * |b| <= (q-1)/2, |b1 zeta| < q, so each sum stays below
- * K * 2^12 * (q-1)/2 * 3 < 2^15 q, the input range of kyber_montgomery_reduce. */
+ * K * 2^12 * (q-1)/2 * 3 < 2^15 q, the input range of kyber_montgomery_reduce.
+ * Entry-major loops with constant trip counts let the compiler vectorise. */
 void sotto_kyber_polyvec_basemul_acc_cached(kyber_poly *r, const kyber_polyvec *a,
                                             const kyber_polyvec *b,
                                             const kyber_polyvec_mulcache *c)
 {
-    for (unsigned i = 0; i < KYBER_N / 2; i++) {
-        int32_t r0 = 0, r1 = 0;
-        for (unsigned k = 0; k < KYBER_K; k++) {
-            int32_t a0 = a->vec[k].coeffs[2 * i], a1 = a->vec[k].coeffs[2 * i + 1];
-            int32_t b0 = b->vec[k].coeffs[2 * i], b1 = b->vec[k].coeffs[2 * i + 1];
-            r0 += a0 * b0 + a1 * c->coeffs[k][i];
-            r1 += a0 * b1 + a1 * b0;
+    int32_t r0[KYBER_N / 2] = { 0 }, r1[KYBER_N / 2] = { 0 };
+    for (unsigned k = 0; k < KYBER_K; k++) {
+        const int16_t *x = a->vec[k].coeffs, *y = b->vec[k].coeffs, *yz = c->coeffs[k];
+        for (unsigned i = 0; i < KYBER_N / 2; i++) {
+            int32_t a0 = x[2 * i], a1 = x[2 * i + 1], b0 = y[2 * i], b1 = y[2 * i + 1];
+            r0[i] += a0 * b0 + a1 * yz[i];
+            r1[i] += a0 * b1 + a1 * b0;
         }
-        r->coeffs[2 * i] = kyber_montgomery_reduce(r0);
-        r->coeffs[2 * i + 1] = kyber_montgomery_reduce(r1);
     }
+    for (unsigned i = 0; i < KYBER_N / 2; i++) {
+        r->coeffs[2 * i] = kyber_montgomery_reduce(r0[i]);
+        r->coeffs[2 * i + 1] = kyber_montgomery_reduce(r1[i]);
+    }
+    sodium_memzero(r0, sizeof r0);
+    sodium_memzero(r1, sizeof r1);
 }
 
 void sotto_kyber_polyvec_basemul_acc_montgomery(kyber_poly *r, const kyber_polyvec *a,
