@@ -24,7 +24,7 @@ static const bench_cfg quick_cfg = { /* smoke test: every path once or twice */
     .batches = 1,
 };
 
-static void not_built(const char *impl)
+static __attribute__((unused)) void not_built(const char *impl)
 {
     for (int f = 0; f < FIG_COUNT_; f++)
         printf("%s %s n/a\n", bench_figure_names[f], impl);

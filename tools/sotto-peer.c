@@ -205,6 +205,55 @@ static void delete_kyber(peer_state *st, uint32_t id)
     }
 }
 
+/* ---------------------------------------------------------------- addresses */
+
+#define UUID_STRING_BYTES 36
+#define PNI_PREFIX        "PNI:"
+
+static int hexval(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10
+         : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* A ProtocolAddress name that is a ServiceId, as libsignal reads it: a UUID
+ * (ACI, kind 0) or "PNI:" and a UUID (kind 1). */
+static bool parse_service_id(const char *name, uint8_t out[SOTTO_SERVICE_ID_BYTES])
+{
+    out[0] = 0;
+    if (strncmp(name, PNI_PREFIX, strlen(PNI_PREFIX)) == 0) {
+        out[0] = 1;
+        name += strlen(PNI_PREFIX);
+    }
+    if (strlen(name) != UUID_STRING_BYTES)
+        return false;
+    size_t n = 1;
+    for (size_t i = 0; i < UUID_STRING_BYTES; i++) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (name[i] != '-')
+                return false;
+            continue;
+        }
+        int hi = hexval(name[i]), lo = hexval(name[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[n++] = (uint8_t)(hi << 4 | lo);
+        i++;
+    }
+    return n == SOTTO_SERVICE_ID_BYTES;
+}
+
+/* When both names are ServiceIds, libsignal carries the two addresses in
+ * prekey messages and checks them: tell the record. */
+static sotto_err set_addresses(const peer_state *st, sotto_session *s, const char *peer,
+                               uint32_t device)
+{
+    uint8_t local[SOTTO_SERVICE_ID_BYTES], remote[SOTTO_SERVICE_ID_BYTES];
+    if (!parse_service_id(st->name, local) || !parse_service_id(peer, remote))
+        return SOTTO_OK;
+    return sotto_session_set_addresses(s, local, st->device, remote, device);
+}
+
 /* ---------------------------------------------------------------- replies */
 
 typedef struct reply {
@@ -257,9 +306,9 @@ static bool get_b64(reply *r, json_t *req, const char *key, size_t max,
     if (!json_is_string(v))
         return fail(r, "missing or non-string field \"%s\"", key);
     size_t slen = json_string_length(v);
-    size_t cap = slen / 4 * 3 + 3;
-    if (cap > max + 3)
+    if (slen > (max + 2) / 3 * 4) /* longer than the base64 of max bytes */
         return fail(r, "field \"%s\" too long", key);
+    size_t cap = slen / 4 * 3 + 3;
     uint8_t *buf = malloc(cap ? cap : 1);
     if (!buf)
         return fail(r, "out of memory", NULL);
@@ -537,6 +586,8 @@ static bool cmd_process_bundle(peer_state *st, json_t *req, reply *r)
     } else {
         e = sotto_session_new(&fresh);
     }
+    if (e == SOTTO_OK)
+        e = set_addresses(st, fresh, name, device);
     if (e != SOTTO_OK) {
         fail_lib(r, "session copy", e);
         goto out;
@@ -652,6 +703,8 @@ static sotto_err decrypt_prekey(peer_state *st, const char *name, uint32_t devic
     sotto_session *s = p ? p->session : NULL;
     if (!s) {
         e = sotto_session_new(&fresh);
+        if (e == SOTTO_OK)
+            e = set_addresses(st, fresh, name, device);
         s = fresh;
     }
     if (e == SOTTO_OK)
