@@ -36,33 +36,52 @@ static inline int16_t decompress_d(uint32_t y, unsigned d)
     return (int16_t)((y * KYBER_Q + (1u << (d - 1))) >> d);
 }
 
-/* Little-endian bit packing of d-bit values, as the reference lays them out.
- * The shifts and byte positions depend on d and the index only. */
-typedef struct { uint8_t *out; uint32_t acc; unsigned bits; } bitpacker;
-
-static inline void bp_put(bitpacker *p, uint32_t v, unsigned d)
+/* Bit packing, little-endian as the reference lays it out: 8 values of
+ * 11 bits in 11 bytes, 8 values of 5 bits in 5 bytes. */
+_Static_assert(KYBER_DU == 11 && KYBER_DV == 5, "packing is written for Kyber1024");
+static inline void pack11(uint8_t r[11], const uint32_t t[8])
 {
-    p->acc |= v << p->bits;
-    p->bits += d;
-    while (p->bits >= 8) {
-        *p->out++ = (uint8_t)p->acc;
-        p->acc >>= 8;
-        p->bits -= 8;
-    }
+    r[0] = (uint8_t)t[0];
+    r[1] = (uint8_t)((t[0] >> 8) | (t[1] << 3));
+    r[2] = (uint8_t)((t[1] >> 5) | (t[2] << 6));
+    r[3] = (uint8_t)(t[2] >> 2);
+    r[4] = (uint8_t)((t[2] >> 10) | (t[3] << 1));
+    r[5] = (uint8_t)((t[3] >> 7) | (t[4] << 4));
+    r[6] = (uint8_t)((t[4] >> 4) | (t[5] << 7));
+    r[7] = (uint8_t)(t[5] >> 1);
+    r[8] = (uint8_t)((t[5] >> 9) | (t[6] << 2));
+    r[9] = (uint8_t)((t[6] >> 6) | (t[7] << 5));
+    r[10] = (uint8_t)(t[7] >> 3);
 }
 
-typedef struct { const uint8_t *in; uint32_t acc; unsigned bits; } bitreader;
-
-static inline uint32_t br_get(bitreader *b, unsigned d)
+static inline void unpack11(uint32_t t[8], const uint8_t a[11])
 {
-    while (b->bits < d) {
-        b->acc |= (uint32_t)*b->in++ << b->bits;
-        b->bits += 8;
-    }
-    uint32_t v = b->acc & ((1u << d) - 1);
-    b->acc >>= d;
-    b->bits -= d;
-    return v;
+    t[0] = ((uint32_t)a[0] | (uint32_t)a[1] << 8) & 0x7FF;
+    t[1] = ((uint32_t)a[1] >> 3 | (uint32_t)a[2] << 5) & 0x7FF;
+    t[2] = ((uint32_t)a[2] >> 6 | (uint32_t)a[3] << 2 | (uint32_t)a[4] << 10) & 0x7FF;
+    t[3] = ((uint32_t)a[4] >> 1 | (uint32_t)a[5] << 7) & 0x7FF;
+    t[4] = ((uint32_t)a[5] >> 4 | (uint32_t)a[6] << 4) & 0x7FF;
+    t[5] = ((uint32_t)a[6] >> 7 | (uint32_t)a[7] << 1 | (uint32_t)a[8] << 9) & 0x7FF;
+    t[6] = ((uint32_t)a[8] >> 2 | (uint32_t)a[9] << 6) & 0x7FF;
+    t[7] = ((uint32_t)a[9] >> 5 | (uint32_t)a[10] << 3) & 0x7FF;
+}
+
+static inline void pack5(uint8_t r[5], const uint32_t t[8])
+{
+    uint64_t v = 0;
+    for (unsigned j = 0; j < 8; j++)
+        v |= (uint64_t)t[j] << (5 * j);
+    for (unsigned j = 0; j < 5; j++)
+        r[j] = (uint8_t)(v >> (8 * j));
+}
+
+static inline void unpack5(uint32_t t[8], const uint8_t a[5])
+{
+    uint64_t v = 0;
+    for (unsigned j = 0; j < 5; j++)
+        v |= (uint64_t)a[j] << (8 * j);
+    for (unsigned j = 0; j < 8; j++)
+        t[j] = (uint32_t)(v >> (5 * j)) & 0x1F;
 }
 
 void sotto_kyber_poly_tobytes(uint8_t r[KYBER_POLYBYTES], const kyber_poly *a)
@@ -89,33 +108,47 @@ void sotto_kyber_poly_frombytes(kyber_poly *r, const uint8_t a[KYBER_POLYBYTES])
 
 void sotto_kyber_poly_compress(uint8_t r[KYBER_POLYCOMPRESSEDBYTES], const kyber_poly *a)
 {
-    bitpacker p = { r, 0, 0 };
-    for (unsigned i = 0; i < KYBER_N; i++)
-        bp_put(&p, compress_d(to_unsigned(a->coeffs[i]), KYBER_DV), KYBER_DV);
+    for (unsigned i = 0; i < KYBER_N / 8; i++) {
+        uint32_t t[8];
+        for (unsigned j = 0; j < 8; j++)
+            t[j] = compress_d(to_unsigned(a->coeffs[8 * i + j]), KYBER_DV);
+        pack5(r + 5 * i, t);
+    }
 }
 
 void sotto_kyber_poly_decompress(kyber_poly *r, const uint8_t a[KYBER_POLYCOMPRESSEDBYTES])
 {
-    bitreader b = { a, 0, 0 };
-    for (unsigned i = 0; i < KYBER_N; i++)
-        r->coeffs[i] = decompress_d(br_get(&b, KYBER_DV), KYBER_DV);
+    for (unsigned i = 0; i < KYBER_N / 8; i++) {
+        uint32_t t[8];
+        unpack5(t, a + 5 * i);
+        for (unsigned j = 0; j < 8; j++)
+            r->coeffs[8 * i + j] = decompress_d(t[j], KYBER_DV);
+    }
 }
 
 void sotto_kyber_polyvec_compress(uint8_t r[KYBER_POLYVECCOMPRESSEDBYTES], const kyber_polyvec *a)
 {
-    bitpacker p = { r, 0, 0 };
-    for (unsigned k = 0; k < KYBER_K; k++)
-        for (unsigned i = 0; i < KYBER_N; i++)
-            bp_put(&p, compress_d(to_unsigned(a->vec[k].coeffs[i]), KYBER_DU), KYBER_DU);
+    for (unsigned k = 0; k < KYBER_K; k++) {
+        for (unsigned i = 0; i < KYBER_N / 8; i++) {
+            uint32_t t[8];
+            for (unsigned j = 0; j < 8; j++)
+                t[j] = compress_d(to_unsigned(a->vec[k].coeffs[8 * i + j]), KYBER_DU);
+            pack11(r + (KYBER_N / 8 * k + i) * 11, t);
+        }
+    }
 }
 
 void sotto_kyber_polyvec_decompress(kyber_polyvec *r,
                                     const uint8_t a[KYBER_POLYVECCOMPRESSEDBYTES])
 {
-    bitreader b = { a, 0, 0 };
-    for (unsigned k = 0; k < KYBER_K; k++)
-        for (unsigned i = 0; i < KYBER_N; i++)
-            r->vec[k].coeffs[i] = decompress_d(br_get(&b, KYBER_DU), KYBER_DU);
+    for (unsigned k = 0; k < KYBER_K; k++) {
+        for (unsigned i = 0; i < KYBER_N / 8; i++) {
+            uint32_t t[8];
+            unpack11(t, a + (KYBER_N / 8 * k + i) * 11);
+            for (unsigned j = 0; j < 8; j++)
+                r->vec[k].coeffs[8 * i + j] = decompress_d(t[j], KYBER_DU);
+        }
+    }
 }
 
 /* Bit j of the message becomes 0 or (q+1)/2, selected with a mask. */
