@@ -13,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "limits.h"
+#include "sottod_limits.h"
 
 typedef struct sotto_slice {
     const char *p;

@@ -1,0 +1,294 @@
+/* sottod: API body decoders (see api.h). */
+#include "api.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "sottod_limits.h"
+
+#define FAIL(msg)          \
+    do {                   \
+        *why = (msg);      \
+        goto fail;         \
+    } while (0)
+
+static json_t *load(const uint8_t *body, size_t len)
+{
+    if (len == 0)
+        return NULL;
+    json_error_t e;
+    json_t *j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES,
+                           &e);
+    if (j != NULL && !json_is_object(j)) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Decodes base64 string v into exactly `want` bytes. */
+static int b64_exact(json_t *v, uint8_t *out, size_t want)
+{
+    if (!json_is_string(v))
+        return -1;
+    size_t n = json_string_length(v);
+    if (n == 0 || n > (want + 2) / 3 * 4)
+        return -1;
+    size_t got = 0;
+    if (sodium_base642bin(out, want, json_string_value(v), n, NULL, &got, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 || got != want)
+        return -1;
+    return 0;
+}
+
+static int get_u32(json_t *o, const char *k, uint32_t lo, uint32_t hi, uint32_t *out)
+{
+    json_t *v = json_object_get(o, k);
+    if (!json_is_integer(v))
+        return -1;
+    json_int_t x = json_integer_value(v);
+    if (x < (json_int_t)lo || x > (json_int_t)hi)
+        return -1;
+    *out = (uint32_t)x;
+    return 0;
+}
+
+#define KEY_ID_MAX 0xFFFFFFu  /* libsignal prekey ids are 24-bit */
+
+static int signed_key(json_t *o, sotto_store_signed_prekey *k)
+{
+    return json_is_object(o) && get_u32(o, "keyId", 0, KEY_ID_MAX, &k->id) == 0 &&
+                   b64_exact(json_object_get(o, "publicKey"), k->key, sizeof k->key) == 0 &&
+                   b64_exact(json_object_get(o, "signature"), k->signature,
+                             sizeof k->signature) == 0
+               ? 0
+               : -1;
+}
+
+static int kem_key(json_t *o, sotto_store_kem_prekey *k)
+{
+    return json_is_object(o) && get_u32(o, "keyId", 0, KEY_ID_MAX, &k->id) == 0 &&
+                   b64_exact(json_object_get(o, "publicKey"), k->key, sizeof k->key) == 0 &&
+                   b64_exact(json_object_get(o, "signature"), k->signature,
+                             sizeof k->signature) == 0
+               ? 0
+               : -1;
+}
+
+static int ec_key(json_t *o, sotto_store_ec_prekey *k)
+{
+    return json_is_object(o) && get_u32(o, "keyId", 0, KEY_ID_MAX, &k->id) == 0 &&
+                   b64_exact(json_object_get(o, "publicKey"), k->key, sizeof k->key) == 0
+               ? 0
+               : -1;
+}
+
+int sotto_api_decode_register(const uint8_t *body, size_t len, sotto_api_register *out,
+                              const char **why)
+{
+    memset(out, 0, sizeof *out);
+    *why = "";
+    json_t *j = load(body, len);
+    if (j == NULL) {
+        *why = "body is not a JSON object";
+        return -1;
+    }
+    json_t *u = json_object_get(j, "username");
+    json_t *s = json_object_get(j, "secret");
+    if (!json_is_string(u) || json_string_length(u) < SOTTO_STORE_USERNAME_MIN ||
+        json_string_length(u) > SOTTO_STORE_USERNAME_MAX ||
+        strlen(json_string_value(u)) != json_string_length(u))
+        FAIL("username: 3 to 32 characters");
+    memcpy(out->username, json_string_value(u), json_string_length(u) + 1);
+    if (!json_is_string(s) || json_string_length(s) < SOTTO_STORE_SECRET_MIN_BYTES ||
+        json_string_length(s) > SOTTO_STORE_SECRET_MAX_BYTES)
+        FAIL("secret: 16 to 128 bytes");
+    out->secret_len = json_string_length(s);
+    memcpy(out->secret, json_string_value(s), out->secret_len);
+    if (get_u32(j, "registrationId", 1, SOTTO_STORE_MAX_REGISTRATION_ID, &out->registration_id) != 0)
+        FAIL("registrationId: 1 to 16383");
+    if (b64_exact(json_object_get(j, "identityKey"), out->identity_key,
+                  sizeof out->identity_key) != 0)
+        FAIL("identityKey: base64 of 33 bytes");
+    if (signed_key(json_object_get(j, "signedPreKey"), &out->signed_prekey) != 0)
+        FAIL("signedPreKey: {keyId, publicKey, signature}");
+    if (kem_key(json_object_get(j, "pqLastResortPreKey"), &out->last_resort) != 0)
+        FAIL("pqLastResortPreKey: {keyId, publicKey, signature}");
+    json_decref(j);
+    return 0;
+fail:
+    json_decref(j);
+    sodium_memzero(out, sizeof *out);
+    return -1;
+}
+
+void sotto_api_keys_free(sotto_api_keys *k)
+{
+    free(k->ec);
+    free(k->kem);
+    memset(k, 0, sizeof *k);
+}
+
+int sotto_api_decode_keys(const uint8_t *body, size_t len, sotto_api_keys *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    *why = "";
+    json_t *j = load(body, len);
+    if (j == NULL) {
+        *why = "body is not a JSON object";
+        return -1;
+    }
+    json_t *v;
+    if ((v = json_object_get(j, "signedPreKey")) != NULL && !json_is_null(v)) {
+        if (signed_key(v, &out->signed_prekey) != 0)
+            FAIL("signedPreKey: {keyId, publicKey, signature}");
+        out->has_signed = true;
+    }
+    if ((v = json_object_get(j, "pqLastResortPreKey")) != NULL && !json_is_null(v)) {
+        if (kem_key(v, &out->last_resort) != 0)
+            FAIL("pqLastResortPreKey: {keyId, publicKey, signature}");
+        out->has_last_resort = true;
+    }
+    json_t *pk = json_object_get(j, "preKeys");
+    json_t *pq = json_object_get(j, "pqPreKeys");
+    if (pk != NULL && !json_is_array(pk))
+        FAIL("preKeys: an array");
+    if (pq != NULL && !json_is_array(pq))
+        FAIL("pqPreKeys: an array");
+    size_t nec = pk ? json_array_size(pk) : 0, nkem = pq ? json_array_size(pq) : 0;
+    if (nec > SOTTO_STORE_MAX_KEYS_PER_UPLOAD || nkem > SOTTO_STORE_MAX_KEYS_PER_UPLOAD)
+        FAIL("at most 100 keys of each kind per upload");
+    if (nec > 0 && (out->ec = calloc(nec, sizeof *out->ec)) == NULL)
+        FAIL("out of memory");
+    if (nkem > 0 && (out->kem = calloc(nkem, sizeof *out->kem)) == NULL)
+        FAIL("out of memory");
+    for (size_t i = 0; i < nec; i++)
+        if (ec_key(json_array_get(pk, i), &out->ec[i]) != 0)
+            FAIL("preKeys[]: {keyId, publicKey}");
+    for (size_t i = 0; i < nkem; i++)
+        if (kem_key(json_array_get(pq, i), &out->kem[i]) != 0)
+            FAIL("pqPreKeys[]: {keyId, publicKey, signature}");
+    out->ec_count = nec;
+    out->kem_count = nkem;
+    if (!out->has_signed && !out->has_last_resort && nec == 0 && nkem == 0)
+        FAIL("no keys");
+    json_decref(j);
+    return 0;
+fail:
+    json_decref(j);
+    sotto_api_keys_free(out);
+    return -1;
+}
+
+void sotto_api_submit_free(sotto_api_submit *m)
+{
+    free(m->bodies);
+    memset(m, 0, sizeof *m);
+}
+
+int sotto_api_decode_submit(const uint8_t *body, size_t len, size_t max_envelope,
+                            sotto_api_submit *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    *why = "";
+    json_t *j = load(body, len);
+    if (j == NULL) {
+        *why = "body is not a JSON object";
+        return -1;
+    }
+    json_t *msgs = json_object_get(j, "messages");
+    size_t n = json_array_size(msgs);
+    if (!json_is_array(msgs) || n == 0)
+        FAIL("messages: a non-empty array");
+    if (n > SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION)
+        FAIL("messages: too many devices");
+    /* First pass: sizes, checked before any allocation. */
+    size_t b64_max = (max_envelope + 2) / 3 * 4, total = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(msgs, i);
+        json_t *c = json_object_get(m, "content");
+        if (!json_is_object(m) || !json_is_string(c) || json_string_length(c) == 0)
+            FAIL("messages[]: {destinationDeviceId, type, content}");
+        if (json_string_length(c) > b64_max)
+            FAIL("messages[].content: envelope too large");
+        total += json_string_length(c) / 4 * 3 + 3;
+    }
+    out->bodies = malloc(total);
+    if (out->bodies == NULL)
+        FAIL("out of memory");
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        json_t *m = json_array_get(msgs, i);
+        json_t *c = json_object_get(m, "content");
+        sotto_store_outgoing *o = &out->outs[i];
+        if (get_u32(m, "destinationDeviceId", 1, SOTTO_STORE_MAX_DEVICE_ID, &o->device_id) != 0)
+            FAIL("messages[].destinationDeviceId: 1 to 127");
+        if (get_u32(m, "type", 0, 0xFFFF, &o->type) != 0)
+            FAIL("messages[].type: 0 to 65535");
+        for (size_t k = 0; k < i; k++)
+            if (out->outs[k].device_id == o->device_id)
+                FAIL("messages[]: a device appears twice");
+        size_t got = 0;
+        if (sodium_base642bin(out->bodies + off, total - off, json_string_value(c),
+                              json_string_length(c), NULL, &got, NULL,
+                              sodium_base64_VARIANT_ORIGINAL) != 0 || got == 0)
+            FAIL("messages[].content: base64");
+        if (got > max_envelope)
+            FAIL("messages[].content: envelope too large");
+        o->body = out->bodies + off;
+        o->body_len = got;
+        off += got;
+    }
+    out->count = n;
+    json_decref(j);
+    return 0;
+fail:
+    json_decref(j);
+    sotto_api_submit_free(out);
+    return -1;
+}
+
+int sotto_api_parse_id(uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES], const char *s, size_t n)
+{
+    char tmp[SOTTO_STORE_UUID_STRING_BYTES];
+    if (n != SOTTO_STORE_UUID_STRING_BYTES - 1)
+        return -1;
+    memcpy(tmp, s, n);
+    tmp[n] = 0;
+    return sotto_store_uuid_parse(id, tmp) == SOTTO_STORE_OK ? 0 : -1;
+}
+
+int sotto_api_decode_ws(const uint8_t *body, size_t len,
+                        uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES],
+                        size_t *count, const char **why)
+{
+    *count = 0;
+    *why = "";
+    json_t *j = load(body, len);
+    if (j == NULL) {
+        *why = "message is not a JSON object";
+        return -1;
+    }
+    json_t *t = json_object_get(j, "type");
+    json_t *a = json_object_get(j, "ids");
+    if (!json_is_string(t) || strcmp(json_string_value(t), "ack") != 0)
+        FAIL("unknown message type");
+    if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > SOTTO_API_MAX_ACK_IDS)
+        FAIL("ids: 1 to 100 envelope ids");
+    for (size_t i = 0; i < json_array_size(a); i++) {
+        json_t *v = json_array_get(a, i);
+        if (!json_is_string(v) ||
+            sotto_api_parse_id(ids[i], json_string_value(v), json_string_length(v)) != 0)
+            FAIL("ids[]: envelope id");
+    }
+    *count = json_array_size(a);
+    json_decref(j);
+    return 0;
+fail:
+    json_decref(j);
+    *count = 0;
+    return -1;
+}

@@ -1,0 +1,171 @@
+/* sottod: the relay's event loop, connections and their shared state.
+ *
+ * One libuv loop thread owns every connection. Slow or blocking work runs on
+ * libuv's thread pool: Argon2id (authentication, registration) on handles
+ * from a small pool, durable commits of message batches on a writer handle
+ * (one batch in flight at a time, so queue order is commit order), expiry on
+ * a pooled handle. Fast reads (bundles, key counts, queue fetches) use the
+ * loop's own handle.
+ *
+ * Connection life: TLS handshake -> HTTP/1.1 (keep-alive, pipelining) ->
+ * optionally WebSocket. A connection is freed only after its libuv handle is
+ * closed AND no job refers to it any more (refs), never inside its own
+ * callback. */
+#ifndef SOTTOD_SERVER_H
+#define SOTTOD_SERVER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+#include <wslay/wslay.h>
+
+#include "config.h"
+#include "http.h"
+#include "ratelimit.h"
+#include "store.h"
+#include "tls.h"
+
+#define SOTTOD_STORE_POOL      4      /* pooled handles for Argon2id / expiry jobs */
+#define SOTTOD_THREADPOOL_SIZE "8"    /* libuv worker threads */
+#define SOTTOD_DEV_BUCKETS     65536u /* device -> WebSocket map (power of two) */
+#define SOTTOD_DRAIN_MS        10000u /* SIGTERM: connections still open after this are cut */
+#define SOTTOD_SWEEP_MS        1000u  /* timeout sweep period */
+#define SOTTOD_BATCH_HARD_CAP  8192u  /* submissions waiting for the writer before 503 */
+
+typedef struct sotto_srv sotto_srv;
+typedef struct sotto_conn sotto_conn;
+typedef struct sotto_batch sotto_batch;
+
+typedef enum sotto_conn_state {
+    SOTTO_CONN_TLS = 0, /* handshake */
+    SOTTO_CONN_HTTP,
+    SOTTO_CONN_WS,
+} sotto_conn_state;
+
+struct sotto_conn {
+    uv_tcp_t tcp;
+    sotto_srv *srv;
+    sotto_conn *prev, *next;        /* every open connection */
+    SSL *ssl;
+    BIO *rbio, *wbio;
+    uint8_t *in;                    /* plaintext HTTP bytes, grown on demand */
+    uint32_t in_len, in_cap;
+    uint32_t cur_len;               /* bytes of the request being answered */
+    uint8_t state;                  /* sotto_conn_state */
+    bool paused;                    /* a job owns the current request */
+    bool cur_keep_alive;
+    bool closing;                   /* no more requests; close once flushed */
+    bool handle_closed;
+    bool reading;
+    bool in_pump;
+    bool want_pump;
+    bool authed;                    /* auth_* valid for requests carrying auth_tag */
+    uint16_t refs;                  /* jobs that will come back to this conn */
+    uint8_t addr_len;
+    uint8_t addr[16];               /* peer address: rate limits only, never logged */
+    uint64_t deadline_ms;           /* header / idle timeout; 0 = none */
+    uint8_t auth_tag[32];           /* keyed hash of the accepted Authorization value */
+    uint8_t uuid[SOTTO_STORE_UUID_BYTES];
+    uint32_t device;
+    /* WebSocket */
+    wslay_event_context_ptr ws;
+    sotto_conn *dev_next;           /* device map chain */
+    uint64_t ws_last_seq;           /* highest queue seq pushed */
+    uint32_t ws_inflight;           /* pushed, not yet acked */
+    bool ws_empty_sent;
+    bool ws_registered;
+    bool ws_close_sent;
+};
+
+typedef struct sotto_store_pool {
+    uv_mutex_t mu;
+    uv_cond_t cv;
+    sotto_store *h[SOTTOD_STORE_POOL];
+    bool busy[SOTTOD_STORE_POOL];
+} sotto_store_pool;
+
+struct sotto_srv {
+    uv_loop_t *loop;
+    sotto_config cfg;
+    SSL_CTX *ssl_ctx;
+    char fingerprint[SOTTOD_FINGERPRINT_HEX];
+    uv_tcp_t listener;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t sweep_timer, expire_timer, batch_timer, drain_timer;
+    sotto_store *store;             /* loop thread */
+    sotto_store *writer;            /* batch commits, one job at a time */
+    sotto_store_pool pool;
+    sotto_ratelimit *rl_register;
+    sotto_conn *conns;
+    uint32_t n_conns;
+    uint32_t jobs;                  /* thread-pool jobs in flight */
+    bool listening, draining, stopped;
+    sotto_conn **dev;               /* SOTTOD_DEV_BUCKETS chains */
+    sotto_batch *pending, *inflight, *spare;
+    bool batch_timer_on;
+    uint8_t tag_key[32];            /* keys auth_tag */
+};
+
+/* server.c */
+int sotto_srv_init(sotto_srv *s, uv_loop_t *loop, const sotto_config *cfg, char *err, size_t errlen);
+void sotto_srv_free(sotto_srv *s);   /* after uv_run returned */
+void sotto_srv_drain(sotto_srv *s);  /* what SIGTERM does */
+uint64_t sotto_srv_now_ms(const sotto_srv *s);
+/* Draining: stops the loop's handles once nothing is left to finish. */
+void sotto_srv_check_drain(sotto_srv *s);
+/* A job hands the paused request back (authentication done): go on reading. */
+void sotto_conn_resume(sotto_conn *c);
+
+/* Answers the current request: writes the response, consumes the request's
+ * bytes and goes on with the next pipelined one (or closes when the request
+ * or status asked for it). extra_headers: "Name: value\r\n" lines or NULL. */
+void sotto_conn_respond(sotto_conn *c, int status, const char *content_type,
+                        const void *body, size_t body_len, const char *extra_headers);
+/* A JSON error body {"error":"..."}; statuses >= 400 other than 401/404/409/429 close. */
+void sotto_conn_error(sotto_conn *c, int status, const char *message);
+void sotto_conn_close(sotto_conn *c);          /* graceful: flush, close_notify, shutdown */
+void sotto_conn_flush(sotto_conn *c);          /* TLS records -> socket */
+void sotto_conn_ref(sotto_conn *c);
+void sotto_conn_unref(sotto_conn *c);          /* frees when closed and unreferenced */
+bool sotto_conn_alive(const sotto_conn *c);    /* handle open and not closing */
+
+sotto_store *sotto_pool_take(sotto_store_pool *p);
+void sotto_pool_give(sotto_store_pool *p, sotto_store *h);
+
+/* ws.c */
+int sotto_ws_start(sotto_conn *c, const sotto_http_req *req);  /* after the 101 */
+void sotto_ws_on_readable(sotto_conn *c);
+void sotto_ws_pump(sotto_conn *c);            /* push queued envelopes within the window */
+void sotto_ws_close(sotto_conn *c, uint16_t code, const char *reason);
+void sotto_ws_free(sotto_conn *c);
+void sotto_dev_notify(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device);
+void sotto_dev_unregister(sotto_conn *c);
+
+/* api.c */
+/* authed: the request carried credentials that match c->uuid/c->device. */
+void sotto_api_dispatch(sotto_conn *c, const sotto_http_req *req, bool authed,
+                        const uint8_t *body, size_t body_len);
+/* Starts an Argon2id check of req's Authorization; the request waits (paused).
+ * When it returns the connection's pump runs again. */
+void sotto_auth_start(sotto_conn *c, const sotto_http_req *req);
+/* Keyed hash of an Authorization value for the per-connection cache. */
+void sotto_auth_tag(const sotto_srv *s, sotto_slice value, uint8_t tag[32]);
+/* Renders one envelope as a JSON object into out; returns bytes or 0 if cap is short. */
+size_t sotto_api_envelope_json(const sotto_store_envelope *e, char *out, size_t cap);
+const char *sotto_api_store_status(sotto_store_err e, int *status);
+
+/* batch.c */
+int sotto_batch_init(sotto_srv *s);
+void sotto_batch_free(sotto_srv *s);
+/* Takes ownership of bodies (one allocation holding every envelope body). */
+void sotto_batch_submit(sotto_conn *c, const uint8_t recipient[SOTTO_STORE_UUID_BYTES],
+                        const sotto_store_outgoing *outs, size_t n, uint8_t *bodies);
+/* ids: n envelope ids; copied. HTTP acks (respond) get 204 after the commit. */
+void sotto_batch_ack(sotto_conn *c, const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID_BYTES], size_t n,
+                     bool respond);
+void sotto_batch_kick(sotto_srv *s);           /* drain: commit what waits now */
+bool sotto_batch_idle(const sotto_srv *s);
+
+#endif

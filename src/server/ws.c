@@ -1,0 +1,308 @@
+/* sottod: WebSocket connections (wslay, server side): the upgrade, pushing
+ * queued envelopes in order within a window, acks, the device map. */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <sodium.h>
+
+#include "api.h"
+#include "sottod_limits.h"
+#include "log.h"
+#include "metrics.h"
+#include "server.h"
+
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
+#define ENVELOPE_JSON_OVERHEAD 256
+
+/* ---- device map: (account, device) -> its WebSocket ---- */
+
+static size_t dev_bucket(const uint8_t uuid[16], uint32_t device)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < 16; i++)
+        h = (h ^ uuid[i]) * 1099511628211ull;
+    h = (h ^ device) * 1099511628211ull;
+    return (size_t)(h & (SOTTOD_DEV_BUCKETS - 1));
+}
+
+static sotto_conn *dev_find(sotto_srv *s, const uint8_t uuid[16], uint32_t device)
+{
+    for (sotto_conn *c = s->dev[dev_bucket(uuid, device)]; c != NULL; c = c->dev_next)
+        if (c->device == device && memcmp(c->uuid, uuid, 16) == 0)
+            return c;
+    return NULL;
+}
+
+void sotto_dev_unregister(sotto_conn *c)
+{
+    if (!c->ws_registered)
+        return;
+    sotto_conn **pp = &c->srv->dev[dev_bucket(c->uuid, c->device)];
+    while (*pp != NULL && *pp != c)
+        pp = &(*pp)->dev_next;
+    if (*pp == c)
+        *pp = c->dev_next;
+    c->dev_next = NULL;
+    c->ws_registered = false;
+}
+
+void sotto_dev_notify(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device)
+{
+    sotto_conn *c = dev_find(s, uuid, device);
+    if (c != NULL)
+        sotto_ws_pump(c);
+}
+
+/* ---- wslay callbacks ---- */
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                          void *user)
+{
+    (void)flags;
+    sotto_conn *c = user;
+    if (c->in_len > 0) { /* bytes that came with the upgrade request */
+        size_t n = len < c->in_len ? len : c->in_len;
+        memcpy(buf, c->in, n);
+        memmove(c->in, c->in + n, c->in_len - n);
+        c->in_len -= (uint32_t)n;
+        if (c->in_len == 0) {
+            free(c->in);
+            c->in = NULL;
+            c->in_cap = 0;
+        }
+        return (ssize_t)n;
+    }
+    int r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (r > 0)
+        return r;
+    int e = SSL_get_error(c->ssl, r);
+    ERR_clear_error();
+    wslay_event_set_error(ctx, e == SSL_ERROR_WANT_READ ? WSLAY_ERR_WOULDBLOCK
+                                                        : WSLAY_ERR_CALLBACK_FAILURE);
+    return -1;
+}
+
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *user)
+{
+    (void)flags;
+    sotto_conn *c = user;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) > SOTTOD_MAX_WRITE_QUEUE) {
+        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
+        return -1;
+    }
+    int r = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (r <= 0) {
+        ERR_clear_error();
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return r;
+}
+
+static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
+{
+    (void)ctx;
+    (void)user;
+    randombytes_buf(buf, len);
+    return 0;
+}
+
+static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *user)
+{
+    sotto_conn *c = user;
+    if (arg->opcode == WSLAY_CONNECTION_CLOSE) {
+        c->ws_close_sent = true; /* wslay answers the close itself */
+        return;
+    }
+    if (wslay_is_ctrl_frame(arg->opcode))
+        return;
+    if (arg->opcode != WSLAY_TEXT_FRAME) {
+        sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
+        wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA, (const uint8_t *)"text only", 9);
+        return;
+    }
+    static uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES];
+    size_t n = 0;
+    const char *why;
+    if (sotto_api_decode_ws(arg->msg, arg->msg_length, ids, &n, &why) != 0) {
+        sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
+        sotto_log(SOTTO_LOG_INFO, "ws_bad_message", " reason=\"%s\"", why);
+        wslay_event_queue_close(ctx, WSLAY_CODE_PROTOCOL_ERROR, (const uint8_t *)why, strlen(why));
+        return;
+    }
+    c->ws_inflight = c->ws_inflight > n ? c->ws_inflight - (uint32_t)n : 0;
+    sotto_batch_ack(c, (const uint8_t (*)[SOTTO_STORE_ENVELOPE_ID_BYTES])ids, n, false);
+}
+
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = ws_recv_cb,
+    .send_callback = ws_send_cb,
+    .genmask_callback = ws_genmask_cb,
+    .on_msg_recv_callback = ws_on_msg,
+};
+
+/* ---- life ---- */
+
+static void ws_after_io(sotto_conn *c)
+{
+    if (c->ws == NULL || c->handle_closed)
+        return;
+    if (wslay_event_want_write(c->ws) &&
+        wslay_event_send(c->ws) != 0) {
+        sotto_conn_flush(c);
+        sotto_conn_close(c);
+        return;
+    }
+    sotto_conn_flush(c);
+    if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws))
+        sotto_conn_close(c);
+}
+
+int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
+{
+    uint8_t sha[20];
+    char keybuf[24 + sizeof WS_GUID];
+    memcpy(keybuf, req->ws_key.p, 24);
+    memcpy(keybuf + 24, WS_GUID, sizeof WS_GUID - 1);
+    unsigned int shalen = 0;
+    if (EVP_Digest(keybuf, 24 + sizeof WS_GUID - 1, sha, &shalen, EVP_sha1(), NULL) != 1)
+        return -1;
+    char accept[sodium_base64_ENCODED_LEN(20, sodium_base64_VARIANT_ORIGINAL)];
+    sodium_bin2base64(accept, sizeof accept, sha, sizeof sha, sodium_base64_VARIANT_ORIGINAL);
+
+    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
+        c->ws = NULL;
+        return -1;
+    }
+    wslay_event_config_set_max_recv_msg_length(c->ws, c->srv->cfg.max_ws_message);
+
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
+    if (SSL_write(c->ssl, head, n) != n) {
+        ERR_clear_error();
+        wslay_event_context_free(c->ws);
+        c->ws = NULL;
+        return -1;
+    }
+    /* Drop the upgrade request; pipelined bytes stay for wslay. */
+    memmove(c->in, c->in + c->cur_len, c->in_len - c->cur_len);
+    c->in_len -= c->cur_len;
+    c->cur_len = 0;
+    c->state = SOTTO_CONN_WS;
+    c->deadline_ms = 0;
+    sotto_g_metrics.websockets_open++;
+
+    /* One socket per device: a newer one replaces the older. */
+    sotto_conn *old = dev_find(c->srv, c->uuid, c->device);
+    if (old != NULL) {
+        sotto_dev_unregister(old);
+        sotto_ws_close(old, 4409, "replaced by a newer connection");
+    }
+    c->dev_next = c->srv->dev[dev_bucket(c->uuid, c->device)];
+    c->srv->dev[dev_bucket(c->uuid, c->device)] = c;
+    c->ws_registered = true;
+    sotto_log(SOTTO_LOG_DEBUG, "ws_open", NULL);
+    sotto_conn_flush(c);
+    if (c->in_len > 0)
+        sotto_ws_on_readable(c);
+    sotto_ws_pump(c);
+    return 0;
+}
+
+void sotto_ws_on_readable(sotto_conn *c)
+{
+    if (c->ws == NULL || c->closing)
+        return;
+    if (wslay_event_recv(c->ws) != 0) {
+        sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
+        sotto_conn_close(c);
+        return;
+    }
+    ws_after_io(c);
+}
+
+void sotto_ws_pump(sotto_conn *c)
+{
+    sotto_srv *s = c->srv;
+    if (c->ws == NULL || !sotto_conn_alive(c) || c->ws_close_sent || s->draining)
+        return;
+    while (c->ws_inflight < SOTTOD_WS_WINDOW &&
+           uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < SOTTOD_MAX_WRITE_QUEUE / 2) {
+        size_t want = SOTTOD_WS_WINDOW - c->ws_inflight;
+        if (want > SOTTO_STORE_MAX_FETCH)
+            want = SOTTO_STORE_MAX_FETCH;
+        sotto_store_envelope *env = NULL;
+        size_t n = 0;
+        sotto_store_err e = sotto_store_fetch_queue(s->store, c->uuid, c->device, c->ws_last_seq,
+                                                    want, &env, &n);
+        if (e != SOTTO_STORE_OK) {
+            sotto_metrics_error(SOTTO_ERRK_STORE);
+            sotto_log(SOTTO_LOG_WARN, "ws_fetch_failed", " reason=\"%s\"", sotto_store_strerror(e));
+            break;
+        }
+        if (n == 0) {
+            if (!c->ws_empty_sent) {
+                static const char empty[] = "{\"type\":\"queue_empty\"}";
+                struct wslay_event_msg m = { WSLAY_TEXT_FRAME, (const uint8_t *)empty,
+                                             sizeof empty - 1 };
+                wslay_event_queue_msg(c->ws, &m);
+                c->ws_empty_sent = true;
+            }
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t cap = ENVELOPE_JSON_OVERHEAD +
+                         sodium_base64_ENCODED_LEN(env[i].body_len, sodium_base64_VARIANT_ORIGINAL);
+            char *buf = malloc(cap);
+            if (buf == NULL)
+                break;
+            static const char pre[] = "{\"type\":\"envelope\",\"envelope\":";
+            memcpy(buf, pre, sizeof pre - 1);
+            size_t o = sizeof pre - 1;
+            size_t m = sotto_api_envelope_json(&env[i], buf + o, cap - o - 1);
+            if (m > 0) {
+                o += m;
+                buf[o++] = '}';
+                struct wslay_event_msg msg = { WSLAY_TEXT_FRAME, (const uint8_t *)buf, o };
+                if (wslay_event_queue_msg(c->ws, &msg) == 0) {
+                    c->ws_inflight++;
+                    sotto_g_metrics.messages_delivered_total++;
+                }
+            }
+            free(buf);
+            c->ws_last_seq = env[i].seq;
+        }
+        sotto_store_envelopes_free(env, n);
+    }
+    ws_after_io(c);
+}
+
+void sotto_ws_close(sotto_conn *c, uint16_t code, const char *reason)
+{
+    if (c->ws == NULL || c->handle_closed)
+        return;
+    if (!c->ws_close_sent) {
+        wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
+        c->ws_close_sent = true;
+    }
+    if (wslay_event_want_write(c->ws))
+        (void)wslay_event_send(c->ws);
+    sotto_conn_flush(c);
+    sotto_conn_close(c);
+}
+
+void sotto_ws_free(sotto_conn *c)
+{
+    if (c->ws != NULL) {
+        wslay_event_context_free(c->ws);
+        c->ws = NULL;
+    }
+}
