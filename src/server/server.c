@@ -32,6 +32,7 @@ typedef struct write_req {
 } write_req;
 
 static void pump_http(sotto_conn *c);
+static void start_reading(sotto_conn *c);
 
 uint64_t sotto_srv_now_ms(const sotto_srv *s)
 {
@@ -293,6 +294,7 @@ void sotto_conn_respond(sotto_conn *c, int status, const char *content_type,
         return;
     }
     c->deadline_ms = sotto_srv_now_ms(s) + s->cfg.idle_timeout_ms;
+    start_reading(c);
     schedule_pump(c);
 }
 

@@ -1,0 +1,444 @@
+// End-to-end test of sottod over real TLS connections (Node 20, no packages).
+// Usage: node server_e2e.mjs PATH/TO/sottod
+// Starts sottod on a free loopback port with a temp data dir, pins the printed
+// certificate fingerprint, and drives registration, keys, bundles, messages
+// (offline, WebSocket push + ack, HTTP fetch + ack), a SIGTERM restart that
+// must keep queued envelopes, and malformed / oversized input.
+import { spawn } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import assert from 'node:assert/strict';
+
+const SOTTOD = process.argv[2];
+if (!SOTTOD) { console.error('usage: server_e2e.mjs SOTTOD'); process.exit(2); }
+const STEP_TIMEOUT_MS = 20000;
+let passed = 0, failed = 0;
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.listen(0, '127.0.0.1', () => { const p = s.address().port; s.close(() => resolve(p)); });
+    s.on('error', reject);
+  });
+}
+
+function withTimeout(p, what, ms = STEP_TIMEOUT_MS) {
+  let t;
+  return Promise.race([p, new Promise((_, rej) => { t = setTimeout(() => rej(new Error(`timeout: ${what}`)), ms); })])
+    .finally(() => clearTimeout(t));
+}
+
+// ---- the server process ----
+class Server {
+  constructor(dir, port) { this.dir = dir; this.port = port; this.stderr = ''; }
+  start() {
+    return withTimeout(new Promise((resolve, reject) => {
+      this.proc = spawn(SOTTOD, ['--data', this.dir, '--listen', `127.0.0.1:${this.port}`],
+                        { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      this.proc.stderr.on('data', d => { this.stderr += d; });
+      this.proc.stdout.on('data', d => {
+        out += d;
+        const m = out.match(/fingerprint ([0-9a-f]{64})/);
+        if (m && out.includes('listening on')) { this.fingerprint = m[1]; resolve(); }
+      });
+      this.exited = new Promise(res => this.proc.on('exit', (code, sig) => res({ code, sig })));
+      this.proc.on('error', reject);
+      this.exited.then(r => reject(new Error(`sottod exited early ${JSON.stringify(r)}: ${this.stderr}`)));
+    }), 'server start');
+  }
+  async stop() {
+    this.proc.kill('SIGTERM');
+    return withTimeout(this.exited, 'server exit');
+  }
+}
+
+// ---- a pinned TLS connection with a byte buffer ----
+class Conn {
+  constructor(srv) { this.srv = srv; this.buf = Buffer.alloc(0); this.closed = false; this.waiters = []; }
+  open() {
+    return withTimeout(new Promise((resolve, reject) => {
+      this.sock = tls.connect({ host: '127.0.0.1', port: this.srv.port, rejectUnauthorized: false,
+                                minVersion: 'TLSv1.3', servername: 'localhost' }, () => {
+        const fp = this.sock.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase();
+        if (fp !== this.srv.fingerprint) { this.sock.destroy(); reject(new Error('fingerprint mismatch')); return; }
+        if (this.sock.getProtocol() !== 'TLSv1.3') { reject(new Error('not TLS 1.3')); return; }
+        resolve(this);
+      });
+      this.sock.on('data', d => { this.buf = Buffer.concat([this.buf, d]); this.wake(); });
+      this.sock.on('close', () => { this.closed = true; this.wake(); });
+      this.sock.on('error', () => { this.closed = true; this.wake(); });
+    }), 'tls connect');
+  }
+  wake() { const w = this.waiters; this.waiters = []; w.forEach(f => f()); }
+  waitFor(pred, what) {
+    return withTimeout(new Promise((resolve, reject) => {
+      const check = () => {
+        let r;
+        try { r = pred(); } catch (e) { reject(e); return; }
+        if (r !== undefined) resolve(r);
+        else if (this.closed) reject(new Error(`connection closed while waiting for ${what}`));
+        else this.waiters.push(check);
+      };
+      check();
+    }), what);
+  }
+  write(b) { this.sock.write(b); }
+  take(n) { const b = this.buf.subarray(0, n); this.buf = this.buf.subarray(n); return b; }
+  // One HTTP response: {status, headers, body}
+  readResponse() {
+    return this.waitFor(() => {
+      const end = this.buf.indexOf('\r\n\r\n');
+      if (end < 0) return undefined;
+      const head = this.buf.subarray(0, end).toString('latin1').split('\r\n');
+      const status = parseInt(head[0].split(' ')[1], 10);
+      const headers = {};
+      for (const l of head.slice(1)) { const i = l.indexOf(':'); headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim(); }
+      const len = parseInt(headers['content-length'] || '0', 10);
+      if (this.buf.length < end + 4 + len) return undefined;
+      this.take(end + 4);
+      const body = this.take(len).toString('utf8');
+      return { status, headers, body, json: () => JSON.parse(body) };
+    }, 'http response');
+  }
+  async request(method, p, { body, auth, headers = {} } = {}) {
+    const b = body === undefined ? Buffer.alloc(0) : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
+    let h = `${method} ${p} HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${b.length}\r\n`;
+    if (auth) h += `Authorization: Basic ${Buffer.from(auth).toString('base64')}\r\n`;
+    for (const [k, v] of Object.entries(headers)) h += `${k}: ${v}\r\n`;
+    this.write(Buffer.concat([Buffer.from(h + '\r\n'), b]));
+    return this.readResponse();
+  }
+  waitClosed(what = 'close') { return this.waitFor(() => (this.closed ? true : undefined), what).catch(e => { if (this.closed) return true; throw e; }); }
+  end() { this.sock.destroy(); }
+}
+
+async function http(srv, method, p, opts) {
+  const c = await new Conn(srv).open();
+  try { return await c.request(method, p, opts); } finally { c.end(); }
+}
+
+// ---- WebSocket (client side: masked frames out, plain frames in) ----
+function wsFrame(opcode, payload, { mask = true, fin = true } = {}) {
+  const p = Buffer.from(payload);
+  const len = p.length;
+  const hdr = [];
+  hdr.push((fin ? 0x80 : 0) | opcode);
+  const m = mask ? 0x80 : 0;
+  if (len < 126) hdr.push(m | len);
+  else if (len < 65536) hdr.push(m | 126, len >> 8, len & 255);
+  else { hdr.push(m | 127, 0, 0, 0, 0, (len >>> 24) & 255, (len >> 16) & 255, (len >> 8) & 255, len & 255); }
+  if (!mask) return Buffer.concat([Buffer.from(hdr), p]);
+  const key = crypto.randomBytes(4);
+  const out = Buffer.from(p);
+  for (let i = 0; i < out.length; i++) out[i] ^= key[i & 3];
+  return Buffer.concat([Buffer.from(hdr), key, out]);
+}
+
+class WS {
+  constructor(conn) { this.c = conn; }
+  static async open(srv, auth) {
+    const c = await new Conn(srv).open();
+    const key = crypto.randomBytes(16).toString('base64');
+    c.write(`GET /v1/websocket HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+            `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+            `Authorization: Basic ${Buffer.from(auth).toString('base64')}\r\n\r\n`);
+    const head = await c.waitFor(() => {
+      const end = c.buf.indexOf('\r\n\r\n');
+      return end < 0 ? undefined : c.take(end + 4).toString('latin1');
+    }, 'ws handshake');
+    assert.match(head, /^HTTP\/1\.1 101 /);
+    const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC11B85').digest('base64');
+    assert.ok(head.includes(`Sec-WebSocket-Accept: ${accept}`), 'Sec-WebSocket-Accept');
+    return new WS(c);
+  }
+  next(what = 'ws frame') {
+    const c = this.c;
+    return c.waitFor(() => {
+      const b = c.buf;
+      if (b.length < 2) return undefined;
+      let len = b[1] & 127, off = 2;
+      if (len === 126) { if (b.length < 4) return undefined; len = b.readUInt16BE(2); off = 4; }
+      else if (len === 127) { if (b.length < 10) return undefined; len = Number(b.readBigUInt64BE(2)); off = 10; }
+      if (b.length < off + len) return undefined;
+      const opcode = b[0] & 15;
+      c.take(off);
+      const payload = c.take(len);
+      if (opcode === 8) return { opcode, code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005, reason: payload.subarray(2).toString() };
+      return { opcode, text: payload.toString('utf8'), json: () => JSON.parse(payload.toString('utf8')) };
+    }, what);
+  }
+  async nextJson(what) {
+    for (;;) {
+      const f = await this.next(what);
+      if (f.opcode === 1) return f.json();
+      if (f.opcode === 8) throw new Error(`closed ${f.code} ${f.reason} while waiting for ${what}`);
+    }
+  }
+  send(obj) { this.c.write(wsFrame(1, JSON.stringify(obj))); }
+  close() { this.c.end(); }
+}
+
+// ---- test data ----
+const b64 = b => Buffer.from(b).toString('base64');
+const ecKey = () => b64(Buffer.concat([Buffer.from([5]), crypto.randomBytes(32)]));
+const kemKey = () => b64(Buffer.concat([Buffer.from([8]), crypto.randomBytes(1568)]));
+const sig = () => b64(crypto.randomBytes(64));
+function registration(username, secret) {
+  return { username, secret, registrationId: 1 + crypto.randomInt(16000), identityKey: ecKey(),
+           signedPreKey: { keyId: 1, publicKey: ecKey(), signature: sig() },
+           pqLastResortPreKey: { keyId: 1000, publicKey: kemKey(), signature: sig() } };
+}
+
+async function step(name, fn) {
+  try { await fn(); passed++; console.log(`ok - ${name}`); }
+  catch (e) { failed++; console.log(`not ok - ${name}: ${e.stack || e}`); }
+}
+
+// ---- the scenario ----
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sottod-e2e-'));
+fs.writeFileSync(path.join(dir, 'sottod.conf'), '# e2e\nregister_burst = 3\nregister_per_hour = 1\nlog_level = debug\n');
+const port = await freePort();
+let srv = new Server(dir, port);
+const alice = { name: 'alice', secret: 'alice-secret-0123456789' };
+const bob = { name: 'bob', secret: 'bob-secret-0123456789abc' };
+const authOf = u => `${u.name}.1:${u.secret}`;
+let firstId, liveId;
+const content1 = crypto.randomBytes(300), content2 = crypto.randomBytes(40), content3 = crypto.randomBytes(5000);
+
+try {
+  await srv.start();
+  const fp1 = srv.fingerprint;
+  await step('key file is private, certificate is pinned', async () => {
+    assert.equal(fs.statSync(path.join(dir, 'sottod.key')).mode & 0o777, 0o600);
+    const r = await http(srv, 'GET', '/health');
+    assert.equal(r.status, 200);
+  });
+
+  await step('register two accounts', async () => {
+    for (const u of [alice, bob]) {
+      const r = await http(srv, 'POST', '/v1/accounts', { body: registration(u.name, u.secret) });
+      assert.equal(r.status, 200, r.body);
+      const j = r.json();
+      assert.match(j.uuid, /^[0-9a-f-]{36}$/);
+      assert.equal(j.deviceId, 1);
+      u.uuid = j.uuid;
+    }
+    const dup = await http(srv, 'POST', '/v1/accounts', { body: registration('alice', 'another-secret-0123456') });
+    assert.equal(dup.status, 409);
+  });
+
+  await step('registration is rate limited per address (429)', async () => {
+    const r = await http(srv, 'POST', '/v1/accounts', { body: registration('carol', 'carol-secret-0123456789') });
+    assert.equal(r.status, 429, r.body);
+  });
+
+  await step('upload and count keys (keep-alive, cached auth)', async () => {
+    const c = await new Conn(srv).open();
+    const preKeys = [1, 2, 3].map(i => ({ keyId: i, publicKey: ecKey() }));
+    const pqPreKeys = [11, 12].map(i => ({ keyId: i, publicKey: kemKey(), signature: sig() }));
+    let r = await c.request('PUT', '/v1/keys', { auth: authOf(bob), body: { preKeys, pqPreKeys } });
+    assert.equal(r.status, 204, r.body);
+    r = await c.request('GET', '/v1/keys', { auth: authOf(bob) });
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.json(), { count: 3, pqCount: 2 });
+    r = await c.request('GET', '/v1/keys', {});
+    assert.equal(r.status, 401);
+    c.end();
+  });
+
+  await step('fetch a bundle consumes one-time keys', async () => {
+    const r = await http(srv, 'GET', '/v1/keys/bob/*', { auth: authOf(alice) });
+    assert.equal(r.status, 200, r.body);
+    const j = r.json();
+    assert.equal(j.uuid, bob.uuid);
+    assert.equal(j.devices.length, 1);
+    const d = j.devices[0];
+    assert.equal(d.deviceId, 1);
+    assert.ok(d.preKey && d.preKey.publicKey, 'one-time EC prekey');
+    assert.equal(Buffer.from(d.pqPreKey.publicKey, 'base64').length, 1569);
+    assert.equal(d.pqPreKey.lastResort, false);
+    const n = await http(srv, 'GET', '/v1/keys', { auth: authOf(bob) });
+    assert.deepEqual(n.json(), { count: 2, pqCount: 1 });
+    const missing = await http(srv, 'GET', '/v1/keys/nobody/*', { auth: authOf(alice) });
+    assert.equal(missing.status, 404);
+  });
+
+  await step('device mismatch is refused with 409 and nothing is stored', async () => {
+    const r = await http(srv, 'PUT', '/v1/messages/bob', { auth: authOf(alice),
+      body: { messages: [{ destinationDeviceId: 1, type: 1, content: b64(content1) },
+                         { destinationDeviceId: 2, type: 1, content: b64(content1) }] } });
+    assert.equal(r.status, 409, r.body);
+    assert.deepEqual(r.json(), { missingDevices: [], extraDevices: [2] });
+    const f = await http(srv, 'GET', '/v1/messages', { auth: authOf(bob) });
+    assert.equal(f.json().messages.length, 0);
+  });
+
+  await step('send while the recipient is offline', async () => {
+    const r = await http(srv, 'PUT', '/v1/messages/bob', { auth: authOf(alice),
+      body: { messages: [{ destinationDeviceId: 1, type: 3, content: b64(content1) }] } });
+    assert.equal(r.status, 200, r.body);
+  });
+
+  await step('WebSocket delivers the queued envelope, then a live one; ack deletes', async () => {
+    const ws = await WS.open(srv, authOf(bob));
+    let m = await ws.nextJson('queued envelope');
+    assert.equal(m.type, 'envelope');
+    assert.equal(Buffer.from(m.envelope.content, 'base64').compare(content1), 0);
+    assert.equal(m.envelope.type, 3);
+    assert.equal(m.envelope.sourceUuid, alice.uuid);
+    assert.equal(m.envelope.sourceDevice, 1);
+    firstId = m.envelope.id;
+    m = await ws.nextJson('queue_empty');
+    assert.equal(m.type, 'queue_empty');
+    ws.send({ type: 'ack', ids: [firstId] });
+    // A live message is pushed to the open socket after its commit.
+    const r = await http(srv, 'PUT', `/v1/messages/${bob.uuid}`, { auth: authOf(alice),
+      body: { messages: [{ destinationDeviceId: 1, type: 1, content: b64(content2) }] } });
+    assert.equal(r.status, 200, r.body);
+    m = await ws.nextJson('live envelope');
+    assert.equal(Buffer.from(m.envelope.content, 'base64').compare(content2), 0);
+    liveId = m.envelope.id;
+    ws.close(); // not acked: must survive
+    // the acked one is gone, the live one is still queued
+    const f = await http(srv, 'GET', '/v1/messages', { auth: authOf(bob) });
+    const ids = f.json().messages.map(e => e.id);
+    assert.deepEqual(ids, [liveId]);
+  });
+
+  let ws2;
+  await step('SIGTERM drains: open WebSocket gets close 1001, exit code 0', async () => {
+    const r = await http(srv, 'PUT', '/v1/messages/bob', { auth: authOf(alice),
+      body: { messages: [{ destinationDeviceId: 1, type: 1, content: b64(content3) }] } });
+    assert.equal(r.status, 200, r.body);
+    ws2 = await WS.open(srv, authOf(alice));
+    const e = await ws2.nextJson('alice queue_empty');
+    assert.equal(e.type, 'queue_empty');
+    const closing = ws2.next('close frame');
+    const ex = await srv.stop();
+    const f = await closing;
+    assert.equal(f.opcode, 8);
+    assert.equal(f.code, 1001);
+    assert.deepEqual(ex, { code: 0, sig: null });
+  });
+
+  await step('restart resumes the queue (same certificate)', async () => {
+    srv = new Server(dir, port);
+    await srv.start();
+    assert.equal(srv.fingerprint, fp1);
+    const c = await new Conn(srv).open();
+    const f = await c.request('GET', '/v1/messages', { auth: authOf(bob) });
+    assert.equal(f.status, 200);
+    const msgs = f.json().messages;
+    assert.deepEqual(msgs.map(e => e.id).slice(0, 1), [liveId]);
+    assert.equal(msgs.length, 2);
+    assert.equal(Buffer.from(msgs[1].content, 'base64').compare(content3), 0);
+    for (const e of msgs) {
+      const d = await c.request('DELETE', `/v1/messages/${e.id}`, { auth: authOf(bob) });
+      assert.equal(d.status, 204);
+    }
+    const g = await c.request('GET', '/v1/messages', { auth: authOf(bob) });
+    assert.equal(g.json().messages.length, 0);
+    c.end();
+  });
+
+  // ---- malformed and oversized input ----
+  const raw = async (bytes, what) => {
+    const c = await new Conn(srv).open();
+    c.write(bytes);
+    const r = await c.readResponse();
+    await c.waitClosed(what);
+    return r;
+  };
+  await step('garbage request line: 400 and closed', async () => {
+    assert.equal((await raw('GARBAGE\r\n\r\n', '400')).status, 400);
+  });
+  await step('HTTP/2 preface-ish version: 505', async () => {
+    assert.equal((await raw('GET / HTTP/2.0\r\nHost: x\r\n\r\n', '505')).status, 505);
+  });
+  await step('oversized header: 431 and closed', async () => {
+    assert.equal((await raw(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20000)}\r\n\r\n`, '431')).status, 431);
+  });
+  await step('oversized body before auth: 413 without reading it', async () => {
+    assert.equal((await raw('POST /v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n', '413')).status, 413);
+  });
+  await step('oversized body after auth: 413', async () => {
+    const h = `PUT /v1/messages/bob HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${b64(authOf(alice))}\r\nContent-Length: 999999999\r\n\r\n`;
+    assert.equal((await raw(h, '413 authed')).status, 413);
+  });
+  await step('chunked body: 411', async () => {
+    assert.equal((await raw('POST /v1/accounts HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n', '411')).status, 411);
+  });
+  await step('bad credentials: 401 and closed', async () => {
+    const h = `GET /v1/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${b64('bob.1:wrong-secret-0123456789')}\r\n\r\n`;
+    assert.equal((await raw(h, '401')).status, 401);
+  });
+  await step('envelope too large: 413', async () => {
+    const r = await http(srv, 'PUT', '/v1/messages/bob', { auth: authOf(alice),
+      body: { messages: [{ destinationDeviceId: 1, type: 1, content: b64(crypto.randomBytes(200 * 1024)) }] } });
+    assert.equal(r.status, 413, r.body);
+  });
+  await step('bad JSON body: 400', async () => {
+    const r = await http(srv, 'PUT', '/v1/messages/bob', { auth: authOf(alice), body: '{"messages":' });
+    assert.equal(r.status, 400);
+  });
+  await step('WebSocket message too big: close 1009', async () => {
+    const ws = await WS.open(srv, authOf(bob));
+    await ws.nextJson('queue_empty');
+    ws.c.write(wsFrame(1, Buffer.alloc(64 * 1024, 0x61)));
+    let f;
+    do { f = await ws.next('close 1009'); } while (f.opcode !== 8);
+    assert.equal(f.code, 1009);
+    ws.close();
+  });
+  await step('unmasked client frame: close 1002', async () => {
+    const ws = await WS.open(srv, authOf(bob));
+    await ws.nextJson('queue_empty');
+    ws.c.write(wsFrame(1, '{"type":"ack","ids":[]}', { mask: false }));
+    let f;
+    do { f = await ws.next('close 1002'); } while (f.opcode !== 8);
+    assert.equal(f.code, 1002);
+    ws.close();
+  });
+  await step('bad ack message: close 1002', async () => {
+    const ws = await WS.open(srv, authOf(bob));
+    await ws.nextJson('queue_empty');
+    ws.send({ type: 'nonsense' });
+    let f;
+    do { f = await ws.next('close 1002'); } while (f.opcode !== 8);
+    assert.equal(f.code, 1002);
+    ws.close();
+  });
+  await step('still alive; metrics count relayed messages and errors', async () => {
+    const h = await http(srv, 'GET', '/health');
+    assert.equal(h.status, 200);
+    const m = await http(srv, 'GET', '/metrics');
+    assert.equal(m.status, 200);
+    assert.match(m.body, /sottod_errors_total\{kind="http_malformed"\} [1-9]/);
+    assert.match(m.body, /sottod_errors_total\{kind="http_too_large"\} [1-9]/);
+    assert.match(m.body, /sottod_connections_total [1-9]/);
+  });
+  await step('logs never hold addresses, secrets or contents', async () => {
+    const logs = srv.stderr;
+    assert.ok(!logs.includes('127.0.0.1:'), 'address in logs');
+    for (const u of [alice, bob]) assert.ok(!logs.includes(u.secret) && !logs.includes(u.uuid), 'user data in logs');
+    assert.ok(!logs.includes(b64(content1).slice(0, 16)), 'content in logs');
+  });
+  await step('final SIGTERM exits 0', async () => {
+    const ex = await srv.stop();
+    assert.deepEqual(ex, { code: 0, sig: null });
+  });
+} catch (e) {
+  failed++;
+  console.log(`not ok - setup: ${e.stack || e}`);
+} finally {
+  if (srv.proc && srv.proc.exitCode === null) srv.proc.kill('SIGKILL');
+  if (failed) console.log('--- sottod stderr ---\n' + srv.stderr.split('\n').slice(-40).join('\n'));
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
