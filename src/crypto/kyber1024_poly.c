@@ -7,8 +7,10 @@
 #include <sodium.h>
 #include "crypto/kyber1024_internal.h"
 
-/* floor(x / q) for x < 2^23, exact: DIV_Q_MUL = ceil(2^48 / q) and the error
- * x * (DIV_Q_MUL * q - 2^48) / 2^48 < 2^-25 stays below 1/q.
+/* floor(x / q) for x < 2^23, exact. With DIV_Q_MUL = ceil(2^48 / q) = (2^48 + e) / q,
+ * 0 <= e < q: x * DIV_Q_MUL / 2^48 = x / q + x e / (q 2^48), and the error term
+ * is below 2^23 / 2^48 = 2^-25 < 1/q, too small to carry the fraction of
+ * x / q (at most 1 - 1/q) over an integer. One 64-bit multiply, no divide.
  * tests/unit/test_kyber1024.c checks every input the callers can produce. */
 #define DIV_Q_SHIFT 48
 #define DIV_Q_MUL   ((((uint64_t)1 << DIV_Q_SHIFT) + KYBER_Q - 1) / KYBER_Q)

@@ -239,6 +239,63 @@ static void test_round3_derivation(void **state)
     assert_memory_equal(ss, k->ss, 32);
 }
 
+/* Ciphertexts of all zeros and all ones (extreme compressed values) are
+ * rejected like any other. */
+static void test_extreme_ciphertexts(void **state)
+{
+    (void)state;
+    static uint8_t c[KYBER1024_CIPHERTEXTBYTES];
+    const kat_entry *k = &kats[42];
+    for (int fill = 0; fill < 2; fill++) {
+        memset(c, fill ? 0xFF : 0x00, sizeof c);
+        uint8_t ss[32], want[32], hc[32];
+        sotto_kyber1024_dec(ss, c, k->sk);
+        evp_hash("SHA3-256", hc, 32, c, sizeof c, NULL, 0);
+        evp_hash("SHAKE256", want, 32, k->sk + KYBER1024_SECRETKEYBYTES - 32, 32, hc, 32);
+        assert_memory_equal(ss, want, 32);
+    }
+}
+
+/* Round 3 does not check that pk's 12-bit coefficients are below q. A key
+ * whose coefficients c < 2^12 - q are replaced by c + q is the same key mod q:
+ * with an sk that embeds it, enc and dec must still agree. This drives the
+ * arithmetic at its largest inputs (4095), for the sanitizer build. */
+static void test_noncanonical_public_key(void **state)
+{
+    (void)state;
+    static uint8_t pk[KYBER1024_PUBLICKEYBYTES], sk[KYBER1024_SECRETKEYBYTES];
+    static uint8_t ct[KYBER1024_CIPHERTEXTBYTES];
+    const kat_entry *k = &kats[7];
+    memcpy(pk, k->pk, sizeof pk);
+    int changed = 0;
+    for (size_t i = 0; i < KYBER_POLYVECBYTES; i += 3) {
+        unsigned c0 = (pk[i] | (unsigned)pk[i + 1] << 8) & 0xFFF;
+        unsigned c1 = (pk[i + 1] >> 4 | (unsigned)pk[i + 2] << 4) & 0xFFF;
+        if (c0 < 4096 - KYBER_Q) {
+            c0 += KYBER_Q;
+            changed++;
+        }
+        if (c1 < 4096 - KYBER_Q) {
+            c1 += KYBER_Q;
+            changed++;
+        }
+        pk[i] = (uint8_t)c0;
+        pk[i + 1] = (uint8_t)(c0 >> 8 | c1 << 4);
+        pk[i + 2] = (uint8_t)(c1 >> 4);
+    }
+    assert_true(changed > 100);
+    memcpy(sk, k->sk, sizeof sk);
+    memcpy(sk + 1536, pk, sizeof pk);
+    evp_hash("SHA3-256", sk + 1536 + 1568, 32, pk, sizeof pk, NULL, 0);
+    for (int i = 0; i < 5; i++) {
+        uint8_t coins[32], ss1[32], ss2[32];
+        memset(coins, i, sizeof coins);
+        sotto_kyber1024_enc_derand(ct, ss1, pk, coins);
+        sotto_kyber1024_dec(ss2, ct, sk);
+        assert_memory_equal(ss1, ss2, 32);
+    }
+}
+
 static void test_round_trips(void **state)
 {
     (void)state;
@@ -491,6 +548,8 @@ int main(void)
         cmocka_unit_test(test_kat_all),
         cmocka_unit_test(test_round3_derivation),
         cmocka_unit_test(test_implicit_rejection),
+        cmocka_unit_test(test_extreme_ciphertexts),
+        cmocka_unit_test(test_noncanonical_public_key),
         cmocka_unit_test(test_round_trips),
         cmocka_unit_test(test_derand_deterministic),
     };
