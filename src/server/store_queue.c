@@ -100,7 +100,7 @@ static sotto_store_err queue_length(sotto_store *s, int64_t device_row, int64_t 
     *len = 0;
     sqlite3_stmt *st = NULL;
     sotto_store_err e = sotto_store_prepare(s, &st,
-        "SELECT count(*) FROM envelopes WHERE device = ?1");
+        "SELECT queue_len FROM devices WHERE id = ?1");
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_int64(st, 1, device_row);

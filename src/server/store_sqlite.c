@@ -78,6 +78,7 @@ static const char *const migrations[] = {
     "  lrk_id INTEGER NOT NULL,"
     "  lrk BLOB NOT NULL CHECK (length(lrk) = 1569),"
     "  lrk_sig BLOB NOT NULL CHECK (length(lrk_sig) = 64),"
+    "  queue_len INTEGER NOT NULL DEFAULT 0," /* kept by the envelopes triggers */
     "  UNIQUE (account, device_id)"
     ");"
     "CREATE TABLE ec_prekeys ("
@@ -111,7 +112,13 @@ static const char *const migrations[] = {
     ");"
     "CREATE INDEX envelopes_queue ON envelopes (device, seq);"
     "CREATE INDEX envelopes_age ON envelopes (created);"
-    "CREATE INDEX envelopes_sender ON envelopes (sender_uuid) WHERE sender_uuid IS NOT NULL;",
+    "CREATE INDEX envelopes_sender ON envelopes (sender_uuid) WHERE sender_uuid IS NOT NULL;"
+    /* The queue length, kept in step by every insert and delete (ack,
+     * expiry, cascade), so the queue limit is checked in O(1). */
+    "CREATE TRIGGER envelopes_in AFTER INSERT ON envelopes BEGIN"
+    "  UPDATE devices SET queue_len = queue_len + 1 WHERE id = NEW.device; END;"
+    "CREATE TRIGGER envelopes_out AFTER DELETE ON envelopes BEGIN"
+    "  UPDATE devices SET queue_len = queue_len - 1 WHERE id = OLD.device; END;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == SOTTO_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

@@ -1,0 +1,526 @@
+/* sottod store: submissions, per-device queues, ack, limits, expiry,
+ * restart and crash durability. */
+#include "test_store_util.h"
+
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+
+typedef struct {
+    char *dir;
+    sotto_store *s;
+    uint8_t alice[16]; /* devices 1, 2, 3 */
+    uint8_t bob[16];   /* device 1 */
+} fx;
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    f->dir = tdir_make();
+    assert_int_equal(sotto_store_open(&f->s, f->dir), SOTTO_STORE_OK);
+    tcreate(f->s, "alice", 0, 0, f->alice);
+    assert_int_equal(tadd_device(f->s, f->alice, "alice-2"), 2);
+    assert_int_equal(tadd_device(f->s, f->alice, "alice-3"), 3);
+    tcreate(f->s, "bob", 0, 0, f->bob);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    sotto_store_close(f->s);
+    tdir_remove(f->dir);
+    free(f);
+    return 0;
+}
+
+static sotto_store_submission sub_from(const uint8_t *sender, uint32_t sender_device,
+                                       const uint8_t *recipient,
+                                       const sotto_store_outgoing *env, size_t n)
+{
+    sotto_store_submission s;
+    memset(&s, 0, sizeof s);
+    memcpy(s.recipient, recipient, 16);
+    if (sender != NULL) {
+        s.has_sender = 1;
+        memcpy(s.sender, sender, 16);
+        s.sender_device = sender_device;
+    }
+    s.envelopes = env;
+    s.count = n;
+    s.result = SOTTO_STORE_ERR_COUNT_; /* must be overwritten */
+    return s;
+}
+
+static uint32_t qcount(sotto_store *s, const uint8_t *a, uint32_t dev)
+{
+    uint32_t n = 0;
+    assert_int_equal(sotto_store_queue_count(s, a, dev, &n), SOTTO_STORE_OK);
+    return n;
+}
+
+static void test_device_mismatch(void **state)
+{
+    fx *f = *state;
+    static const uint8_t body[] = "ciphertext";
+    sotto_store_outgoing env[3] = {
+        {.device_id = 1, .type = 1, .body = body, .body_len = sizeof body},
+        {.device_id = 2, .type = 1, .body = body, .body_len = sizeof body},
+        {.device_id = 4, .type = 1, .body = body, .body_len = sizeof body},
+    };
+    sotto_store_submission sub = sub_from(f->bob, 1, f->alice, env, 3);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_ERR_DEVICE_MISMATCH);
+    assert_int_equal(sub.mismatch.missing_count, 1);
+    assert_int_equal(sub.mismatch.missing[0], 3);
+    assert_int_equal(sub.mismatch.extra_count, 1);
+    assert_int_equal(sub.mismatch.extra[0], 4);
+    for (uint32_t d = 1; d <= 3; d++)
+        assert_int_equal(qcount(f->s, f->alice, d), 0);
+
+    /* Only missing. */
+    sub = sub_from(f->bob, 1, f->alice, env, 2);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_ERR_DEVICE_MISMATCH);
+    assert_int_equal(sub.mismatch.missing_count, 1);
+    assert_int_equal(sub.mismatch.extra_count, 0);
+    assert_int_equal(qcount(f->s, f->alice, 1), 0);
+
+    /* Exact set: stored. */
+    env[2].device_id = 3;
+    sub = sub_from(f->bob, 1, f->alice, env, 3);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_OK);
+    assert_int_equal(sub.mismatch.missing_count + sub.mismatch.extra_count, 0);
+    for (uint32_t d = 1; d <= 3; d++)
+        assert_int_equal(qcount(f->s, f->alice, d), 1);
+
+    /* To one's own account: every device but the sender's. */
+    sub = sub_from(f->alice, 2, f->alice, env, 3);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_ERR_DEVICE_MISMATCH);
+    assert_int_equal(sub.mismatch.missing_count, 0);
+    assert_int_equal(sub.mismatch.extra_count, 1);
+    assert_int_equal(sub.mismatch.extra[0], 2);
+    sotto_store_outgoing self[2] = {env[0], env[2]};
+    sub = sub_from(f->alice, 2, f->alice, self, 2);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_OK);
+    assert_int_equal(qcount(f->s, f->alice, 1), 2);
+    assert_int_equal(qcount(f->s, f->alice, 2), 1);
+    assert_int_equal(qcount(f->s, f->alice, 3), 2);
+
+    /* The same device twice, unknown recipient, empty submission. */
+    sotto_store_outgoing twice[2] = {env[0], env[0]};
+    sub = sub_from(f->alice, 1, f->bob, twice, 2);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    uint8_t nobody[16] = {7};
+    sub = sub_from(f->alice, 1, nobody, env, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_ERR_NOT_FOUND);
+    sub = sub_from(f->alice, 1, f->bob, env, 0);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(qcount(f->s, f->bob, 1), 0);
+}
+
+static void test_batch_mixed(void **state)
+{
+    fx *f = *state;
+    static const uint8_t b1[] = "one", b2[] = "two";
+    sotto_store_outgoing to_bob = {.device_id = 1, .type = 3, .body = b1, .body_len = 3};
+    sotto_store_outgoing to_bob2 = {.device_id = 1, .type = 1, .body = b2, .body_len = 3};
+    sotto_store_outgoing wrong = {.device_id = 2, .type = 1, .body = b1, .body_len = 3};
+    sotto_store_outgoing huge = {.device_id = 1, .type = 1, .body = b1,
+                                 .body_len = SOTTO_STORE_MAX_ENVELOPE_BYTES + 1};
+    sotto_store_submission subs[4] = {
+        sub_from(f->alice, 1, f->bob, &to_bob, 1),
+        sub_from(f->alice, 2, f->bob, &wrong, 1),
+        sub_from(f->alice, 3, f->bob, &to_bob2, 1),
+        sub_from(f->alice, 1, f->bob, &huge, 1),
+    };
+    assert_int_equal(sotto_store_enqueue_batch(f->s, subs, 4), SOTTO_STORE_OK);
+    assert_int_equal(subs[0].result, SOTTO_STORE_OK);
+    assert_int_equal(subs[1].result, SOTTO_STORE_ERR_DEVICE_MISMATCH);
+    assert_int_equal(subs[1].mismatch.missing[0], 1);
+    assert_int_equal(subs[1].mismatch.extra[0], 2);
+    assert_int_equal(subs[2].result, SOTTO_STORE_OK);
+    assert_int_equal(subs[3].result, SOTTO_STORE_ERR_TOO_LARGE);
+
+    sotto_store_envelope *e = NULL;
+    size_t n = 0;
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 10, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(e[0].body, "one", 3);
+    assert_int_equal(e[0].type, 3);
+    assert_true(e[0].has_sender);
+    assert_memory_equal(e[0].sender, f->alice, 16);
+    assert_int_equal(e[0].sender_device, 1);
+    assert_memory_equal(e[1].body, "two", 3);
+    assert_int_equal(e[1].sender_device, 3);
+    assert_true(e[1].seq > e[0].seq);
+    assert_memory_not_equal(e[0].id, e[1].id, SOTTO_STORE_ENVELOPE_ID_BYTES);
+    sotto_store_envelopes_free(e, n);
+
+    /* Batch-level limits. */
+    assert_int_equal(sotto_store_enqueue_batch(f->s, subs, 0), SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    sotto_store_submission *many = calloc(SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH + 1,
+                                          sizeof *many);
+    assert_non_null(many);
+    for (size_t i = 0; i <= SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH; i++)
+        many[i] = sub_from(f->alice, 1, f->bob, &to_bob, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, many,
+                                               SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH + 1),
+                     SOTTO_STORE_ERR_TOO_LARGE);
+    assert_int_equal(many[0].result, SOTTO_STORE_ERR_TOO_LARGE);
+    assert_int_equal(qcount(f->s, f->bob, 1), 2);
+    /* A full-size batch in one transaction. */
+    assert_int_equal(sotto_store_enqueue_batch(f->s, many, SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH),
+                     SOTTO_STORE_OK);
+    for (size_t i = 0; i < SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH; i++)
+        assert_int_equal(many[i].result, SOTTO_STORE_OK);
+    assert_int_equal(qcount(f->s, f->bob, 1), 2 + SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH);
+    free(many);
+
+    /* Too many envelopes in one submission. */
+    sotto_store_outgoing lots[SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION + 1];
+    for (size_t i = 0; i < sizeof lots / sizeof lots[0]; i++)
+        lots[i] = (sotto_store_outgoing){.device_id = (uint32_t)i + 1, .type = 1,
+                                         .body = b1, .body_len = 3};
+    sotto_store_submission big = sub_from(f->bob, 1, f->alice, lots,
+                                          SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION + 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &big, 1), SOTTO_STORE_OK);
+    assert_int_equal(big.result, SOTTO_STORE_ERR_TOO_LARGE);
+    assert_int_equal(qcount(f->s, f->alice, 1), 0);
+
+    /* The largest allowed envelope goes in and comes back whole. */
+    uint8_t *max = malloc(SOTTO_STORE_MAX_ENVELOPE_BYTES);
+    assert_non_null(max);
+    randombytes_buf(max, SOTTO_STORE_MAX_ENVELOPE_BYTES);
+    sotto_store_outgoing m = {.device_id = 1, .type = 1, .body = max,
+                              .body_len = SOTTO_STORE_MAX_ENVELOPE_BYTES};
+    sotto_store_submission ms = sub_from(NULL, 0, f->bob, &m, 1); /* no sender recorded */
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &ms, 1), SOTTO_STORE_OK);
+    assert_int_equal(ms.result, SOTTO_STORE_OK);
+    uint64_t after = 0;
+    for (;;) {
+        assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, after, SOTTO_STORE_MAX_FETCH,
+                                                 &e, &n), SOTTO_STORE_OK);
+        assert_true(n > 0);
+        after = e[n - 1].seq;
+        if (e[n - 1].body_len == SOTTO_STORE_MAX_ENVELOPE_BYTES) {
+            assert_memory_equal(e[n - 1].body, max, SOTTO_STORE_MAX_ENVELOPE_BYTES);
+            assert_false(e[n - 1].has_sender);
+            sotto_store_envelopes_free(e, n);
+            break;
+        }
+        sotto_store_envelopes_free(e, n);
+    }
+    free(max);
+}
+
+static void test_order_cursor_ack(void **state)
+{
+    fx *f = *state;
+    enum { N = 7 };
+    for (int i = 0; i < N; i++) {
+        uint8_t body[16];
+        snprintf((char *)body, sizeof body, "m%d", i);
+        sotto_store_outgoing o = {.device_id = 1, .type = 1, .body = body, .body_len = 3};
+        sotto_store_submission sub = sub_from(f->alice, 1 + (uint32_t)(i % 3), f->bob, &o, 1);
+        assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+        assert_int_equal(sub.result, SOTTO_STORE_OK);
+    }
+    /* Page through with limit 3: m0..m6 in order, nothing removed. */
+    uint8_t ids[N][SOTTO_STORE_ENVELOPE_ID_BYTES];
+    uint64_t after = 0;
+    int got = 0;
+    for (int page = 0; page < 4; page++) {
+        sotto_store_envelope *e = NULL;
+        size_t n = 0;
+        assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, after, 3, &e, &n),
+                         SOTTO_STORE_OK);
+        for (size_t i = 0; i < n; i++) {
+            char want[16];
+            snprintf(want, sizeof want, "m%d", got);
+            assert_memory_equal(e[i].body, want, 3);
+            assert_true(e[i].seq > after);
+            after = e[i].seq;
+            memcpy(ids[got], e[i].id, sizeof ids[got]);
+            got++;
+        }
+        if (n == 0)
+            assert_null(e);
+        sotto_store_envelopes_free(e, n);
+    }
+    assert_int_equal(got, N);
+    assert_int_equal(qcount(f->s, f->bob, 1), N);
+
+    /* Another device of another account cannot ack bob's envelope. */
+    size_t deleted = 99;
+    assert_int_equal(sotto_store_ack(f->s, f->alice, 1, (const uint8_t(*)[16])ids[2], 1,
+                                     &deleted), SOTTO_STORE_OK);
+    assert_int_equal(deleted, 0);
+    assert_int_equal(qcount(f->s, f->bob, 1), N);
+
+    /* Ack m2 only; then the first fetch shows m0, m1, m3. */
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 1, (const uint8_t(*)[16])ids[2], 1,
+                                     &deleted), SOTTO_STORE_OK);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 1, (const uint8_t(*)[16])ids[2], 1,
+                                     &deleted), SOTTO_STORE_OK); /* duplicate: harmless */
+    assert_int_equal(deleted, 0);
+    assert_int_equal(qcount(f->s, f->bob, 1), N - 1);
+    sotto_store_envelope *e = NULL;
+    size_t n = 0;
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 3, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 3);
+    assert_memory_equal(e[0].body, "m0", 2);
+    assert_memory_equal(e[1].body, "m1", 2);
+    assert_memory_equal(e[2].body, "m3", 2);
+    sotto_store_envelopes_free(e, n);
+
+    /* Ack the rest in one call (m2 again among them). */
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 1, (const uint8_t(*)[16])ids, N, &deleted),
+                     SOTTO_STORE_OK);
+    assert_int_equal(deleted, N - 1);
+    assert_int_equal(qcount(f->s, f->bob, 1), 0);
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 3, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 0);
+    assert_null(e);
+
+    /* Argument limits. */
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, SOTTO_STORE_MAX_FETCH + 1, &e,
+                                             &n), SOTTO_STORE_ERR_TOO_LARGE);
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 0, &e, &n),
+                     SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 2, 0, 1, &e, &n),
+                     SOTTO_STORE_ERR_NOT_FOUND);
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 1, (const uint8_t(*)[16])ids,
+                                     SOTTO_STORE_MAX_ACKS + 1, &deleted),
+                     SOTTO_STORE_ERR_TOO_LARGE);
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 5, (const uint8_t(*)[16])ids, 1, &deleted),
+                     SOTTO_STORE_ERR_NOT_FOUND);
+}
+
+/* Fills a device queue with raw rows up to `upto` (fast), for the limit test. */
+static void fill_queue(const char *dir, const char *username, uint32_t device, int upto)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/sottod.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char sql[640];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
+             " INSERT INTO envelopes (device, envelope_id, created, type, body)"
+             " SELECT d.id, randomblob(16), 0, 1, x'00' FROM n, devices d JOIN accounts a"
+             " ON d.account = a.id WHERE a.username = '%s' AND d.device_id = %u",
+             upto, username, device);
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+}
+
+static void test_queue_full(void **state)
+{
+    fx *f = *state;
+    fill_queue(f->dir, "alice", 2, SOTTO_STORE_MAX_QUEUE_PER_DEVICE - 1);
+    assert_int_equal(qcount(f->s, f->alice, 2), SOTTO_STORE_MAX_QUEUE_PER_DEVICE - 1);
+    static const uint8_t body[] = "x";
+    sotto_store_outgoing env[3] = {
+        {.device_id = 1, .type = 1, .body = body, .body_len = 1},
+        {.device_id = 2, .type = 1, .body = body, .body_len = 1},
+        {.device_id = 3, .type = 1, .body = body, .body_len = 1},
+    };
+    sotto_store_submission sub = sub_from(f->bob, 1, f->alice, env, 3);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_OK); /* the last free slot */
+    assert_int_equal(qcount(f->s, f->alice, 2), SOTTO_STORE_MAX_QUEUE_PER_DEVICE);
+
+    /* Now device 2 is full: the whole submission is refused; devices 1 and 3
+     * get nothing, nothing old is dropped. */
+    sotto_store_submission subs[2] = {sub_from(f->bob, 1, f->alice, env, 3),
+                                      sub_from(f->alice, 1, f->bob, env, 1)};
+    assert_int_equal(sotto_store_enqueue_batch(f->s, subs, 2), SOTTO_STORE_OK);
+    assert_int_equal(subs[0].result, SOTTO_STORE_ERR_QUEUE_FULL);
+    assert_int_equal(subs[1].result, SOTTO_STORE_OK);
+    assert_int_equal(qcount(f->s, f->alice, 1), 1);
+    assert_int_equal(qcount(f->s, f->alice, 2), SOTTO_STORE_MAX_QUEUE_PER_DEVICE);
+    assert_int_equal(qcount(f->s, f->alice, 3), 1);
+    assert_int_equal(qcount(f->s, f->bob, 1), 1);
+}
+
+static void test_expiry(void **state)
+{
+    fx *f = *state;
+    const int64_t hour = SOTTO_STORE_TIME_GRANULARITY_SECONDS;
+    const int64_t h0 = 1700000000 / hour * hour;
+    int64_t now = h0 + 1800; /* mid-hour */
+    sotto_store_set_clock(f->s, tclock, &now);
+
+    static const uint8_t body[] = "old";
+    sotto_store_outgoing o = {.device_id = 1, .type = 1, .body = body, .body_len = 3};
+    sotto_store_submission sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    now = h0 + 10 * 86400;
+    sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+
+    sotto_store_envelope *e = NULL;
+    size_t n = 0;
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 10, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(e[0].timestamp, h0); /* rounded down to the hour */
+    assert_int_equal(e[1].timestamp, h0 + 10 * 86400);
+    sotto_store_envelopes_free(e, n);
+
+    uint64_t deleted = 99;
+    now = h0 + SOTTO_STORE_EXPIRY_SECONDS; /* exactly 30 days after the kept time */
+    assert_int_equal(sotto_store_expire(f->s, &deleted), SOTTO_STORE_OK);
+    assert_int_equal(deleted, 0);
+    now += 1;
+    assert_int_equal(sotto_store_expire(f->s, &deleted), SOTTO_STORE_OK);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(qcount(f->s, f->bob, 1), 1);
+    assert_int_equal(sotto_store_expire(f->s, &deleted), SOTTO_STORE_OK);
+    assert_int_equal(deleted, 0);
+
+    /* More than one chunk. */
+    fill_queue(f->dir, "alice", 1, 2500); /* created = 0: long expired */
+    assert_int_equal(sotto_store_expire(f->s, &deleted), SOTTO_STORE_OK);
+    assert_int_equal(deleted, 2500);
+    assert_int_equal(qcount(f->s, f->alice, 1), 0);
+    assert_int_equal(qcount(f->s, f->bob, 1), 1);
+}
+
+static void test_reopen_keeps_queue(void **state)
+{
+    fx *f = *state;
+    uint8_t ids[5][SOTTO_STORE_ENVELOPE_ID_BYTES];
+    for (int i = 0; i < 5; i++) {
+        uint8_t body[4] = {'r', (uint8_t)('0' + i), 0, 0};
+        sotto_store_outgoing o = {.device_id = 1, .type = 1, .body = body, .body_len = 2};
+        sotto_store_submission sub = sub_from(f->alice, 1, f->bob, &o, 1);
+        assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    }
+    sotto_store_envelope *e = NULL;
+    size_t n = 0;
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 10, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 5);
+    uint64_t last_seq = e[4].seq;
+    for (int i = 0; i < 5; i++)
+        memcpy(ids[i], e[i].id, sizeof ids[i]);
+    sotto_store_envelopes_free(e, n);
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 1, (const uint8_t(*)[16])ids, 1, NULL),
+                     SOTTO_STORE_OK);
+
+    sotto_store_close(f->s);
+    assert_int_equal(sotto_store_open(&f->s, f->dir), SOTTO_STORE_OK);
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 10, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 4);
+    for (int i = 0; i < 4; i++) {
+        assert_memory_equal(e[i].id, ids[i + 1], SOTTO_STORE_ENVELOPE_ID_BYTES);
+        assert_int_equal(e[i].body[1], '1' + i);
+    }
+    sotto_store_envelopes_free(e, n);
+
+    /* Sequence numbers keep growing after restart and deletes. */
+    sotto_store_outgoing o = {.device_id = 1, .type = 1, .body = (const uint8_t *)"z",
+                              .body_len = 1};
+    sotto_store_submission sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, last_seq, 10, &e, &n),
+                     SOTTO_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_true(e[0].seq > last_seq);
+    sotto_store_envelopes_free(e, n);
+}
+
+/* kill -9 in the middle of a burst loses nothing that was acknowledged: a
+ * child enqueues batches and reports each committed total on a pipe; the
+ * parent kills it mid-burst and counts what survived. */
+#define CRASH_BATCH 16
+#define CRASH_ACKED_BEFORE_KILL 40
+
+static void crash_child(const char *dir, const uint8_t *alice, const uint8_t *bob, int fd)
+{
+    sotto_store *s = NULL;
+    if (sotto_store_open(&s, dir) != SOTTO_STORE_OK)
+        _exit(2);
+    uint8_t body[64];
+    memset(body, 'c', sizeof body);
+    sotto_store_outgoing o = {.device_id = 1, .type = 1, .body = body, .body_len = sizeof body};
+    sotto_store_submission subs[CRASH_BATCH];
+    uint32_t total = 0;
+    for (int round = 0; round < 100000; round++) {
+        for (int i = 0; i < CRASH_BATCH; i++) {
+            memset(&subs[i], 0, sizeof subs[i]);
+            memcpy(subs[i].recipient, bob, 16);
+            subs[i].has_sender = 1;
+            memcpy(subs[i].sender, alice, 16);
+            subs[i].sender_device = 1;
+            subs[i].envelopes = &o;
+            subs[i].count = 1;
+        }
+        if (sotto_store_enqueue_batch(s, subs, CRASH_BATCH) != SOTTO_STORE_OK)
+            _exit(3);
+        total += CRASH_BATCH; /* acknowledged only now, after the commit */
+        if (write(fd, &total, sizeof total) != (ssize_t)sizeof total)
+            _exit(4);
+    }
+    _exit(0);
+}
+
+static void test_kill9_keeps_acknowledged(void **state)
+{
+    fx *f = *state;
+    /* No connection crosses the fork. */
+    sotto_store_close(f->s);
+    f->s = NULL;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(p[0]);
+        crash_child(f->dir, f->alice, f->bob, p[1]);
+    }
+    close(p[1]);
+    uint32_t acked = 0, v;
+    int reports = 0;
+    while (reports < CRASH_ACKED_BEFORE_KILL && read(p[0], &v, sizeof v) == (ssize_t)sizeof v) {
+        acked = v;
+        reports++;
+    }
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    /* Reports already in the pipe were acknowledged too. */
+    while (read(p[0], &v, sizeof v) == (ssize_t)sizeof v)
+        acked = v;
+    close(p[0]);
+    assert_true(acked >= CRASH_ACKED_BEFORE_KILL * CRASH_BATCH);
+
+    assert_int_equal(sotto_store_open(&f->s, f->dir), SOTTO_STORE_OK);
+    uint32_t have = qcount(f->s, f->bob, 1);
+    print_message("acknowledged %u, found %u after kill -9\n", acked, have);
+    assert_true(have >= acked);
+    assert_true(have % CRASH_BATCH == 0); /* batches are all-or-nothing */
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_device_mismatch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_mixed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_order_cursor_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill9_keeps_acknowledged, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
