@@ -2,7 +2,10 @@
 # Runs every benchmark pinned to one core and prints, for each figure, ONE
 # line: libsotto, each anchor measured in this same run, and the ratios.
 #
-#   bench/run.sh [--build-dir DIR] [--quick] [--batches B] [--scale F]
+#   bench/run.sh [--build-dir DIR] [--quick] [--cpu-time] [--batches B] [--scale F]
+#
+# --cpu-time times with process CPU time instead of the monotonic clock: use
+# it on a machine busy with other work (the load average is printed first).
 #
 # Builds DIR (default: build/) first if sotto-bench is missing there. Raw
 # results (one "<figure> <impl> <µs>" line each, plus per-primitive details)
@@ -15,9 +18,9 @@ args=()
 while [ $# -gt 0 ]; do
   case $1 in
     --build-dir) build=$(cd "$2" && pwd); shift 2 ;;
-    --quick) args+=(--quick); shift ;;
+    --quick|--cpu-time) args+=("$1"); shift ;;
     --batches|--scale) args+=("$1" "$2"); shift 2 ;;
-    *) echo "usage: bench/run.sh [--build-dir DIR] [--quick] [--batches B] [--scale F]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--build-dir DIR] [--quick] [--cpu-time] [--batches B] [--scale F]" >&2; exit 2 ;;
   esac
 done
 
@@ -34,7 +37,9 @@ else
   echo "bench: not pinned (no taskset or no core $BENCH_CORE)" >&2
 fi
 
-echo "bench: load average $(cut -d' ' -f1-3 /proc/loadavg) (results are noisy when it is above ~0.5)"
+clock="wall time (CLOCK_MONOTONIC)"
+case " ${args[*]-} " in *" --cpu-time "*) clock="process CPU time" ;; esac
+echo "bench: $clock; load average $(cut -d' ' -f1-3 /proc/loadavg) (above ~0.5, wall times are noisy: try --cpu-time)"
 raw=$build/bench-raw.txt
 "${pin[@]}" "$build/bin/sotto-bench" "${args[@]}" >"$raw"
 if command -v node >/dev/null &&
