@@ -15,7 +15,7 @@
 #include "metrics.h"
 #include "server.h"
 
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC11B85"
+#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #define ENVELOPE_JSON_OVERHEAD 256
 
 /* ---- device map: (account, device) -> its WebSocket ---- */

@@ -152,7 +152,7 @@ class WS {
       return end < 0 ? undefined : c.take(end + 4).toString('latin1');
     }, 'ws handshake');
     assert.match(head, /^HTTP\/1\.1 101 /);
-    const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC11B85').digest('base64');
+    const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
     assert.ok(head.includes(`Sec-WebSocket-Accept: ${accept}`), 'Sec-WebSocket-Accept');
     return new WS(c);
   }
