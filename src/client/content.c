@@ -43,9 +43,13 @@ int sotto_text_ok(const uint8_t *s, size_t n)
 }
 
 sotto_cstatus sotto_content_encode(uint8_t *out, size_t *out_len, const uint8_t uid[SOTTO_MSG_UID_BYTES],
-                                   int64_t ts, const uint8_t *text, size_t text_len, char *err)
+                                   int64_t ts, const char *sender, const uint8_t *text,
+                                   size_t text_len, char *err)
 {
     *out_len = 0;
+    size_t sl = strlen(sender);
+    if (sl == 0 || sl > SOTTO_PEER_MAX)
+        return sotto_cfail(err, SOTTO_C_USAGE, "bad sender name");
     if (text_len > SOTTO_TEXT_MAX)
         return sotto_cfail(err, SOTTO_C_USAGE, "message longer than %u bytes", SOTTO_TEXT_MAX);
     if (!sotto_text_ok(text, text_len))
@@ -55,16 +59,20 @@ sotto_cstatus sotto_content_encode(uint8_t *out, size_t *out_len, const uint8_t 
     uint64_t t = (uint64_t)ts;
     for (int i = 0; i < 8; i++)
         out[1 + SOTTO_MSG_UID_BYTES + i] = (uint8_t)(t >> (56 - 8 * i));
+    out[SOTTO_CONTENT_HEAD - 1] = (uint8_t)sl;
+    memcpy(out + SOTTO_CONTENT_HEAD, sender, sl);
     if (text_len > 0)
-        memcpy(out + SOTTO_CONTENT_HEAD, text, text_len);
-    *out_len = SOTTO_CONTENT_HEAD + text_len;
+        memcpy(out + SOTTO_CONTENT_HEAD + sl, text, text_len);
+    *out_len = SOTTO_CONTENT_HEAD + sl + text_len;
     return SOTTO_C_OK;
 }
 
 sotto_cstatus sotto_content_decode(const uint8_t *in, size_t len, uint8_t uid[SOTTO_MSG_UID_BYTES],
-                                   int64_t *ts, const uint8_t **text, size_t *text_len, char *err)
+                                   int64_t *ts, char sender[SOTTO_PEER_MAX + 1],
+                                   const uint8_t **text, size_t *text_len, char *err)
 {
     memset(uid, 0, SOTTO_MSG_UID_BYTES);
+    sender[0] = '\0';
     *ts = 0;
     *text = NULL;
     *text_len = 0;
@@ -72,8 +80,16 @@ sotto_cstatus sotto_content_decode(const uint8_t *in, size_t len, uint8_t uid[SO
         return sotto_cfail(err, SOTTO_C_SERVER, "message content has a bad length");
     if (in[0] != SOTTO_CONTENT_VERSION)
         return sotto_cfail(err, SOTTO_C_SERVER, "message content version %u unknown", in[0]);
-    const uint8_t *t = in + SOTTO_CONTENT_HEAD;
-    size_t tl = len - SOTTO_CONTENT_HEAD;
+    size_t sl = in[SOTTO_CONTENT_HEAD - 1];
+    if (sl == 0 || sl > SOTTO_PEER_MAX || sl > len - SOTTO_CONTENT_HEAD)
+        return sotto_cfail(err, SOTTO_C_SERVER, "message content has a bad sender");
+    const uint8_t *sn = in + SOTTO_CONTENT_HEAD;
+    for (size_t i = 0; i < sl; i++) {
+        if (sn[i] <= ' ' || sn[i] >= 0x7f || sn[i] == '/')
+            return sotto_cfail(err, SOTTO_C_SERVER, "message content has a bad sender");
+    }
+    const uint8_t *t = sn + sl;
+    size_t tl = len - SOTTO_CONTENT_HEAD - sl;
     if (!sotto_text_ok(t, tl))
         return sotto_cfail(err, SOTTO_C_SERVER, "message content is not UTF-8 text");
     memcpy(uid, in + 1, SOTTO_MSG_UID_BYTES);
@@ -81,6 +97,8 @@ sotto_cstatus sotto_content_decode(const uint8_t *in, size_t len, uint8_t uid[SO
     for (int i = 0; i < 8; i++)
         v = v << 8 | in[1 + SOTTO_MSG_UID_BYTES + i];
     *ts = (int64_t)v;
+    memcpy(sender, sn, sl);
+    sender[sl] = '\0';
     *text = t;
     *text_len = tl;
     return SOTTO_C_OK;

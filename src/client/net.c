@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
@@ -185,6 +186,27 @@ static void cert_fingerprint(X509 *x, char out[2 * SOTTO_PIN_BYTES + 1], uint8_t
         sodium_bin2hex(out, 2 * SOTTO_PIN_BYTES + 1, md, SOTTO_PIN_BYTES);
 }
 
+/* Adds every certificate of a PEM text to the context's trust store. */
+static int load_pem(SSL_CTX *ctx, const char *pem, size_t len)
+{
+    if (len > INT32_MAX)
+        return -1;
+    BIO *b = BIO_new_mem_buf(pem, (int)len);
+    if (b == NULL)
+        return -1;
+    X509_STORE *st = SSL_CTX_get_cert_store(ctx);
+    int n = 0;
+    X509 *x;
+    while ((x = PEM_read_bio_X509(b, NULL, NULL, NULL)) != NULL) {
+        if (X509_STORE_add_cert(st, x) == 1)
+            n++;
+        X509_free(x);
+    }
+    ERR_clear_error();
+    BIO_free(b);
+    return n > 0 ? 0 : -1;
+}
+
 sotto_cstatus sotto_conn_open(sotto_conn **out, const sotto_url *u, const sotto_trust *t,
                               int timeout_ms, char *err)
 {
@@ -207,11 +229,17 @@ sotto_cstatus sotto_conn_open(sotto_conn **out, const sotto_url *u, const sotto_
             rc = sotto_cfail(err, SOTTO_C_USAGE, "cannot load CA file %s: %s", t->cacert, why);
             goto fail;
         }
+    } else if (t->cacert_pem != NULL) {
+        if (load_pem(c->ctx, t->cacert_pem, t->cacert_pem_len) != 0) {
+            rc = sotto_cfail(err, SOTTO_C_STORE, "the stored CA certificate does not load");
+            goto fail;
+        }
     } else if (!t->has_pin) {
         SSL_CTX_set_default_verify_paths(c->ctx);
     }
+    int has_ca = t->cacert != NULL || t->cacert_pem != NULL;
     /* With a pin alone the chain is not checked by OpenSSL: the pin is. */
-    SSL_CTX_set_verify(c->ctx, t->cacert != NULL || !t->has_pin ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
+    SSL_CTX_set_verify(c->ctx, has_ca || !t->has_pin ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
     c->fd = tcp_connect(u, deadline, err);
     if (c->fd < 0) {
         rc = SOTTO_C_NETWORK;
@@ -247,7 +275,7 @@ sotto_cstatus sotto_conn_open(sotto_conn **out, const sotto_url *u, const sotto_
         if (vr != X509_V_OK) {
             rc = sotto_cfail(err, SOTTO_C_UNTRUSTED, "server certificate not trusted: %s%s",
                              X509_verify_cert_error_string(vr),
-                             t->cacert == NULL ? " (use --cacert FILE or --pin SHA256)" : "");
+                             has_ca ? "" : " (use --cacert FILE or --pin SHA256)");
         } else {
             ossl_reason(why, sizeof why);
             rc = sotto_cfail(err, SOTTO_C_NETWORK, "TLS handshake with %s failed: %s", u->host,

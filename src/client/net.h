@@ -34,6 +34,8 @@ sotto_cstatus sotto_url_parse(sotto_url *u, const char *s, char *err);
 
 typedef struct sotto_trust {
     const char *cacert;              /* PEM file, or NULL */
+    const char *cacert_pem;          /* or PEM text in memory (as kept in the store) */
+    size_t cacert_pem_len;
     int has_pin;
     uint8_t pin[SOTTO_PIN_BYTES];    /* SHA-256 of the DER certificate */
 } sotto_trust;

@@ -563,6 +563,41 @@ sotto_cstatus sotto_cstore_msg_add(sotto_cstore *st, const char *peer, int outgo
     return SOTTO_C_OK;
 }
 
+sotto_cstatus sotto_cstore_msg_get(sotto_cstore *st, int64_t id, sotto_cmsg *m, char peer[SOTTO_PEER_MAX + 1],
+                                   uint8_t **body, char *err)
+{
+    sqlite3_stmt *s;
+    memset(m, 0, sizeof *m);
+    peer[0] = '\0';
+    *body = NULL;
+    sotto_cstatus rc = prep(st, &s, "SELECT peer, outgoing, state, uid, ts, body FROM messages WHERE id = ?1;", err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        const char *p = (const char *)sqlite3_column_text(s, 0);
+        snprintf(peer, SOTTO_PEER_MAX + 1, "%s", p ? p : "");
+        m->id = id;
+        m->peer = peer;
+        m->outgoing = sqlite3_column_int(s, 1);
+        m->state = sqlite3_column_int(s, 2);
+        if (sqlite3_column_bytes(s, 3) == SOTTO_MSG_UID_BYTES)
+            memcpy(m->uid, sqlite3_column_blob(s, 3), SOTTO_MSG_UID_BYTES);
+        m->ts = sqlite3_column_int64(s, 4);
+        size_t n;
+        rc = blob_copy(s, 5, body, &n, err);
+        m->body = *body;
+        m->body_len = n;
+    } else if (r == SQLITE_DONE) {
+        rc = sotto_cfail(err, SOTTO_C_NOT_FOUND, "no message %lld", (long long)id);
+    } else {
+        rc = dbfail(st, err, "read");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
 sotto_cstatus sotto_cstore_msg_set_state(sotto_cstore *st, int64_t id, int state, char *err)
 {
     sqlite3_stmt *s;

@@ -130,6 +130,10 @@ typedef struct sotto_cmsg {
 sotto_cstatus sotto_cstore_msg_add(sotto_cstore *st, const char *peer, int outgoing, int state,
                                    const uint8_t uid[SOTTO_MSG_UID_BYTES], int64_t ts,
                                    const uint8_t *body, size_t len, int64_t *id, int *dup, char *err);
+/* One message by id: m->peer points to peer, m->body to *body (malloc'ed;
+ * free with sotto_cstore_free_blob(*body, m->body_len)). */
+sotto_cstatus sotto_cstore_msg_get(sotto_cstore *st, int64_t id, sotto_cmsg *m, char peer[SOTTO_PEER_MAX + 1],
+                                   uint8_t **body, char *err);
 sotto_cstatus sotto_cstore_msg_set_state(sotto_cstore *st, int64_t id, int state, char *err);
 /* Calls cb for each matching message in insertion order; peer NULL = all,
  * outgoing/state -1 = any. A non-zero return from cb stops and is returned. */

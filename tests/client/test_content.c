@@ -18,28 +18,36 @@ static void test_roundtrip(void **state)
         uid[i] = (uint8_t)(i * 7);
     size_t n;
     const char *txt = "h\xc3\xa9llo \xf0\x9f\x98\x80\n";
-    assert_int_equal(sotto_content_encode(buf, &n, uid, 1764200000123, (const uint8_t *)txt, strlen(txt), NULL),
+    assert_int_equal(sotto_content_encode(buf, &n, uid, 1764200000123, "alice", (const uint8_t *)txt, strlen(txt), NULL),
                      SOTTO_C_OK);
-    assert_int_equal(n, SOTTO_CONTENT_HEAD + strlen(txt));
+    assert_int_equal(n, SOTTO_CONTENT_HEAD + 5 + strlen(txt));
     int64_t ts;
+    char who[SOTTO_PEER_MAX + 1];
     const uint8_t *t;
     size_t tl;
-    assert_int_equal(sotto_content_decode(buf, n, uid2, &ts, &t, &tl, NULL), SOTTO_C_OK);
+    assert_int_equal(sotto_content_decode(buf, n, uid2, &ts, who, &t, &tl, NULL), SOTTO_C_OK);
     assert_memory_equal(uid, uid2, sizeof uid);
     assert_int_equal(ts, 1764200000123);
+    assert_string_equal(who, "alice");
     assert_int_equal(tl, strlen(txt));
     assert_memory_equal(t, txt, tl);
     /* Empty text is fine; truncation, another version and bad text are not. */
-    assert_int_equal(sotto_content_encode(buf, &n, uid, 0, NULL, 0, NULL), SOTTO_C_OK);
-    assert_int_equal(sotto_content_decode(buf, n, uid2, &ts, &t, &tl, NULL), SOTTO_C_OK);
-    assert_int_equal(sotto_content_decode(buf, n - 1, uid2, &ts, &t, &tl, NULL), SOTTO_C_SERVER);
+    assert_int_equal(sotto_content_encode(buf, &n, uid, 0, "bob", NULL, 0, NULL), SOTTO_C_OK);
+    assert_int_equal(sotto_content_decode(buf, n, uid2, &ts, who, &t, &tl, NULL), SOTTO_C_OK);
+    assert_int_equal(sotto_content_decode(buf, SOTTO_CONTENT_HEAD + 2, uid2, &ts, who, &t, &tl, NULL), SOTTO_C_SERVER);
+    buf[SOTTO_CONTENT_HEAD - 1] = 200; /* sender longer than the rest */
+    assert_int_equal(sotto_content_decode(buf, n, uid2, &ts, who, &t, &tl, NULL), SOTTO_C_SERVER);
+    buf[SOTTO_CONTENT_HEAD - 1] = 3;
+    buf[SOTTO_CONTENT_HEAD] = '/';
+    assert_int_equal(sotto_content_decode(buf, n, uid2, &ts, who, &t, &tl, NULL), SOTTO_C_SERVER);
+    buf[SOTTO_CONTENT_HEAD] = 'b';
     buf[0] = 2;
-    assert_int_equal(sotto_content_decode(buf, n, uid2, &ts, &t, &tl, NULL), SOTTO_C_SERVER);
-    assert_int_equal(sotto_content_encode(buf, &n, uid, 0, (const uint8_t *)"a\0b", 3, NULL), SOTTO_C_USAGE);
+    assert_int_equal(sotto_content_decode(buf, n, uid2, &ts, who, &t, &tl, NULL), SOTTO_C_SERVER);
+    assert_int_equal(sotto_content_encode(buf, &n, uid, 0, "bob", (const uint8_t *)"a\0b", 3, NULL), SOTTO_C_USAGE);
     static uint8_t big[SOTTO_TEXT_MAX + 1];
     memset(big, 'a', sizeof big);
-    assert_int_equal(sotto_content_encode(buf, &n, uid, 0, big, sizeof big, NULL), SOTTO_C_USAGE);
-    assert_int_equal(sotto_content_encode(buf, &n, uid, 0, big, sizeof big - 1, NULL), SOTTO_C_OK);
+    assert_int_equal(sotto_content_encode(buf, &n, uid, 0, "bob", big, sizeof big, NULL), SOTTO_C_USAGE);
+    assert_int_equal(sotto_content_encode(buf, &n, uid, 0, "bob", big, sizeof big - 1, NULL), SOTTO_C_OK);
 }
 
 static void test_utf8(void **state)

@@ -1,0 +1,94 @@
+/* sotto client: the account engine on top of the store, libsotto sessions
+ * and the sottod API (docs/API.md): register, prekey top-up, sending with
+ * device-set reconciliation, receiving over the WebSocket.
+ *
+ * Durability rules (the reason for the order of every step):
+ *  - an outgoing message is stored (pending) before anything is sent, the
+ *    advanced session records are committed before the ciphertext leaves, and
+ *    the message is marked sent only after the server accepted it; pending
+ *    messages are sent again (same uid) by the next run;
+ *  - an incoming envelope is acknowledged only after the decrypted message,
+ *    the new session record, the used prekeys' removal and the envelope id are
+ *    committed in one transaction; an envelope id seen before is acknowledged
+ *    and dropped, and so is a message whose uid is already stored. */
+#ifndef SOTTO_CLIENT_CLIENT_H
+#define SOTTO_CLIENT_CLIENT_H
+#include <stddef.h>
+#include <stdint.h>
+
+#include "net.h"
+#include "status.h"
+#include "store.h"
+
+#define SOTTO_PREKEY_BATCH     100  /* keys per upload (the server's per-upload limit) */
+#define SOTTO_PREKEY_LOW       25   /* top up when fewer are left on the server */
+#define SOTTO_PREKEY_ID_MAX    0xFFFFFFu /* libsignal prekey ids are 24-bit */
+#define SOTTO_SEND_ATTEMPTS    4    /* 409 rounds before giving up */
+#define SOTTO_PEER_DEVICES_MAX 16   /* devices of one recipient we handle */
+#define SOTTO_SECRET_BYTES     32   /* random device secret, sent base64 */
+#define SOTTO_REGID_MAX        16380
+
+typedef struct sotto_client sotto_client;
+
+typedef struct sotto_register_args {
+    const char *server;
+    const char *username;
+    const char *cacert;   /* file, read and kept in the store */
+    const char *pin;      /* hex */
+} sotto_register_args;
+
+/* Creates the store in dir (with sec), the identity and keys, registers on
+ * the server and uploads one-time prekeys. On failure nothing is left in dir
+ * (the new store and key file are removed). */
+sotto_cstatus sotto_client_register(const char *dir, const sotto_register_args *a,
+                                    const sotto_store_secret *sec, int key_file, char *err);
+
+sotto_cstatus sotto_client_open(sotto_client **out, const char *dir, const sotto_store_secret *sec, char *err);
+void sotto_client_close(sotto_client *c);
+sotto_cstore *sotto_client_store(sotto_client *c);
+const char *sotto_client_username(const sotto_client *c);
+
+/* Stores a message for peer as pending; *id gets its row id. */
+sotto_cstatus sotto_client_queue(sotto_client *c, const char *peer, const uint8_t *text, size_t len,
+                                 int64_t *id, char *err);
+/* Sends every pending message, oldest first. Stops at the first failure that
+ * is not about one recipient; a message to an unknown user is marked failed.
+ * *failed_id (may be NULL) gets the id of the last message that failed. */
+sotto_cstatus sotto_client_flush(sotto_client *c, char *err);
+/* The state of one stored message, -1 when unknown. */
+int sotto_client_msg_state(sotto_client *c, int64_t id);
+
+/* Uploads fresh one-time prekeys when the server holds fewer than SOTTO_PREKEY_LOW. */
+sotto_cstatus sotto_client_refill(sotto_client *c, char *err);
+
+/* One received and stored message, for printing or notifying. */
+typedef struct sotto_incoming {
+    int64_t id;
+    const char *from;
+    uint32_t device;
+    int64_t ts;
+    const uint8_t *text;
+    size_t len;
+} sotto_incoming;
+typedef void (*sotto_incoming_cb)(void *ctx, const sotto_incoming *m);
+
+sotto_cstatus sotto_client_connect(sotto_client *c, char *err);
+int sotto_client_ws_fd(const sotto_client *c);   /* -1 when not connected */
+int sotto_client_ws_pending(const sotto_client *c);
+typedef struct sotto_poll_result {
+    int got;        /* new messages stored (cb was called for each after its
+                       commit and before its acknowledgement) */
+    int idle;       /* the server said the queue is empty */
+    int timed_out;  /* nothing arrived within the timeout */
+} sotto_poll_result;
+/* Waits up to timeout_ms (negative: forever) for one WebSocket message and
+ * handles it. OK on timeout (res->timed_out). */
+sotto_cstatus sotto_client_poll(sotto_client *c, int timeout_ms, sotto_incoming_cb cb, void *ctx,
+                                sotto_poll_result *res, char *err);
+void sotto_client_disconnect(sotto_client *c);
+
+/* Username syntax as the server has it (3..32 of [a-z0-9_.], a letter
+ * first, no "..", not ending in '.'); writes the lower-case form. */
+sotto_cstatus sotto_username_canonical(char out[SOTTO_PEER_MAX + 1], const char *in, char *err);
+
+#endif

@@ -1,0 +1,67 @@
+/* sotto client: what client.c, client_send.c and client_recv.c share. */
+#ifndef SOTTO_CLIENT_INTERNAL_H
+#define SOTTO_CLIENT_INTERNAL_H
+#include <jansson.h>
+#include <stdint.h>
+
+#include "client.h"
+#include "sotto/err.h"
+#include "sotto/session.h"
+
+#define UUID_LEN 36
+#define CACERT_MAX (256u * 1024u)      /* largest --cacert file we keep */
+#define META_KEY_MAX 128
+#define REFILL_AFTER_PREKEY_MSGS 10    /* top up after this many prekey messages */
+
+/* Meta keys. */
+#define M_SERVER "server_url"
+#define M_CACERT "cacert_pem"
+#define M_PIN "pin"
+#define M_USERNAME "username"
+#define M_UUID "uuid"
+#define M_DEVICE "device_id"
+#define M_SECRET "secret"
+#define M_REGID "registration_id"
+#define M_IDPRIV "identity_priv"
+#define M_NEXT_EC "next_ec_id"
+#define M_NEXT_KEM "next_kem_id"
+#define M_REGISTERED "registered"
+#define M_UUID_OF "uuid_of:"     /* + username -> uuid */
+#define M_NAME_OF "name_of:"     /* + uuid -> username */
+#define M_IDENTITY "identity:"   /* + uuid -> remote identity key (first seen) */
+
+struct sotto_client {
+    sotto_cstore *st;
+    sotto_http http;
+    sotto_identity *id;
+    char username[SOTTO_PEER_MAX + 1];
+    char uuid[UUID_LEN + 1];
+    uint32_t device_id;
+    uint8_t *cacert;
+    size_t cacert_len;
+    sotto_ws *ws;
+    int prekey_msgs; /* prekey messages since the last top-up */
+};
+
+/* Helpers (client.c). */
+int64_t sotto_cl_now_ms(void);
+sotto_cstatus sotto_cl_lib(sotto_err e, char *err, const char *what);
+json_t *sotto_cl_b64(const uint8_t *p, size_t n);
+int sotto_cl_unb64(json_t *v, uint8_t *out, size_t want);
+int sotto_cl_get_u32(json_t *o, const char *k, uint32_t lo, uint32_t hi, uint32_t *out);
+int sotto_cl_uuid_ok(const char *s);
+sotto_cstatus sotto_cl_meta_key(char out[META_KEY_MAX], const char *prefix, const char *v, char *err);
+sotto_cstatus sotto_cl_meta_str(sotto_cstore *st, const char *k, char *out, size_t cap, char *err);
+sotto_cstatus sotto_cl_call(sotto_client *c, const char *method, const char *path, json_t *body,
+                            int *status, json_t **out, char *err);
+sotto_cstatus sotto_cl_http_fail(int status, json_t *body, const char *what, char *err);
+/* Fetches bundles of who (a username or uuid; device 0: all) and starts a session with each
+ * device; learns and checks the uuid and identity key, and maps the uuid
+ * to the username peer (client_send.c). */
+sotto_cstatus sotto_cl_fetch_sessions(sotto_client *c, const char *who, const char *peer, uint32_t device,
+                                      char uuid[UUID_LEN + 1], char *err);
+/* Trust on first use of a peer's identity key (client_send.c). */
+sotto_cstatus sotto_cl_check_identity(sotto_client *c, const char *uuid, const uint8_t key[SOTTO_EC_PUBLIC_BYTES],
+                                      const char *who, char *err);
+
+#endif

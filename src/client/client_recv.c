@@ -1,0 +1,373 @@
+/* sotto client: receiving over the WebSocket (see client.h for the rules). */
+#define _GNU_SOURCE
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client_internal.h"
+#include "content.h"
+#include "sotto/keys.h"
+#include "sotto/session.h"
+
+#define ENVELOPE_ID_LEN 36
+#define ENVELOPE_MAX (256u * 1024u) /* ciphertext bytes we accept in one envelope */
+
+sotto_cstatus sotto_client_connect(sotto_client *c, char *err)
+{
+    if (c->ws != NULL)
+        return SOTTO_C_OK;
+    return sotto_ws_open(&c->ws, &c->http, "/v1/websocket", err);
+}
+
+void sotto_client_disconnect(sotto_client *c)
+{
+    sotto_ws_close(c->ws);
+    c->ws = NULL;
+}
+
+int sotto_client_ws_fd(const sotto_client *c)
+{
+    return c->ws ? sotto_ws_fd(c->ws) : -1;
+}
+
+int sotto_client_ws_pending(const sotto_client *c)
+{
+    return c->ws ? sotto_ws_pending(c->ws) : 0;
+}
+
+static sotto_cstatus ack(sotto_client *c, const char *id, char *err)
+{
+    char buf[ENVELOPE_ID_LEN + 32];
+    int n = snprintf(buf, sizeof buf, "{\"type\":\"ack\",\"ids\":[\"%s\"]}", id);
+    return sotto_ws_send_text(c->ws, buf, (size_t)n, err);
+}
+
+/* An envelope we can never decrypt: remember it and acknowledge it. */
+static sotto_cstatus drop(sotto_client *c, const char *id, const char *why, char *err)
+{
+    fprintf(stderr, "sotto: dropped message %s: %s\n", id, why);
+    sotto_cstatus rc = sotto_cstore_seen_add(c->st, id, err);
+    if (rc == SOTTO_C_OK)
+        rc = ack(c, id, err);
+    return rc;
+}
+
+/* Who is behind uuid: the name we know, else the name the sender claims
+ * once the server confirms that name belongs to this uuid, else the uuid. */
+static sotto_cstatus resolve_sender(sotto_client *c, const char *uuid, const char *claimed, uint32_t dev,
+                                    char name[SOTTO_PEER_MAX + 1], char *err)
+{
+    char k[META_KEY_MAX];
+    sotto_cstatus rc = sotto_cl_meta_key(k, M_NAME_OF, uuid, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    rc = sotto_cl_meta_str(c->st, k, name, SOTTO_PEER_MAX + 1, err);
+    if (rc != SOTTO_C_NOT_FOUND)
+        return rc;
+    snprintf(name, SOTTO_PEER_MAX + 1, "%s", uuid);
+    char canon[SOTTO_PEER_MAX + 1];
+    if (sotto_username_canonical(canon, claimed, NULL) != SOTTO_C_OK)
+        return SOTTO_C_OK;
+    /* The only lookup the API has is a bundle fetch (it uses up one of the
+     * sender's one-time prekeys, once per new contact). */
+    char path[SOTTO_PEER_MAX + 32];
+    snprintf(path, sizeof path, "/v1/keys/%s/%u", canon, dev);
+    int status;
+    json_t *r;
+    if ((rc = sotto_cl_call(c, "GET", path, NULL, &status, &r, err)) != SOTTO_C_OK)
+        return rc;
+    const char *u = json_string_value(json_object_get(r, "uuid"));
+    if (status == 200 && u != NULL && strcmp(u, uuid) == 0) {
+        snprintf(name, SOTTO_PEER_MAX + 1, "%s", canon);
+        rc = sotto_cstore_meta_set(c->st, k, canon, strlen(canon), err);
+        if (rc == SOTTO_C_OK && sotto_cl_meta_key(k, M_UUID_OF, canon, err) == SOTTO_C_OK)
+            rc = sotto_cstore_meta_set(c->st, k, uuid, UUID_LEN, err);
+    } else if (status == 200 || status == 404) {
+        fprintf(stderr, "sotto: a message from %s claims to be from %s; the server disagrees\n", uuid, canon);
+    } else {
+        rc = sotto_cl_http_fail(status, r, "sender lookup", err);
+    }
+    json_decref(r);
+    return rc;
+}
+
+typedef struct used_keys {
+    int ec;          /* delete this one-time EC prekey */
+    uint32_t ec_id;
+    int kem;         /* delete this one-time Kyber prekey */
+    uint32_t kem_id;
+} used_keys;
+
+/* The private keys a prekey message names. */
+static sotto_cstatus load_secrets(sotto_client *c, const sotto_prekey_ids *ids, sotto_prekey_secrets *k,
+                                  used_keys *used, char *err)
+{
+    memset(k, 0, sizeof *k);
+    memset(used, 0, sizeof *used);
+    k->signed_pre_key_id = ids->signed_pre_key_id;
+    sotto_cstatus rc = sotto_cstore_prekey_get(c->st, SOTTO_PK_SIGNED, ids->signed_pre_key_id,
+                                               k->signed_pre_key_public, SOTTO_EC_PUBLIC_BYTES,
+                                               k->signed_pre_key_private, SOTTO_EC_PRIVATE_BYTES, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    if (ids->has_pre_key) {
+        rc = sotto_cstore_prekey_get(c->st, SOTTO_PK_ONE_TIME, ids->pre_key_id, k->pre_key_public,
+                                     SOTTO_EC_PUBLIC_BYTES, k->pre_key_private, SOTTO_EC_PRIVATE_BYTES, err);
+        if (rc == SOTTO_C_OK) {
+            k->has_pre_key = 1;
+            k->pre_key_id = ids->pre_key_id;
+            used->ec = 1;
+            used->ec_id = ids->pre_key_id;
+        } else if (rc != SOTTO_C_NOT_FOUND) {
+            return rc;
+        }
+    }
+    uint8_t *pub = malloc(SOTTO_KYBER_PUBLIC_BYTES);
+    if (pub == NULL)
+        return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
+    k->kyber_pre_key_id = ids->kyber_pre_key_id;
+    rc = sotto_cstore_prekey_get(c->st, SOTTO_PK_KYBER, ids->kyber_pre_key_id, pub, SOTTO_KYBER_PUBLIC_BYTES,
+                                 k->kyber_pre_key_secret, SOTTO_KYBER_SECRET_BYTES, err);
+    if (rc == SOTTO_C_OK) {
+        used->kem = 1;
+        used->kem_id = ids->kyber_pre_key_id;
+    } else if (rc == SOTTO_C_NOT_FOUND) {
+        rc = sotto_cstore_prekey_get(c->st, SOTTO_PK_KYBER_LR, ids->kyber_pre_key_id, pub,
+                                     SOTTO_KYBER_PUBLIC_BYTES, k->kyber_pre_key_secret, SOTTO_KYBER_SECRET_BYTES,
+                                     err);
+    }
+    free(pub);
+    return rc;
+}
+
+typedef struct envelope {
+    const char *id;
+    uint32_t type;
+    const char *source;
+    uint32_t device;
+    uint8_t *ct;
+    size_t ct_len;
+} envelope;
+
+/* Decrypts, stores, calls back, acknowledges. Only store and network
+ * failures are returned; a message that cannot be read is dropped. */
+static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_cb cb, void *ctx, int *got,
+                             char *err)
+{
+    int seen;
+    sotto_cstatus rc = sotto_cstore_seen_check(c->st, e->id, &seen, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    if (seen)
+        return ack(c, e->id, err);
+    if (e->source == NULL || !sotto_cl_uuid_ok(e->source) || e->device < 1 || e->device > 127)
+        return drop(c, e->id, "no sender (sealed sender is not supported)", err);
+    if (e->type != SOTTO_MSG_WHISPER && e->type != SOTTO_MSG_PREKEY)
+        return drop(c, e->id, "unknown envelope type", err);
+
+    sotto_session *s = NULL;
+    sotto_prekey_secrets *keys = NULL;
+    sotto_prekey_ids ids;
+    used_keys used = {0};
+    uint8_t *pt = NULL, *rec = NULL;
+    size_t pt_len = 0, rl = 0;
+    char why[SOTTO_CERR_LEN];
+    rc = sotto_cstore_session_get(c->st, e->source, e->device, &rec, &rl, err);
+    if (rc == SOTTO_C_OK) {
+        sotto_err le = sotto_session_load(&s, rec, rl);
+        sotto_cstore_free_blob(rec, rl);
+        if (le != SOTTO_OK) {
+            rc = sotto_cfail(err, SOTTO_C_STORE, "session record of %s.%u does not load: %s", e->source,
+                             e->device, sotto_strerror(le));
+            goto out;
+        }
+    } else if (rc == SOTTO_C_NOT_FOUND) {
+        if ((rc = sotto_cl_lib(sotto_session_new(&s), err, "session")) != SOTTO_C_OK)
+            goto out;
+    } else {
+        goto out;
+    }
+    memset(&ids, 0, sizeof ids);
+    if (e->type == SOTTO_MSG_PREKEY) {
+        sotto_err le = sotto_prekey_message_ids(e->ct, e->ct_len, &ids);
+        if (le != SOTTO_OK) {
+            rc = drop(c, e->id, sotto_strerror(le), err);
+            goto out;
+        }
+        keys = sodium_malloc(sizeof *keys);
+        if (keys == NULL) {
+            rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
+            goto out;
+        }
+        rc = load_secrets(c, &ids, keys, &used, why);
+        if (rc == SOTTO_C_NOT_FOUND) {
+            /* Used up by an earlier message of the same session (the sender
+             * repeats the prekey header until we reply): the session we hold
+             * decrypts it without keys, or the library says it is missing. */
+            sodium_free(keys);
+            keys = NULL;
+            memset(&used, 0, sizeof used);
+            rc = SOTTO_C_OK;
+        }
+        if (rc != SOTTO_C_OK) {
+            memcpy(err, why, SOTTO_CERR_LEN);
+            goto out;
+        }
+    }
+    pt = malloc(e->ct_len);
+    if (pt == NULL) {
+        rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
+        goto out;
+    }
+    sotto_err de = sotto_session_decrypt(s, c->id, keys, (int)e->type, e->ct, e->ct_len, pt, e->ct_len, &pt_len);
+    if (de == SOTTO_ERR_NO_MEMORY) {
+        rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
+        goto out;
+    }
+    if (de == SOTTO_ERR_DUPLICATE_MESSAGE) { /* a copy of one we stored: quietly */
+        rc = sotto_cstore_seen_add(c->st, e->id, err);
+        if (rc == SOTTO_C_OK)
+            rc = ack(c, e->id, err);
+        goto out;
+    }
+    if (de != SOTTO_OK) {
+        snprintf(why, sizeof why, "cannot decrypt a message from %s device %u: %s", e->source, e->device,
+                 sotto_strerror(de));
+        rc = drop(c, e->id, why, err);
+        goto out;
+    }
+    uint8_t uid[SOTTO_MSG_UID_BYTES];
+    int64_t ts;
+    char claimed[SOTTO_PEER_MAX + 1], name[SOTTO_PEER_MAX + 1];
+    const uint8_t *text;
+    size_t tl;
+    if (sotto_content_decode(pt, pt_len, uid, &ts, claimed, &text, &tl, why) != SOTTO_C_OK) {
+        rc = drop(c, e->id, why, err);
+        goto out;
+    }
+    if ((rc = resolve_sender(c, e->source, claimed, e->device, name, err)) != SOTTO_C_OK)
+        goto out;
+
+    /* One transaction: identity, session, used prekeys, message, envelope id. */
+    if ((rc = sotto_cstore_begin(c->st, err)) != SOTTO_C_OK)
+        goto out;
+    if (e->type == SOTTO_MSG_PREKEY) {
+        rc = sotto_cl_check_identity(c, e->source, ids.identity_key, name, why);
+        if (rc == SOTTO_C_UNTRUSTED) {
+            sotto_cstore_rollback(c->st);
+            rc = drop(c, e->id, why, err);
+            goto out;
+        }
+        if (rc != SOTTO_C_OK)
+            memcpy(err, why, SOTTO_CERR_LEN);
+    }
+    size_t n = 0;
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cl_lib(sotto_session_save(s, NULL, 0, &n), err, "session");
+    if (rc == SOTTO_C_OK && (rec = malloc(n ? n : 1)) == NULL)
+        rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cl_lib(sotto_session_save(s, rec, n, &n), err, "session");
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cstore_session_put(c->st, e->source, e->device, rec, n, err);
+    if (rec != NULL) {
+        sodium_memzero(rec, n);
+        free(rec);
+    }
+    if (rc == SOTTO_C_OK && used.ec)
+        rc = sotto_cstore_prekey_delete(c->st, SOTTO_PK_ONE_TIME, used.ec_id, err);
+    if (rc == SOTTO_C_OK && used.kem)
+        rc = sotto_cstore_prekey_delete(c->st, SOTTO_PK_KYBER, used.kem_id, err);
+    int64_t mid = 0;
+    int dup = 0;
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cstore_msg_add(c->st, name, 0, SOTTO_MSG_NEW, uid, ts, text, tl, &mid, &dup, err);
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cstore_seen_add(c->st, e->id, err);
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cstore_commit(c->st, err);
+    else
+        sotto_cstore_rollback(c->st);
+    if (rc != SOTTO_C_OK)
+        goto out;
+    if (!dup) {
+        sotto_incoming in = {.id = mid, .from = name, .device = e->device, .ts = ts, .text = text, .len = tl};
+        if (cb != NULL)
+            cb(ctx, &in);
+        (*got)++;
+    }
+    rc = ack(c, e->id, err);
+    if (rc == SOTTO_C_OK && e->type == SOTTO_MSG_PREKEY && ++c->prekey_msgs >= REFILL_AFTER_PREKEY_MSGS) {
+        if (sotto_client_refill(c, why) != SOTTO_C_OK)
+            fprintf(stderr, "sotto: prekey top-up failed: %s\n", why);
+    }
+out:
+    if (pt != NULL) {
+        sodium_memzero(pt, e->ct_len);
+        free(pt);
+    }
+    if (keys != NULL)
+        sodium_free(keys);
+    sotto_session_free(s);
+    return rc;
+}
+
+static sotto_cstatus handle(sotto_client *c, const char *msg, size_t len, sotto_incoming_cb cb, void *ctx,
+                            int *got, int *idle, char *err)
+{
+    json_t *j = json_loadb(msg, len, 0, NULL);
+    const char *type = json_string_value(json_object_get(j, "type"));
+    sotto_cstatus rc = SOTTO_C_OK;
+    if (type != NULL && strcmp(type, "queue_empty") == 0) {
+        *idle = 1;
+    } else if (type != NULL && strcmp(type, "envelope") == 0) {
+        json_t *ej = json_object_get(j, "envelope");
+        envelope e;
+        memset(&e, 0, sizeof e);
+        e.id = json_string_value(json_object_get(ej, "id"));
+        e.source = json_string_value(json_object_get(ej, "sourceUuid"));
+        json_t *content = json_object_get(ej, "content");
+        if (e.id == NULL || strlen(e.id) != ENVELOPE_ID_LEN || !sotto_cl_uuid_ok(e.id) ||
+            sotto_cl_get_u32(ej, "type", 0, 0xFFFF, &e.type) != 0 || !json_is_string(content) ||
+            json_string_length(content) == 0 || json_string_length(content) > (ENVELOPE_MAX + 2) / 3 * 4) {
+            fprintf(stderr, "sotto: ignored a malformed envelope from the server\n");
+        } else {
+            if (e.source != NULL && sotto_cl_get_u32(ej, "sourceDevice", 1, 127, &e.device) != 0)
+                e.source = NULL;
+            size_t cap = json_string_length(content) / 4 * 3 + 3;
+            e.ct = malloc(cap);
+            if (e.ct == NULL) {
+                rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
+            } else if (sodium_base642bin(e.ct, cap, json_string_value(content), json_string_length(content), NULL,
+                                         &e.ct_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || e.ct_len == 0) {
+                rc = drop(c, e.id, "content is not base64", err);
+            } else {
+                rc = process(c, &e, cb, ctx, got, err);
+            }
+            free(e.ct);
+        }
+    }
+    json_decref(j);
+    return rc;
+}
+
+sotto_cstatus sotto_client_poll(sotto_client *c, int timeout_ms, sotto_incoming_cb cb, void *ctx,
+                                sotto_poll_result *res, char *err)
+{
+    memset(res, 0, sizeof *res);
+    if (c->ws == NULL)
+        return sotto_cfail(err, SOTTO_C_NETWORK, "not connected");
+    char *msg;
+    size_t len;
+    sotto_cstatus rc = sotto_ws_recv(c->ws, &msg, &len, timeout_ms, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    if (msg == NULL) {
+        res->timed_out = 1;
+        return SOTTO_C_OK;
+    }
+    rc = handle(c, msg, len, cb, ctx, &res->got, &res->idle, err);
+    free(msg);
+    return rc;
+}
