@@ -153,7 +153,7 @@ class WS {
     }, 'ws handshake');
     assert.match(head, /^HTTP\/1\.1 101 /);
     const accept = crypto.createHash('sha1').update(key + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
-    assert.ok(head.includes(`Sec-WebSocket-Accept: ${accept}`), 'Sec-WebSocket-Accept');
+    assert.ok(head.includes(`Sec-WebSocket-Accept: ${accept}`), `Sec-WebSocket-Accept: want ${accept} for ${key}, got ${head}`);
     return new WS(c);
   }
   next(what = 'ws frame') {
