@@ -1,7 +1,10 @@
 /* sotto: 1:1 sessions (PQXDH + Double Ratchet v4 + SPQR), wire-compatible with
  * libsignal 0.103. State goes in and out as bytes; the application stores it.
  *
- * DRAFT API (owned by the protocol work; peers and benches code against it). */
+ * Limits and behaviour follow libsignal 0.103: out-of-order messages within
+ * SOTTO_MAX_FORWARD_JUMPS and SOTTO_MAX_MESSAGE_KEYS per receiver chain, the
+ * SPQR v1 chain (payload type None) on every message, archived states tried on
+ * decrypt. Every call that fails leaves the session exactly as it was. */
 #ifndef SOTTO_SESSION_H
 #define SOTTO_SESSION_H
 #include <stddef.h>
@@ -15,6 +18,9 @@
 #define SOTTO_MAX_RECEIVER_CHAINS    5
 #define SOTTO_ARCHIVED_STATES_MAX    40
 #define SOTTO_MAX_PLAINTEXT_BYTES    (1u << 20)   /* refuse larger inputs */
+#define SOTTO_CIPHERTEXT_OVERHEAD    2048         /* prekey wrapper + SignalMessage framing + MAC */
+#define SOTTO_SERVICE_ID_BYTES       17           /* kind byte (0 ACI, 1 PNI) || UUID */
+#define SOTTO_DEVICE_ID_MAX          255
 
 #define SOTTO_MSG_WHISPER 2 /* SignalMessage */
 #define SOTTO_MSG_PREKEY  3 /* PreKeySignalMessage */
@@ -85,7 +91,9 @@ SOTTO_API void sotto_session_free(sotto_session *s); /* wipes, then frees */
 SOTTO_API sotto_err sotto_session_process_bundle(sotto_session *s, const sotto_identity *us,
                                                  const sotto_bundle *bundle);
 
-/* Upper bound of the ciphertext size for pt_len plaintext bytes. */
+/* Upper bound of the ciphertext size for pt_len plaintext bytes (0 when
+ * pt_len > SOTTO_MAX_PLAINTEXT_BYTES). encrypt writes a SOTTO_MSG_PREKEY
+ * message until the first reply decrypts, SOTTO_MSG_WHISPER after. */
 SOTTO_API size_t sotto_session_ciphertext_bound(size_t pt_len);
 SOTTO_API sotto_err sotto_session_encrypt(sotto_session *s, const sotto_identity *us,
                                           const uint8_t *pt, size_t pt_len,
@@ -93,11 +101,27 @@ SOTTO_API sotto_err sotto_session_encrypt(sotto_session *s, const sotto_identity
                                           int *msg_type);
 
 /* type is SOTTO_MSG_WHISPER or SOTTO_MSG_PREKEY; keys may be NULL for
- * WHISPER. On any error the record is exactly as it was. */
+ * WHISPER (and for a PREKEY message whose session already exists). On any
+ * error the record is exactly as it was. Errors of note: DUPLICATE_MESSAGE (key
+ * already used), KEY_NO_LONGER_HELD (evicted by the stored-key limit),
+ * TOO_FAR_AHEAD, BAD_MAC, UNTRUSTED_IDENTITY (a prekey message from another
+ * identity key than the one this record is pinned to), MISSING_PREKEY. */
 SOTTO_API sotto_err sotto_session_decrypt(sotto_session *s, const sotto_identity *us,
                                           const sotto_prekey_secrets *keys, int msg_type,
                                           const uint8_t *ct, size_t ct_len,
                                           uint8_t *pt, size_t pt_cap, size_t *pt_len);
+
+/* Optional: the two ServiceId/device addresses, as libsignal's ProtocolAddress
+ * when its name is a ServiceId. When set, prekey messages we send carry the
+ * 36-byte `addresses` field (local first) and an incoming message that carries
+ * one must name exactly (remote, local), else SOTTO_ERR_BAD_MAC. When not set,
+ * we send none (like libsignal with non-ServiceId names) and do not check
+ * incoming ones (the MAC still covers them). Saved with the record. */
+SOTTO_API sotto_err sotto_session_set_addresses(sotto_session *s,
+                                                const uint8_t local_service_id[SOTTO_SERVICE_ID_BYTES],
+                                                uint32_t local_device,
+                                                const uint8_t remote_service_id[SOTTO_SERVICE_ID_BYTES],
+                                                uint32_t remote_device);
 
 /* The remote identity key of the current state; SOTTO_ERR_NO_SESSION if none. */
 SOTTO_API sotto_err sotto_session_remote_identity(const sotto_session *s,

@@ -181,10 +181,12 @@ sotto_err sotto_message_mac(uint8_t mac[SOTTO_MAC_BYTES], const uint8_t mac_key[
                             const uint8_t *serialized, size_t len);
 
 /* Decrypt one SignalMessage with one state: everything computed on the side,
- * the state changed only when the MAC and padding check out. */
+ * the state changed only when the MAC and padding check out. *final is set
+ * when the error must end a search over states (the Double Ratchet saw the
+ * counter as used or evicted). */
 sotto_err sotto_state_decrypt(sotto_state *st, const sotto_session *rec,
                               const sotto_signal_msg *m,
-                              uint8_t *pt, size_t pt_cap, size_t *pt_len);
+                              uint8_t *pt, size_t pt_cap, size_t *pt_len, int *final);
 
 /* ---- PQXDH (pqxdh.c) ----------------------------------------------------- */
 sotto_err sotto_pqxdh_alice(sotto_state **out, const sotto_identity *us, const sotto_bundle *b);
