@@ -368,9 +368,15 @@ static void handle_fetch(sotto_conn *c)
         store_error(c, e);
         return;
     }
-    size_t cap = 64;
-    for (size_t i = 0; i < n; i++)
-        cap += 256 + sodium_base64_ENCODED_LEN(env[i].body_len, sodium_base64_VARIANT_ORIGINAL);
+    /* One page is at most SOTTOD_FETCH_PAGE envelopes and about
+     * SOTTOD_FETCH_MAX_BYTES of JSON; the rest says "more". */
+    size_t cap = 64, take = 0;
+    for (; take < n; take++) {
+        size_t one = 256 + sodium_base64_ENCODED_LEN(env[take].body_len, sodium_base64_VARIANT_ORIGINAL);
+        if (take > 0 && cap + one > SOTTOD_FETCH_MAX_BYTES)
+            break;
+        cap += one;
+    }
     char *out = malloc(cap);
     if (out == NULL) {
         sotto_store_envelopes_free(env, n);
@@ -378,13 +384,14 @@ static void handle_fetch(sotto_conn *c)
         return;
     }
     size_t o = (size_t)snprintf(out, cap, "{\"messages\":[");
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < take; i++) {
         if (i > 0)
             out[o++] = ',';
         o += sotto_api_envelope_json(&env[i], out + o, cap - o);
     }
-    o += (size_t)snprintf(out + o, cap - o, "],\"more\":%s}", n == SOTTOD_FETCH_PAGE ? "true" : "false");
-    sotto_g_metrics.messages_delivered_total += n;
+    o += (size_t)snprintf(out + o, cap - o, "],\"more\":%s}",
+                          n == SOTTOD_FETCH_PAGE || take < n ? "true" : "false");
+    sotto_g_metrics.messages_delivered_total += take;
     sotto_store_envelopes_free(env, n);
     sotto_conn_respond(c, 200, JSON_CT, out, o, NULL);
     free(out);

@@ -18,7 +18,6 @@
 #define READ_CHUNK     (64u << 10)  /* shared socket read buffer */
 #define TLS_SCRATCH    (64u << 10)  /* shared TLS -> socket scratch */
 #define IN_MIN_CAP     1024u
-#define IN_KEEP_CAP    4096u        /* an empty buffer larger than this is freed */
 
 static uint8_t g_read_buf[READ_CHUNK];
 static bool g_read_busy;
@@ -245,7 +244,7 @@ static void consume_request(sotto_conn *c)
     memmove(c->in, c->in + n, c->in_len - n);
     c->in_len -= n;
     c->cur_len = 0;
-    if (c->in_len == 0 && c->in_cap > IN_KEEP_CAP) {
+    if (c->in_len == 0) { /* idle connections hold no buffer */
         free(c->in);
         c->in = NULL;
         c->in_cap = 0;
@@ -491,6 +490,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
             pump_http(c);
         break;
     case SOTTO_CONN_WS:
+        c->ws_last_rx_ms = sotto_srv_now_ms(c->srv);
+        c->ws_ping_sent = false;
         sotto_ws_on_readable(c);
         break;
     }
@@ -582,7 +583,17 @@ static void on_sweep(uv_timer_t *t)
     uint64_t now = sotto_srv_now_ms(s);
     for (sotto_conn *c = s->conns, *next; c != NULL; c = next) {
         next = c->next;
-        if (c->state == SOTTO_CONN_WS || c->paused || c->closing || c->deadline_ms == 0)
+        if (c->state == SOTTO_CONN_WS && !c->closing) {
+            /* Dead peers: ping after SOTTOD_WS_PING_MS of silence, cut after twice that. */
+            if (now - c->ws_last_rx_ms >= 2u * SOTTOD_WS_PING_MS) {
+                sotto_metrics_error(SOTTO_ERRK_TIMEOUT);
+                sotto_ws_close(c, 1001, "no answer to ping");
+            } else if (now - c->ws_last_rx_ms >= SOTTOD_WS_PING_MS && !c->ws_ping_sent) {
+                sotto_ws_ping(c);
+            }
+            continue;
+        }
+        if (c->paused || c->closing || c->deadline_ms == 0)
             continue;
         if (now >= c->deadline_ms) {
             sotto_metrics_error(SOTTO_ERRK_TIMEOUT);

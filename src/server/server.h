@@ -77,6 +77,8 @@ struct sotto_conn {
     bool ws_empty_sent;
     bool ws_registered;
     bool ws_close_sent;
+    bool ws_ping_sent;
+    uint64_t ws_last_rx_ms;         /* last bytes from the peer */
 };
 
 typedef struct sotto_store_pool {
@@ -138,6 +140,7 @@ void sotto_pool_give(sotto_store_pool *p, sotto_store *h);
 int sotto_ws_start(sotto_conn *c, const sotto_http_req *req);  /* after the 101 */
 void sotto_ws_on_readable(sotto_conn *c);
 void sotto_ws_pump(sotto_conn *c);            /* push queued envelopes within the window */
+void sotto_ws_ping(sotto_conn *c);
 void sotto_ws_close(sotto_conn *c, uint16_t code, const char *reason);
 void sotto_ws_free(sotto_conn *c);
 void sotto_dev_notify(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device);

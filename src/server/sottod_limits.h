@@ -55,6 +55,7 @@
 
 /* Messages returned by one HTTP fetch. */
 #define SOTTOD_FETCH_PAGE                100u
+#define SOTTOD_FETCH_MAX_BYTES           (1u << 20)  /* JSON bytes of one page, roughly */
 
 /* Usernames: 3..32 of [a-z0-9_.-]; device secrets: 16..128 bytes. */
 #define SOTTOD_USERNAME_MIN              3u

@@ -198,6 +198,7 @@ int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
     c->cur_len = 0;
     c->state = SOTTO_CONN_WS;
     c->deadline_ms = 0;
+    c->ws_last_rx_ms = sotto_srv_now_ms(c->srv);
     sotto_g_metrics.websockets_open++;
 
     /* One socket per device: a newer one replaces the older. */
@@ -258,7 +259,9 @@ void sotto_ws_pump(sotto_conn *c)
             }
             break;
         }
-        for (size_t i = 0; i < n; i++) {
+        size_t queued_bytes = 0;
+        bool full = false;
+        for (size_t i = 0; i < n && !full; i++) {
             size_t cap = ENVELOPE_JSON_OVERHEAD +
                          sodium_base64_ENCODED_LEN(env[i].body_len, sodium_base64_VARIANT_ORIGINAL);
             char *buf = malloc(cap);
@@ -276,12 +279,29 @@ void sotto_ws_pump(sotto_conn *c)
                     c->ws_inflight++;
                     sotto_g_metrics.messages_delivered_total++;
                 }
+                queued_bytes += o;
             }
             free(buf);
             c->ws_last_seq = env[i].seq;
+            /* Bound what one socket holds in memory; the rest waits in the store. */
+            full = queued_bytes >= SOTTOD_MAX_WRITE_QUEUE;
         }
         sotto_store_envelopes_free(env, n);
+        if (full) {
+            (void)wslay_event_send(c->ws);
+            sotto_conn_flush(c);
+        }
     }
+    ws_after_io(c);
+}
+
+void sotto_ws_ping(sotto_conn *c)
+{
+    if (c->ws == NULL || c->handle_closed)
+        return;
+    struct wslay_event_msg m = { WSLAY_PING, (const uint8_t *)"", 0 };
+    if (wslay_event_queue_msg(c->ws, &m) == 0)
+        c->ws_ping_sent = true;
     ws_after_io(c);
 }
 
