@@ -28,12 +28,24 @@ extern const char *const bench_figure_names[FIG_COUNT_];
 typedef struct bench_cfg {
     unsigned iters[FIG_COUNT_]; /* ops per batch, per figure */
     unsigned batches;
+    unsigned figures;           /* bit f set: measure figure f */
 } bench_cfg;
+
+static inline int bench_want(const bench_cfg *cfg, bench_figure f)
+{
+    return (cfg->figures >> f) & 1u;
+}
 
 uint64_t bench_now_ns(void);
 /* Time with CLOCK_PROCESS_CPUTIME_ID instead of CLOCK_MONOTONIC: for a
  * machine shared with other work, where wall time counts their turns too. */
 void bench_use_cpu_time(void);
+/* Under valgrind --tool=callgrind --collect-atstart=no: collect only the
+ * timed regions (every bench_now_ns call toggles collection; the batch
+ * functions call it in start/stop pairs), and report the op count with
+ * each result ("ops <figure> <impl> <n>"). 0 when built without
+ * valgrind/callgrind.h. */
+int bench_use_callgrind(void);
 
 /* Runs one batch of n ops; returns the timed nanoseconds, or 0 on failure. */
 typedef uint64_t (*bench_batch_fn)(void *ctx, unsigned n);

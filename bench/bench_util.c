@@ -3,6 +3,9 @@
 #include <stdlib.h>
 #include <time.h>
 #include "bench.h"
+#ifdef BENCH_HAVE_CALLGRIND
+#include <valgrind/callgrind.h>
+#endif
 
 const char *const bench_figure_names[FIG_COUNT_] = {
     [FIG_SETUP] = "setup",
@@ -12,6 +15,18 @@ const char *const bench_figure_names[FIG_COUNT_] = {
 };
 
 static clockid_t bench_clock = CLOCK_MONOTONIC;
+static int callgrind_mode;
+static unsigned long last_ops; /* ops timed by the last bench_measure */
+
+int bench_use_callgrind(void)
+{
+#ifdef BENCH_HAVE_CALLGRIND
+    callgrind_mode = 1;
+    return 1;
+#else
+    return 0;
+#endif
+}
 
 void bench_use_cpu_time(void)
 {
@@ -22,6 +37,10 @@ uint64_t bench_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(bench_clock, &ts);
+#ifdef BENCH_HAVE_CALLGRIND
+    if (callgrind_mode)
+        CALLGRIND_TOGGLE_COLLECT;
+#endif
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
@@ -44,6 +63,7 @@ double bench_measure(bench_batch_fn fn, void *ctx, unsigned iters, unsigned batc
             return -1;
         per[b] = (double)ns / 1000.0 / (double)iters;
     }
+    last_ops = (unsigned long)iters * (batches + 1);
     qsort(per, batches, sizeof per[0], cmp_double);
     return batches % 2 ? per[batches / 2] : (per[batches / 2 - 1] + per[batches / 2]) / 2;
 }
@@ -54,6 +74,8 @@ void bench_report(bench_figure f, const char *impl, double us)
         printf("%s %s failed\n", bench_figure_names[f], impl);
     else
         printf("%s %s %.2f\n", bench_figure_names[f], impl, us);
+    if (callgrind_mode) /* the warm-up batch is collected too */
+        printf("ops %s %s %lu\n", bench_figure_names[f], impl, last_ops);
     fflush(stdout);
 }
 

@@ -593,22 +593,28 @@ int bench_lspc(const bench_cfg *cfg)
     if (!(L->pending = calloc(maxn, sizeof *L->pending)))
         goto out;
 
-    bench_report(FIG_SETUP, impl, bench_measure(batch_setup, L, cfg->iters[FIG_SETUP], cfg->batches));
+    if (bench_want(cfg, FIG_SETUP))
+        bench_report(FIG_SETUP, impl, bench_measure(batch_setup, L, cfg->iters[FIG_SETUP], cfg->batches));
     /* A session both ways, so Alice sends SignalMessages, not PreKey ones. */
     clear_sessions(&L->alice);
     clear_sessions(&L->bob);
     if (handshake(L, BENCH_MSG_BYTES, 1) != 0)
         goto out;
-    bench_report(FIG_ENCRYPT, impl, bench_measure(batch_encrypt, L, cfg->iters[FIG_ENCRYPT], cfg->batches));
+    if (bench_want(cfg, FIG_ENCRYPT))
+        bench_report(FIG_ENCRYPT, impl, bench_measure(batch_encrypt, L, cfg->iters[FIG_ENCRYPT], cfg->batches));
     /* Bob decrypts in order; the encrypt figure's messages are skipped keys
      * in his record, so start again from a fresh session. */
     clear_sessions(&L->alice);
     clear_sessions(&L->bob);
     if (handshake(L, BENCH_MSG_BYTES, 1) != 0)
         goto out;
-    bench_report(FIG_DECRYPT, impl, bench_measure(batch_decrypt, L, cfg->iters[FIG_DECRYPT], cfg->batches));
-    L->turn = 1; /* Bob answers Alice's last chain: every message a ratchet step */
-    bench_report(FIG_PINGPONG, impl, bench_measure(batch_pingpong, L, cfg->iters[FIG_PINGPONG], cfg->batches));
+    if (bench_want(cfg, FIG_DECRYPT))
+        bench_report(FIG_DECRYPT, impl, bench_measure(batch_decrypt, L, cfg->iters[FIG_DECRYPT], cfg->batches));
+    /* Whoever did not send last starts: every message a ratchet step. After
+     * the decrypt figure Alice sent last; after the handshake, Bob. */
+    L->turn = bench_want(cfg, FIG_DECRYPT) ? 1 : 0;
+    if (bench_want(cfg, FIG_PINGPONG))
+        bench_report(FIG_PINGPONG, impl, bench_measure(batch_pingpong, L, cfg->iters[FIG_PINGPONG], cfg->batches));
     rc = 0;
 out:
     if (rc != 0)

@@ -179,15 +179,21 @@ int bench_sotto(const bench_cfg *cfg)
     if (!o->pending || !o->pending_len || sotto_init() != SOTTO_OK || make_bob(o) != 0)
         goto out;
 
-    bench_report(FIG_SETUP, impl, bench_measure(batch_setup, o, cfg->iters[FIG_SETUP], cfg->batches));
+    if (bench_want(cfg, FIG_SETUP))
+        bench_report(FIG_SETUP, impl, bench_measure(batch_setup, o, cfg->iters[FIG_SETUP], cfg->batches));
     if (handshake(o, BENCH_MSG_BYTES, 1) != 0)
         goto out;
-    bench_report(FIG_ENCRYPT, impl, bench_measure(batch_encrypt, o, cfg->iters[FIG_ENCRYPT], cfg->batches));
+    if (bench_want(cfg, FIG_ENCRYPT))
+        bench_report(FIG_ENCRYPT, impl, bench_measure(batch_encrypt, o, cfg->iters[FIG_ENCRYPT], cfg->batches));
     if (handshake(o, BENCH_MSG_BYTES, 1) != 0)
         goto out;
-    bench_report(FIG_DECRYPT, impl, bench_measure(batch_decrypt, o, cfg->iters[FIG_DECRYPT], cfg->batches));
-    o->turn = 1; /* Bob answers Alice's last chain: every message a ratchet step */
-    bench_report(FIG_PINGPONG, impl, bench_measure(batch_pingpong, o, cfg->iters[FIG_PINGPONG], cfg->batches));
+    if (bench_want(cfg, FIG_DECRYPT))
+        bench_report(FIG_DECRYPT, impl, bench_measure(batch_decrypt, o, cfg->iters[FIG_DECRYPT], cfg->batches));
+    /* Whoever did not send last starts: every message a ratchet step. After
+     * the decrypt figure Alice sent last; after the handshake, Bob. */
+    o->turn = bench_want(cfg, FIG_DECRYPT) ? 1 : 0;
+    if (bench_want(cfg, FIG_PINGPONG))
+        bench_report(FIG_PINGPONG, impl, bench_measure(batch_pingpong, o, cfg->iters[FIG_PINGPONG], cfg->batches));
     rc = 0;
 out:
     if (rc != 0)
