@@ -126,7 +126,7 @@ static sotto_store_err print_devices(sotto_store *s, FILE *out, int64_t account_
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_int64(st, 1, account_row);
-    int rc;
+    int rc = SQLITE_DONE;
     while (e == SOTTO_STORE_OK && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         int64_t row = sqlite3_column_int64(st, 0);
         char t[32];

@@ -289,7 +289,8 @@ typedef struct sotto_store_mismatch {
     size_t extra_count;
 } sotto_store_mismatch;
 
-/* Everything one sender sent to one recipient account in one request.
+/* Everything one sender sent to one recipient account in one request. The
+ * sender fields are taken as given: the caller has authenticated them.
  * The envelopes' device ids must be exactly the recipient's devices (minus
  * the sender's own device when writing to its own account), each once.
  * Otherwise the submission is refused whole and nothing of it is stored. */

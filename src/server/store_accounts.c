@@ -95,7 +95,14 @@ sotto_store_err sotto_store_create_account(sotto_store *s,
     if ((e = sotto_store_keys_check(keys, 1)) != SOTTO_STORE_OK)
         return e;
 
-    /* Hash before taking the write lock: Argon2id takes tens of ms. */
+    /* A taken name is refused before paying for Argon2id (the UNIQUE
+     * constraint below still decides a race). */
+    sotto_store_account taken;
+    if ((e = sotto_store_find_username(s, name, &taken)) == SOTTO_STORE_OK)
+        return SOTTO_STORE_ERR_USERNAME_TAKEN;
+    if (e != SOTTO_STORE_ERR_NOT_FOUND)
+        return e;
+    /* Hash before taking the write lock: Argon2id takes 100+ ms. */
     char hash[crypto_pwhash_STRBYTES];
     if ((e = hash_secret(hash, secret, secret_len)) != SOTTO_STORE_OK)
         return e;

@@ -24,8 +24,8 @@ static const char *const messages[] = {
     [SOTTO_STORE_OK] = "success",
     [SOTTO_STORE_ERR_INVALID_ARGUMENT] = "invalid argument",
     [SOTTO_STORE_ERR_INVALID_USERNAME] =
-        "invalid username: 3-32 characters a-z 0-9 _ ., starting with a letter, "
-        "no '..', not ending in '.'",
+        ("invalid username: 3-32 characters a-z 0-9 _ ., starting with a letter, "
+         "no '..', not ending in '.'"),
     [SOTTO_STORE_ERR_USERNAME_TAKEN] = "username already taken",
     [SOTTO_STORE_ERR_NOT_FOUND] = "no such account or device",
     [SOTTO_STORE_ERR_AUTH] = "authentication failed",
