@@ -401,8 +401,7 @@ sotto_cstatus sotto_client_flush(sotto_client *c, char *err)
         if (r == SOTTO_C_NOT_FOUND || r == SOTTO_C_UNTRUSTED || r == SOTTO_C_USAGE) {
             /* About this recipient only: say so, go on with the others. */
             fprintf(stderr, "sotto: %s\n", err);
-            if (r == SOTTO_C_USAGE)
-                sotto_cstore_msg_set_state(c->st, m.id, SOTTO_MSG_FAILED, NULL);
+            sotto_cstore_msg_set_state(c->st, m.id, SOTTO_MSG_FAILED, NULL);
             if (first_fail == SOTTO_C_OK)
                 first_fail = r;
             continue;
