@@ -3,7 +3,7 @@
 // with each side as initiator.
 //
 //   node driver.js --a "<cmd for peer A>" --b "<cmd for peer B>" [--case NAME[,NAME...]]
-//                  [--seed N] [--strict] [--list]
+//                  [--seed N] [--strict] [--extended] [--list]
 //
 // Prints one line per case and role, then "N passed, M failed"; exits 1 on any failure.
 // A case needing an optional command (fingerprint, group_*) that a peer answers with
@@ -247,11 +247,10 @@ class Peer {
   }
 
   onData(d) {
-    this.buf += d;
-    let i;
-    while (!this.dead && (i = this.buf.indexOf('\n')) >= 0) {
-      const line = this.buf.slice(0, i);
-      this.buf = this.buf.slice(i + 1);
+    const lines = (this.buf + d).split('\n');
+    this.buf = lines.pop();
+    for (const line of lines) {
+      if (this.dead) return;
       const p = this.pending.shift();
       if (!p) {
         this.onDead(`peer ${this.label}: unsolicited output: ${short(line)}`);
@@ -271,24 +270,25 @@ class Peer {
         p.reject(new CheckError(`peer ${this.label}: reply id ${reply.id} for request ${p.id}`));
       } else if (!reply.ok && typeof reply.error !== 'string') {
         p.reject(new CheckError(`peer ${this.label}: failure without an error message`));
-      } else if (!reply.ok && OPTIONAL_CMDS.has(p.cmd) && UNSUPPORTED_RE.test(reply.error)) {
+      } else if (!reply.ok && p.skippable && UNSUPPORTED_RE.test(reply.error)) {
         p.reject(new SkipError(`peer ${this.label} does not support ${p.cmd}`));
       } else p.resolve(reply);
     }
   }
 
   // Sends a raw line; the reply is the next line out.
-  raw(line, id, cmd) {
+  raw(line, id, cmd = null, skippable = false) {
     return new Promise((resolve, reject) => {
       if (this.dead) return reject(new CheckError(this.dead));
-      this.pending.push({ resolve, reject, id, cmd, t: Date.now() });
+      this.pending.push({ resolve, reject, id, cmd, skippable, t: Date.now() });
       this.proc.stdin.write(line + '\n');
     });
   }
 
-  call(req) {
+  // With noSkip, an "unsupported command" reply is just a refusal.
+  call(req, { noSkip = false } = {}) {
     const id = this.nextId++;
-    return this.raw(JSON.stringify({ id, ...req }), id, req.cmd);
+    return this.raw(JSON.stringify({ id, ...req }), id, req.cmd, !noSkip && OPTIONAL_CMDS.has(req.cmd));
   }
 
   async ok(req, what) {
@@ -727,6 +727,68 @@ CASES.fingerprint = async (X, Y, rng) => {
   }
 };
 
+// The Double Ratchet's limits, at their exact edges (libsignal 0.103 behaviour):
+// 2,000 stored skipped keys (the oldest go first) and 5 receiver chains.
+const MAX_SKIPPED_KEYS = 2000;
+const MAX_RECEIVER_CHAINS = 5;
+const MAX_FORWARD_JUMP = 25000;
+
+async function decryptResults(to, from, msgs) {
+  return Promise.all(msgs.map((m) => to.peer.call({ cmd: 'decrypt', peer: from.name, device: DEVICE, type: m.type, ciphertext: b64(m.ct) })));
+}
+
+CASES.limits = async (X, Y, rng) => {
+  const x = await initSide(X, 'alice');
+  const y = await initSide(Y, 'bob');
+  await establish(x, y);
+  await pingPong(x, y, rng, 2);
+  // Skipped keys: deliver the last of 2,002 first; exactly the oldest one is gone.
+  // (A sample of the others is delivered: each decrypt carries 2,000 stored keys.)
+  const N = MAX_SKIPPED_KEYS + 2;
+  const msgs = await encryptMany(x, y, Array.from({ length: N }, () => rng.bytes(rng.range(0, 20))));
+  await deliverMany([msgs[N - 1]]);
+  const [evicted] = await decryptResults(y, x, [msgs[0]]);
+  check(!evicted.ok, `${Y.label} kept more than ${MAX_SKIPPED_KEYS} skipped message keys`);
+  const sample = [1, 2, N - 2, N - 3, ...Array.from({ length: 40 }, () => rng.range(3, N - 4))];
+  await deliverMany(rng.shuffle([...new Set(sample)].map((i) => msgs[i])));
+  // Receiver chains: a message from the 5th newest chain decrypts, from the 6th not.
+  for (const turns of [MAX_RECEIVER_CHAINS - 1, MAX_RECEIVER_CHAINS]) {
+    const [old, cur] = await encryptMany(x, y, [rng.plaintext(), rng.plaintext()]);
+    await deliverMany([cur]);
+    for (let i = 0; i < turns; i++) {
+      await deliverMany(await encryptMany(y, x, [rng.plaintext()]));
+      await deliverMany(await encryptMany(x, y, [rng.plaintext()]));
+    }
+    if (turns < MAX_RECEIVER_CHAINS) await deliverMany([old]);
+    else {
+      const [r] = await decryptResults(y, x, [old]);
+      check(!r.ok, `${Y.label} kept more than ${MAX_RECEIVER_CHAINS} receiver chains`);
+    }
+  }
+  await pingPong(x, y, rng, 4);
+};
+
+// Forward jumps: skipping 24,999 messages is fine, skipping 25,000 is refused (and
+// changes nothing: the refused message decrypts once it is no longer that far ahead).
+CASES['far-jump'] = async (X, Y, rng) => {
+  const x = await initSide(X, 'alice');
+  const y = await initSide(Y, 'bob');
+  await establish(x, y);
+  await pingPong(x, y, rng, 2);
+  const CHUNK = 1000;
+  const tail = [];
+  for (let sent = 0; sent <= MAX_FORWARD_JUMP; sent += CHUNK) {
+    const n = Math.min(CHUNK, MAX_FORWARD_JUMP + 1 - sent);
+    const ms = await encryptMany(x, y, Array.from({ length: n }, () => rng.bytes(1)));
+    if (sent + n > MAX_FORWARD_JUMP - 2) tail.push(...ms);
+  }
+  const tooFar = tail[tail.length - 1]; // counter 25000 on a chain at 0
+  const [r] = await decryptResults(y, x, [tooFar]);
+  check(!r.ok, `${Y.label} accepted a jump of ${MAX_FORWARD_JUMP} messages`);
+  await deliverMany([tail[tail.length - 2], tooFar]);
+  await pingPong(x, y, rng, 3);
+};
+
 // A last-resort Kyber prekey serves several sessions.
 CASES['last-resort-kyber'] = async (X, Y, rng) => {
   const y = await initSide(Y, 'bob');
@@ -785,21 +847,24 @@ CASES.robustness = async (X, Y, rng) => {
     { cmd: 'group_decrypt', peer: y.name, device: DEVICE, ciphertext: b64(rng.bytes(120)) },
     { cmd: 'fingerprint', localId: '', remoteId: '', remoteKey: 'AAAA' },
   ];
-  const replies = await Promise.all(bad.map((q) => X.call(q)));
+  const replies = await Promise.all(bad.map((q) => X.call(q, { noSkip: true })));
   replies.forEach((r, i) => check(!r.ok, `${X.label} accepted a bad request: ${short(JSON.stringify(bad[i]), 100)}`));
   // Still alive and with no half-made state: a normal session works.
   await establish(x, y);
   await pingPong(x, y, rng, 6);
 };
 
+// far-jump makes the sender encrypt 25,001 messages (about 10 s of CPU for libsignal), so
+// it runs only with --extended or by name.
+const EXTENDED_CASES = ['far-jump'];
 const CASE_ORDER = ['pingpong', 'one-way', 'shuffle', 'tamper', 'no-prekey', 'save-load', 'signatures',
-  'simultaneous', 'identity-change', 'last-resort-kyber', 'group', 'fingerprint', 'service-ids', 'robustness'];
+  'simultaneous', 'identity-change', 'limits', 'last-resort-kyber', 'group', 'fingerprint', 'service-ids', 'robustness'];
 
 // ---------------------------------------------------------------------------
 // Main
 
 function parseArgs(argv) {
-  const o = { cases: null, seed: null, list: false, strict: false };
+  const o = { cases: null, seed: null, list: false, strict: false, extended: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -812,6 +877,7 @@ function parseArgs(argv) {
     else if (a === '--seed') o.seed = Number(val());
     else if (a === '--list') o.list = true;
     else if (a === '--strict') o.strict = true;
+    else if (a === '--extended') o.extended = true;
     else throw new Error(`unknown argument ${a}`);
   }
   return o;
@@ -828,18 +894,18 @@ async function main() {
   try {
     opts = parseArgs(process.argv.slice(2));
   } catch (e) {
-    process.stderr.write(`driver: ${e.message}\nusage: node driver.js --a CMD --b CMD [--case NAME[,NAME]] [--seed N] [--strict] [--list]\n`);
+    process.stderr.write(`driver: ${e.message}\nusage: node driver.js --a CMD --b CMD [--case NAME[,NAME]] [--seed N] [--strict] [--extended] [--list]\n`);
     process.exit(2);
   }
   if (opts.list) {
-    console.log(CASE_ORDER.join('\n'));
+    console.log([...CASE_ORDER, ...EXTENDED_CASES.map((c) => `${c} (--extended)`)].join('\n'));
     return;
   }
   if (!opts.a || !opts.b) {
     process.stderr.write('driver: --a and --b are required\n');
     process.exit(2);
   }
-  const cases = opts.cases ?? CASE_ORDER;
+  const cases = opts.cases ?? (opts.extended ? [...CASE_ORDER, ...EXTENDED_CASES] : CASE_ORDER);
   for (const c of cases) {
     if (!CASES[c]) {
       process.stderr.write(`driver: unknown case ${c} (try --list)\n`);
