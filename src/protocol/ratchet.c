@@ -229,8 +229,10 @@ static void store_fresh(sotto_recv_chain *c, dr_plan *p)
         c->n_keys -= from_old;
     }
     /* n_fresh <= SOTTO_MAX_MESSAGE_KEYS, so nothing fresh is evicted here. */
-    memcpy(c->keys + c->n_keys, p->fresh, (size_t)p->n_fresh * sizeof *p->fresh);
-    c->n_keys += p->n_fresh;
+    if (p->n_fresh > 0) {
+        memcpy(c->keys + c->n_keys, p->fresh, (size_t)p->n_fresh * sizeof *p->fresh);
+        c->n_keys += p->n_fresh;
+    }
 }
 
 static void plan_commit(sotto_state *st, dr_plan *p, const sotto_signal_msg *m)
@@ -330,7 +332,7 @@ sotto_err sotto_state_decrypt(sotto_state *st, const sotto_session *rec,
         if (e == SOTTO_OK && dst == tmp) {
             if (n > pt_cap)
                 e = SOTTO_ERR_BUFFER_TOO_SMALL;
-            else
+            else if (n > 0)
                 memcpy(pt, tmp, n);
         }
         if (tmp != NULL) {

@@ -181,7 +181,8 @@ static sotto_err reserve_hist(sotto_spqr *s, uint32_t extra)
     if (s->n_hist)
         memcpy(h, s->hist, (size_t)s->n_hist * sizeof *h);
     if (s->hist != NULL) {
-        sodium_memzero(s->hist, (size_t)s->cap_hist * sizeof *s->hist);
+        if (s->cap_hist > 0)
+            sodium_memzero(s->hist, (size_t)s->cap_hist * sizeof *s->hist);
         free(s->hist);
     }
     s->hist = h;
@@ -288,7 +289,7 @@ void sotto_spqr_recv_commit(sotto_spqr *s, sotto_spqr_recv_plan *p)
     if (p->kind == 1) {
         hist_remove(s, p->hist_pos);
     } else if (p->kind == 2) {
-        if (p->clear_hist) {
+        if (p->clear_hist && s->n_hist > 0) {
             sodium_memzero(s->hist, (size_t)s->n_hist * sizeof *s->hist);
             s->n_hist = 0;
         }
