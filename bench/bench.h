@@ -1,19 +1,22 @@
 /* sotto-bench: shared timing helpers and the figures every part reports.
  *
- * A figure is measured as: one warm-up batch, then `batches` batches of
- * `iters` operations each, timed with clock_gettime(CLOCK_MONOTONIC); the
- * result is the median over batches of (batch time / iters), in µs per op.
- * A batch may prepare its inputs before the clock starts (bench_batch_fn
- * does both and returns only the timed nanoseconds). */
+ * A figure is measured in paired rounds: every part (libsotto, the floor,
+ * libsignal-protocol-c) runs one warm-up batch, then `batches` rounds in
+ * each of which every part runs one batch of `iters` ops in turn, timed with
+ * clock_gettime(CLOCK_MONOTONIC). A part's result is the median over rounds
+ * of (batch time / iters), in µs per op; a ratio is the median over rounds
+ * of the per-round ratios, so that a machine whose load drifts during the
+ * run moves both sides of a ratio alike. A batch may prepare its inputs
+ * before its clock starts (it returns only the timed nanoseconds). */
 #ifndef SOTTO_BENCH_H
 #define SOTTO_BENCH_H
 #include <stddef.h>
 #include <stdint.h>
 
-#define BENCH_MSG_BYTES      1024 /* plaintext of the encrypt/decrypt/ping-pong figures */
-#define BENCH_SETUP_MSG_BYTES 32  /* the first message of the setup figure */
-#define BENCH_MAX_BATCHES    101
-#define BENCH_MAX_ITERS      100000
+#define BENCH_MSG_BYTES       1024 /* plaintext of the encrypt/decrypt/ping-pong figures */
+#define BENCH_SETUP_MSG_BYTES 32   /* the first message of the setup figure */
+#define BENCH_MAX_BATCHES     101
+#define BENCH_MAX_ITERS       100000
 
 typedef enum bench_figure {
     FIG_SETUP,     /* bundle processed, first message encrypted and decrypted */
@@ -27,7 +30,7 @@ extern const char *const bench_figure_names[FIG_COUNT_];
 
 typedef struct bench_cfg {
     unsigned iters[FIG_COUNT_]; /* ops per batch, per figure */
-    unsigned batches;
+    unsigned batches;           /* timed rounds (after one warm-up) */
     unsigned figures;           /* bit f set: measure figure f */
 } bench_cfg;
 
@@ -47,21 +50,31 @@ void bench_use_cpu_time(void);
  * valgrind/callgrind.h. */
 int bench_use_callgrind(void);
 
-/* Runs one batch of n ops; returns the timed nanoseconds, or 0 on failure. */
-typedef uint64_t (*bench_batch_fn)(void *ctx, unsigned n);
+/* One implementation under test. */
+typedef struct bench_part {
+    const char *impl;
+    void *ctx;
+    /* Before a figure's batches (e.g. a fresh session); 0 on success. */
+    int (*prepare)(void *ctx, bench_figure f);
+    /* n ops of figure f; the timed nanoseconds, 0 on failure. */
+    uint64_t (*batch)(void *ctx, bench_figure f, unsigned n);
+    void (*close)(void *ctx);
+} bench_part;
 
-/* Warm-up then cfg->batches batches; the median µs/op, or a negative value
- * on failure. */
-double bench_measure(bench_batch_fn fn, void *ctx, unsigned iters, unsigned batches);
+/* Each opens its part (0 on success) or fails with a message on stderr. */
+int bench_sotto_open(bench_part *p, const bench_cfg *cfg); /* libsotto's public API */
+int bench_floor_open(bench_part *p, const bench_cfg *cfg); /* the primitive floor */
+int bench_lspc_open(bench_part *p, const bench_cfg *cfg);  /* libsignal-protocol-c 2.3.3 */
 
-/* Prints one machine-readable result line: "<figure> <impl> <us>". */
-void bench_report(bench_figure f, const char *impl, double us);
-/* Extra lines (per-primitive costs): "detail <impl> <what> <us>". */
+/* Measures the wanted figures over the parts and prints, per figure and
+ * part, "<figure> <impl> <µs>" (or "failed"), and for every part after the
+ * first "ratio <figure> <impl> <first/part, median of rounds>". */
+int bench_run(bench_part *parts, size_t n_parts, const bench_cfg *cfg);
+
+/* Extra lines (per-primitive costs): "detail <impl> <what> <µs>". */
 void bench_detail(const char *impl, const char *what, double us);
-
-/* Each part fills the four figures it can measure; returns 0 on success. */
-int bench_sotto(const bench_cfg *cfg);   /* libsotto's public API */
-int bench_floor(const bench_cfg *cfg);   /* the primitive floor */
-int bench_lspc(const bench_cfg *cfg);    /* libsignal-protocol-c 2.3.3 (v3, X3DH) */
+/* Median µs per op of fn over one warm-up and cfg batches (floor details). */
+double bench_measure(uint64_t (*fn)(void *ctx, unsigned n), void *ctx, unsigned iters,
+                     unsigned batches);
 
 #endif

@@ -14,9 +14,15 @@ const char *const bench_figure_names[FIG_COUNT_] = {
     [FIG_PINGPONG] = "pingpong",
 };
 
+#define BENCH_MAX_PARTS 8
+
 static clockid_t bench_clock = CLOCK_MONOTONIC;
 static int callgrind_mode;
-static unsigned long last_ops; /* ops timed by the last bench_measure */
+
+void bench_use_cpu_time(void)
+{
+    bench_clock = CLOCK_PROCESS_CPUTIME_ID;
+}
 
 int bench_use_callgrind(void)
 {
@@ -26,11 +32,6 @@ int bench_use_callgrind(void)
 #else
     return 0;
 #endif
-}
-
-void bench_use_cpu_time(void)
-{
-    bench_clock = CLOCK_PROCESS_CPUTIME_ID;
 }
 
 uint64_t bench_now_ns(void)
@@ -50,7 +51,14 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-double bench_measure(bench_batch_fn fn, void *ctx, unsigned iters, unsigned batches)
+static double median(double *v, unsigned n)
+{
+    qsort(v, n, sizeof v[0], cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double bench_measure(uint64_t (*fn)(void *ctx, unsigned n), void *ctx, unsigned iters,
+                     unsigned batches)
 {
     double per[BENCH_MAX_BATCHES];
     if (iters == 0 || iters > BENCH_MAX_ITERS || batches == 0 || batches > BENCH_MAX_BATCHES)
@@ -63,20 +71,59 @@ double bench_measure(bench_batch_fn fn, void *ctx, unsigned iters, unsigned batc
             return -1;
         per[b] = (double)ns / 1000.0 / (double)iters;
     }
-    last_ops = (unsigned long)iters * (batches + 1);
-    qsort(per, batches, sizeof per[0], cmp_double);
-    return batches % 2 ? per[batches / 2] : (per[batches / 2 - 1] + per[batches / 2]) / 2;
+    return median(per, batches);
 }
 
-void bench_report(bench_figure f, const char *impl, double us)
+int bench_run(bench_part *parts, size_t n_parts, const bench_cfg *cfg)
 {
-    if (us < 0)
-        printf("%s %s failed\n", bench_figure_names[f], impl);
-    else
-        printf("%s %s %.2f\n", bench_figure_names[f], impl, us);
-    if (callgrind_mode) /* the warm-up batch is collected too */
-        printf("ops %s %s %lu\n", bench_figure_names[f], impl, last_ops);
-    fflush(stdout);
+    static double per[BENCH_MAX_PARTS][BENCH_MAX_BATCHES];
+    double ratio[BENCH_MAX_BATCHES];
+    int failed[BENCH_MAX_PARTS];
+    int rc = 0;
+    if (n_parts > BENCH_MAX_PARTS || cfg->batches == 0 || cfg->batches > BENCH_MAX_BATCHES)
+        return -1;
+    for (int f = 0; f < FIG_COUNT_; f++) {
+        bench_figure fig = (bench_figure)f;
+        unsigned n = cfg->iters[f];
+        if (!bench_want(cfg, fig))
+            continue;
+        if (n == 0 || n > BENCH_MAX_ITERS)
+            return -1;
+        for (size_t p = 0; p < n_parts; p++) /* prepare, then warm up */
+            failed[p] = parts[p].prepare(parts[p].ctx, fig) != 0 ||
+                        parts[p].batch(parts[p].ctx, fig, n) == 0;
+        for (unsigned r = 0; r < cfg->batches; r++) {
+            for (size_t p = 0; p < n_parts; p++) {
+                if (failed[p])
+                    continue;
+                uint64_t ns = parts[p].batch(parts[p].ctx, fig, n);
+                failed[p] = ns == 0;
+                per[p][r] = (double)ns / 1000.0 / (double)n;
+            }
+        }
+        for (size_t p = 1; p < n_parts; p++) {
+            if (failed[0] || failed[p])
+                continue;
+            for (unsigned r = 0; r < cfg->batches; r++)
+                ratio[r] = per[0][r] / per[p][r];
+            printf("ratio %s %s %.3f\n", bench_figure_names[f], parts[p].impl,
+                   median(ratio, cfg->batches));
+        }
+        for (size_t p = 0; p < n_parts; p++) {
+            if (failed[p]) {
+                printf("%s %s failed\n", bench_figure_names[f], parts[p].impl);
+                rc = -1;
+                continue;
+            }
+            printf("%s %s %.2f\n", bench_figure_names[f], parts[p].impl,
+                   median(per[p], cfg->batches));
+            if (callgrind_mode) /* the warm-up batch is collected too */
+                printf("ops %s %s %lu\n", bench_figure_names[f], parts[p].impl,
+                       (unsigned long)n * (cfg->batches + 1));
+        }
+        fflush(stdout);
+    }
+    return rc;
 }
 
 void bench_detail(const char *impl, const char *what, double us)

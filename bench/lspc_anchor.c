@@ -377,6 +377,7 @@ typedef struct lspc {
     session_pre_key_bundle *bundle; /* Bob's */
     uint8_t msg[BENCH_MSG_BYTES];
     signal_buffer **pending; /* ciphertexts for the decrypt figure */
+    unsigned max_pending;
     int turn;                /* ping-pong: 0 = Alice sends next */
 } lspc;
 
@@ -539,6 +540,8 @@ static uint64_t batch_encrypt(void *ctx, unsigned n)
 static uint64_t batch_decrypt(void *ctx, unsigned n)
 {
     lspc *L = ctx;
+    if (n > L->max_pending)
+        return 0;
     for (unsigned i = 0; i < n; i++) {
         int type;
         if (!(L->pending[i] = encrypt_one(L, &L->alice, BENCH_MSG_BYTES, &type)))
@@ -570,55 +573,36 @@ static uint64_t batch_pingpong(void *ctx, unsigned n)
     return bench_now_ns() - t0;
 }
 
-int bench_lspc(const bench_cfg *cfg)
+static uint64_t part_batch(void *ctx, bench_figure f, unsigned n)
 {
-    static const char *impl = "libsignal-protocol-c";
-    lspc *L = calloc(1, sizeof *L);
-    if (!L)
-        return -1;
-    int rc = -1;
-    if (fetch_algorithms() != 0 || signal_context_create(&L->ctx, L) != 0 ||
-        signal_context_set_crypto_provider(L->ctx, &provider) != 0 ||
-        user_init(L, &L->alice, "alice") != 0 || user_init(L, &L->bob, "bob") != 0 ||
-        make_bob_bundle(L) != 0)
-        goto out;
-    L->alice_addr = (signal_protocol_address){ "alice", 5, LSPC_DEVICE };
-    L->bob_addr = (signal_protocol_address){ "bob", 3, LSPC_DEVICE };
-    if (session_cipher_create(&L->alice.cipher, L->alice.store, &L->bob_addr, L->ctx) != 0 ||
-        session_cipher_create(&L->bob.cipher, L->bob.store, &L->alice_addr, L->ctx) != 0)
-        goto out;
-    for (size_t i = 0; i < sizeof L->msg; i++)
-        L->msg[i] = (uint8_t)i;
-    unsigned maxn = cfg->iters[FIG_DECRYPT];
-    if (!(L->pending = calloc(maxn, sizeof *L->pending)))
-        goto out;
+    switch (f) {
+    case FIG_SETUP: return batch_setup(ctx, n);
+    case FIG_ENCRYPT: return batch_encrypt(ctx, n);
+    case FIG_DECRYPT: return batch_decrypt(ctx, n);
+    case FIG_PINGPONG: return batch_pingpong(ctx, n);
+    case FIG_COUNT_: break;
+    }
+    return 0;
+}
 
-    if (bench_want(cfg, FIG_SETUP))
-        bench_report(FIG_SETUP, impl, bench_measure(batch_setup, L, cfg->iters[FIG_SETUP], cfg->batches));
-    /* A session both ways, so Alice sends SignalMessages, not PreKey ones. */
+/* A fresh session both ways, so Alice sends SignalMessages; Bob replied
+ * last, so Alice starts the ping-pong and every message is a ratchet step.
+ * (The encrypt figure's messages would be skipped keys for Bob: each figure
+ * starts over.) */
+static int part_prepare(void *ctx, bench_figure f)
+{
+    lspc *L = ctx;
+    L->turn = 0;
+    if (f == FIG_SETUP)
+        return 0;
     clear_sessions(&L->alice);
     clear_sessions(&L->bob);
-    if (handshake(L, BENCH_MSG_BYTES, 1) != 0)
-        goto out;
-    if (bench_want(cfg, FIG_ENCRYPT))
-        bench_report(FIG_ENCRYPT, impl, bench_measure(batch_encrypt, L, cfg->iters[FIG_ENCRYPT], cfg->batches));
-    /* Bob decrypts in order; the encrypt figure's messages are skipped keys
-     * in his record, so start again from a fresh session. */
-    clear_sessions(&L->alice);
-    clear_sessions(&L->bob);
-    if (handshake(L, BENCH_MSG_BYTES, 1) != 0)
-        goto out;
-    if (bench_want(cfg, FIG_DECRYPT))
-        bench_report(FIG_DECRYPT, impl, bench_measure(batch_decrypt, L, cfg->iters[FIG_DECRYPT], cfg->batches));
-    /* Whoever did not send last starts: every message a ratchet step. After
-     * the decrypt figure Alice sent last; after the handshake, Bob. */
-    L->turn = bench_want(cfg, FIG_DECRYPT) ? 1 : 0;
-    if (bench_want(cfg, FIG_PINGPONG))
-        bench_report(FIG_PINGPONG, impl, bench_measure(batch_pingpong, L, cfg->iters[FIG_PINGPONG], cfg->batches));
-    rc = 0;
-out:
-    if (rc != 0)
-        fprintf(stderr, "sotto-bench: libsignal-protocol-c anchor failed to set up\n");
+    return handshake(L, BENCH_MSG_BYTES, 1);
+}
+
+static void part_close(void *ctx)
+{
+    lspc *L = ctx;
     free(L->pending);
     if (L->alice.cipher) session_cipher_free(L->alice.cipher);
     if (L->bob.cipher) session_cipher_free(L->bob.cipher);
@@ -635,5 +619,30 @@ out:
     if (L->ctx) signal_context_destroy(L->ctx);
     free_algorithms();
     free(L);
-    return rc;
+}
+
+int bench_lspc_open(bench_part *p, const bench_cfg *cfg)
+{
+    lspc *L = calloc(1, sizeof *L);
+    if (!L)
+        return -1;
+    *p = (bench_part){ .impl = "libsignal-protocol-c", .ctx = L, .prepare = part_prepare,
+                       .batch = part_batch, .close = part_close };
+    L->alice_addr = (signal_protocol_address){ "alice", 5, LSPC_DEVICE };
+    L->bob_addr = (signal_protocol_address){ "bob", 3, LSPC_DEVICE };
+    for (size_t i = 0; i < sizeof L->msg; i++)
+        L->msg[i] = (uint8_t)i;
+    L->max_pending = cfg->iters[FIG_DECRYPT];
+    if (fetch_algorithms() != 0 || signal_context_create(&L->ctx, L) != 0 ||
+        signal_context_set_crypto_provider(L->ctx, &provider) != 0 ||
+        user_init(L, &L->alice, "alice") != 0 || user_init(L, &L->bob, "bob") != 0 ||
+        make_bob_bundle(L) != 0 ||
+        session_cipher_create(&L->alice.cipher, L->alice.store, &L->bob_addr, L->ctx) != 0 ||
+        session_cipher_create(&L->bob.cipher, L->bob.store, &L->alice_addr, L->ctx) != 0 ||
+        !(L->pending = calloc(L->max_pending, sizeof *L->pending))) {
+        fprintf(stderr, "sotto-bench: libsignal-protocol-c anchor failed to set up\n");
+        part_close(L);
+        return -1;
+    }
+    return 0;
 }

@@ -24,6 +24,7 @@ typedef struct ours {
     uint8_t pt[OURS_CT_CAP];
     uint8_t (*pending)[OURS_CT_CAP]; /* decrypt figure: ciphertexts, lengths */
     size_t *pending_len;
+    unsigned max_pending;
     int turn;                     /* ping-pong: 1 = Bob sends next */
 } ours;
 
@@ -109,9 +110,8 @@ static int handshake(ours *o, size_t first_len, int reply)
     return reply ? send_one(o, 1, BENCH_MSG_BYTES) : 0;
 }
 
-static uint64_t batch_setup(void *ctx, unsigned n)
+static uint64_t batch_setup(ours *o, unsigned n)
 {
-    ours *o = ctx;
     uint64_t t0 = bench_now_ns();
     for (unsigned i = 0; i < n; i++)
         if (handshake(o, BENCH_SETUP_MSG_BYTES, 0) != 0)
@@ -119,9 +119,8 @@ static uint64_t batch_setup(void *ctx, unsigned n)
     return bench_now_ns() - t0;
 }
 
-static uint64_t batch_encrypt(void *ctx, unsigned n)
+static uint64_t batch_encrypt(ours *o, unsigned n)
 {
-    ours *o = ctx;
     uint8_t ct[OURS_CT_CAP];
     size_t ct_len;
     int type;
@@ -133,10 +132,11 @@ static uint64_t batch_encrypt(void *ctx, unsigned n)
     return bench_now_ns() - t0;
 }
 
-static uint64_t batch_decrypt(void *ctx, unsigned n)
+static uint64_t batch_decrypt(ours *o, unsigned n)
 {
-    ours *o = ctx;
     int type;
+    if (n > o->max_pending)
+        return 0;
     for (unsigned i = 0; i < n; i++)
         if (encrypt_one(o, o->alice, o->alice_id, BENCH_MSG_BYTES, o->pending[i],
                         &o->pending_len[i], &type) != 0)
@@ -149,9 +149,8 @@ static uint64_t batch_decrypt(void *ctx, unsigned n)
     return bench_now_ns() - t0;
 }
 
-static uint64_t batch_pingpong(void *ctx, unsigned n)
+static uint64_t batch_pingpong(ours *o, unsigned n)
 {
-    ours *o = ctx;
     uint64_t t0 = bench_now_ns();
     for (unsigned i = 0; i < n; i++) {
         if (send_one(o, o->turn, BENCH_MSG_BYTES) != 0)
@@ -161,43 +160,31 @@ static uint64_t batch_pingpong(void *ctx, unsigned n)
     return bench_now_ns() - t0;
 }
 
-int bench_sotto(const bench_cfg *cfg)
+static uint64_t part_batch(void *ctx, bench_figure f, unsigned n)
 {
-    static const char *impl = "sotto";
-    ours *o = calloc(1, sizeof *o);
-    int rc = -1;
-    if (!o)
-        return -1;
-    if (sotto_session_ciphertext_bound(BENCH_MSG_BYTES) > OURS_CT_CAP) {
-        fprintf(stderr, "sotto-bench: OURS_CT_CAP too small\n");
-        goto out;
+    ours *o = ctx;
+    switch (f) {
+    case FIG_SETUP: return batch_setup(o, n);
+    case FIG_ENCRYPT: return batch_encrypt(o, n);
+    case FIG_DECRYPT: return batch_decrypt(o, n);
+    case FIG_PINGPONG: return batch_pingpong(o, n);
+    case FIG_COUNT_: break;
     }
-    for (size_t i = 0; i < sizeof o->msg; i++)
-        o->msg[i] = (uint8_t)i;
-    o->pending = malloc((size_t)cfg->iters[FIG_DECRYPT] * sizeof *o->pending);
-    o->pending_len = malloc((size_t)cfg->iters[FIG_DECRYPT] * sizeof *o->pending_len);
-    if (!o->pending || !o->pending_len || sotto_init() != SOTTO_OK || make_bob(o) != 0)
-        goto out;
+    return 0;
+}
 
-    if (bench_want(cfg, FIG_SETUP))
-        bench_report(FIG_SETUP, impl, bench_measure(batch_setup, o, cfg->iters[FIG_SETUP], cfg->batches));
-    if (handshake(o, BENCH_MSG_BYTES, 1) != 0)
-        goto out;
-    if (bench_want(cfg, FIG_ENCRYPT))
-        bench_report(FIG_ENCRYPT, impl, bench_measure(batch_encrypt, o, cfg->iters[FIG_ENCRYPT], cfg->batches));
-    if (handshake(o, BENCH_MSG_BYTES, 1) != 0)
-        goto out;
-    if (bench_want(cfg, FIG_DECRYPT))
-        bench_report(FIG_DECRYPT, impl, bench_measure(batch_decrypt, o, cfg->iters[FIG_DECRYPT], cfg->batches));
-    /* Whoever did not send last starts: every message a ratchet step. After
-     * the decrypt figure Alice sent last; after the handshake, Bob. */
-    o->turn = bench_want(cfg, FIG_DECRYPT) ? 1 : 0;
-    if (bench_want(cfg, FIG_PINGPONG))
-        bench_report(FIG_PINGPONG, impl, bench_measure(batch_pingpong, o, cfg->iters[FIG_PINGPONG], cfg->batches));
-    rc = 0;
-out:
-    if (rc != 0)
-        fprintf(stderr, "sotto-bench: libsotto sessions failed to set up\n");
+/* A session both ways, so Alice sends SignalMessages; Bob replied last, so
+ * Alice starts the ping-pong and every message is a ratchet step. */
+static int part_prepare(void *ctx, bench_figure f)
+{
+    ours *o = ctx;
+    o->turn = 0;
+    return f == FIG_SETUP ? 0 : handshake(o, BENCH_MSG_BYTES, 1);
+}
+
+static void part_close(void *ctx)
+{
+    ours *o = ctx;
     drop_sessions(o);
     sotto_identity_free(o->alice_id);
     sotto_identity_free(o->bob_id);
@@ -205,5 +192,25 @@ out:
     free(o->pending_len);
     sodium_memzero(&o->secrets, sizeof o->secrets);
     free(o);
-    return rc;
+}
+
+int bench_sotto_open(bench_part *p, const bench_cfg *cfg)
+{
+    ours *o = calloc(1, sizeof *o);
+    if (!o)
+        return -1;
+    *p = (bench_part){ .impl = "sotto", .ctx = o, .prepare = part_prepare,
+                       .batch = part_batch, .close = part_close };
+    o->max_pending = cfg->iters[FIG_DECRYPT];
+    for (size_t i = 0; i < sizeof o->msg; i++)
+        o->msg[i] = (uint8_t)i;
+    o->pending = malloc((size_t)o->max_pending * sizeof *o->pending);
+    o->pending_len = malloc((size_t)o->max_pending * sizeof *o->pending_len);
+    if (sotto_session_ciphertext_bound(BENCH_MSG_BYTES) > OURS_CT_CAP || !o->pending ||
+        !o->pending_len || sotto_init() != SOTTO_OK || make_bob(o) != 0) {
+        fprintf(stderr, "sotto-bench: libsotto failed to set up\n");
+        part_close(o);
+        return -1;
+    }
+    return 0;
 }

@@ -31,10 +31,11 @@ static const bench_cfg quick_cfg = { /* smoke test: every path once or twice */
     .figures = (1u << FIG_COUNT_) - 1,
 };
 
-static __attribute__((unused)) void not_built(const char *impl)
+static void not_built(const char *impl, const bench_cfg *cfg, const char *what)
 {
     for (int f = 0; f < FIG_COUNT_; f++)
-        printf("%s %s n/a\n", bench_figure_names[f], impl);
+        if (bench_want(cfg, (bench_figure)f))
+            printf("%s %s %s\n", bench_figure_names[f], impl, what);
 }
 
 static int usage(void)
@@ -89,27 +90,44 @@ int main(int argc, char **argv)
     }
     if (figures)
         cfg.figures = figures;
+
+    /* libsotto first: every ratio is libsotto / part. A part not built yet
+     * prints n/a; one that fails to open prints failed. */
+    bench_part parts[3];
+    size_t n = 0;
     int rc = 0;
-    if (strstr(only, "sotto")) {
+    struct { const char *key, *impl; int (*open)(bench_part *, const bench_cfg *); } all[] = {
 #ifdef BENCH_HAVE_SOTTO
-        rc |= bench_sotto(&cfg) != 0;
+        { "sotto", "sotto", bench_sotto_open },
 #else
-        not_built("sotto");
+        { "sotto", "sotto", NULL },
 #endif
-    }
-    if (strstr(only, "floor")) {
 #ifdef BENCH_HAVE_FLOOR
-        rc |= bench_floor(&cfg) != 0;
+        { "floor", "floor", bench_floor_open },
 #else
-        not_built("floor");
+        { "floor", "floor", NULL },
 #endif
-    }
-    if (strstr(only, "lspc")) {
 #ifdef BENCH_HAVE_LSPC
-        rc |= bench_lspc(&cfg) != 0;
+        { "lspc", "libsignal-protocol-c", bench_lspc_open },
 #else
-        not_built("libsignal-protocol-c");
+        { "lspc", "libsignal-protocol-c", NULL },
 #endif
+    };
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        if (!strstr(only, all[i].key))
+            continue;
+        if (!all[i].open) {
+            not_built(all[i].impl, &cfg, "n/a");
+        } else if (all[i].open(&parts[n], &cfg) != 0) {
+            not_built(all[i].impl, &cfg, "failed");
+            rc = 1;
+        } else {
+            n++;
+        }
     }
+    if (n > 0 && bench_run(parts, n, &cfg) != 0)
+        rc = 1;
+    for (size_t i = 0; i < n; i++)
+        parts[i].close(parts[i].ctx);
     return rc;
 }
