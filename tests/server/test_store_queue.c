@@ -2,7 +2,9 @@
  * restart and crash durability. */
 #include "test_store_util.h"
 
+#include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
 
@@ -511,6 +513,137 @@ static void test_kill9_keeps_acknowledged(void **state)
     assert_true(have % CRASH_BATCH == 0); /* batches are all-or-nothing */
 }
 
+/* Two writers and one reader, each on its own thread and handle: the reader
+ * gets every envelope exactly once (fetch, then ack), each writer's in the
+ * order it wrote them. */
+#define PC_WRITERS 2
+#define PC_PER_WRITER 120
+#define PC_BATCH 8
+#define PC_MAX_POLLS 200000
+
+typedef struct {
+    const char *dir;
+    const uint8_t *from;
+    const uint8_t *to;
+    int index;
+    sotto_store_err err;
+} pc_writer;
+
+static void *pc_write(void *arg)
+{
+    pc_writer *w = arg;
+    sotto_store *s = NULL;
+    if ((w->err = sotto_store_open(&s, w->dir)) != SOTTO_STORE_OK)
+        return NULL;
+    uint8_t bodies[PC_BATCH][8];
+    sotto_store_outgoing o[PC_BATCH];
+    sotto_store_submission subs[PC_BATCH];
+    for (int n = 0; n < PC_PER_WRITER && w->err == SOTTO_STORE_OK; n += PC_BATCH) {
+        for (int i = 0; i < PC_BATCH; i++) {
+            /* body: writer index, then the writer's sequence number */
+            bodies[i][0] = (uint8_t)w->index;
+            uint32_t seq = (uint32_t)(n + i);
+            memcpy(&bodies[i][1], &seq, sizeof seq);
+            o[i] = (sotto_store_outgoing){.device_id = 1, .type = 1, .body = bodies[i],
+                                          .body_len = 5};
+            memset(&subs[i], 0, sizeof subs[i]);
+            memcpy(subs[i].recipient, w->to, 16);
+            subs[i].has_sender = 1;
+            memcpy(subs[i].sender, w->from, 16);
+            subs[i].sender_device = 1;
+            subs[i].envelopes = &o[i];
+            subs[i].count = 1;
+        }
+        w->err = sotto_store_enqueue_batch(s, subs, PC_BATCH);
+        for (int i = 0; i < PC_BATCH && w->err == SOTTO_STORE_OK; i++)
+            w->err = subs[i].result;
+    }
+    sotto_store_close(s);
+    return NULL;
+}
+
+typedef struct {
+    const char *dir;
+    const uint8_t *me;
+    uint32_t next[PC_WRITERS]; /* next expected sequence number per writer */
+    int out_of_order;
+    sotto_store_err err;
+} pc_reader;
+
+static void *pc_read(void *arg)
+{
+    pc_reader *r = arg;
+    sotto_store *s = NULL;
+    if ((r->err = sotto_store_open(&s, r->dir)) != SOTTO_STORE_OK)
+        return NULL;
+    int total = 0;
+    for (int polls = 0; polls < PC_MAX_POLLS && total < PC_WRITERS * PC_PER_WRITER &&
+                        r->err == SOTTO_STORE_OK; polls++) {
+        sotto_store_envelope *e = NULL;
+        size_t n = 0;
+        r->err = sotto_store_fetch_queue(s, r->me, 1, 0, 20, &e, &n);
+        if (r->err != SOTTO_STORE_OK)
+            break;
+        if (n == 0) {
+            struct timespec ts = {0, 200000};
+            nanosleep(&ts, NULL);
+            continue;
+        }
+        uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID_BYTES] = calloc(n, sizeof *ids);
+        if (ids == NULL) {
+            r->err = SOTTO_STORE_ERR_NO_MEMORY;
+            sotto_store_envelopes_free(e, n);
+            break;
+        }
+        for (size_t i = 0; i < n; i++) {
+            uint32_t seq;
+            int wi = e[i].body[0];
+            memcpy(&seq, &e[i].body[1], sizeof seq);
+            if (e[i].body_len != 5 || wi >= PC_WRITERS || seq != r->next[wi])
+                r->out_of_order++;
+            else
+                r->next[wi]++;
+            memcpy(ids[i], e[i].id, sizeof ids[i]);
+        }
+        size_t deleted = 0;
+        r->err = sotto_store_ack(s, r->me, 1, (const uint8_t(*)[16])ids, n, &deleted);
+        if (deleted != n)
+            r->out_of_order++;
+        total += (int)n;
+        free(ids);
+        sotto_store_envelopes_free(e, n);
+    }
+    sotto_store_close(s);
+    return NULL;
+}
+
+static void test_concurrent_writers_reader(void **state)
+{
+    fx *f = *state;
+    pc_writer w[PC_WRITERS];
+    pc_reader r;
+    memset(w, 0, sizeof w);
+    memset(&r, 0, sizeof r);
+    r.dir = f->dir;
+    r.me = f->bob;
+    pthread_t tw[PC_WRITERS], tr;
+    assert_int_equal(pthread_create(&tr, NULL, pc_read, &r), 0);
+    for (int i = 0; i < PC_WRITERS; i++) {
+        w[i] = (pc_writer){.dir = f->dir, .from = f->alice, .to = f->bob, .index = i};
+        assert_int_equal(pthread_create(&tw[i], NULL, pc_write, &w[i]), 0);
+    }
+    for (int i = 0; i < PC_WRITERS; i++)
+        assert_int_equal(pthread_join(tw[i], NULL), 0);
+    assert_int_equal(pthread_join(tr, NULL), 0);
+    for (int i = 0; i < PC_WRITERS; i++) {
+        assert_int_equal(w[i].err, SOTTO_STORE_OK);
+        assert_int_equal(r.next[i], PC_PER_WRITER);
+    }
+    assert_int_equal(r.err, SOTTO_STORE_OK);
+    assert_int_equal(r.out_of_order, 0);
+    assert_int_equal(qcount(f->s, f->bob, 1), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -521,6 +654,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_keeps_acknowledged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_writers_reader, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
