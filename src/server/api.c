@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "crypto/xeddsa.h"
 #include "sottod_limits.h"
 #include "log.h"
 #include "metrics.h"
@@ -146,6 +147,30 @@ static sotto_store_err resolve_account(sotto_store *st, sotto_slice s, uint8_t u
     return e;
 }
 
+/* ---- prekey signatures (XEdDSA by the identity key) ---- */
+
+static bool sig_ok(const uint8_t ik[SOTTO_STORE_EC_KEY_BYTES], const uint8_t *msg, size_t len,
+                   const uint8_t sig[SOTTO_STORE_SIGNATURE_BYTES])
+{
+    return ik[0] == SOTTO_STORE_EC_KEY_TYPE && sotto_xeddsa_verify(ik + 1, msg, len, sig) == 0;
+}
+
+/* Every signed key of an upload must verify; NULL when all do, else a reason. */
+static const char *check_signatures(const uint8_t ik[SOTTO_STORE_EC_KEY_BYTES],
+                                    const sotto_store_signed_prekey *spk,
+                                    const sotto_store_kem_prekey *lr,
+                                    const sotto_store_kem_prekey *kem, size_t kem_count)
+{
+    if (spk != NULL && !sig_ok(ik, spk->key, sizeof spk->key, spk->signature))
+        return "signedPreKey: signature does not verify";
+    if (lr != NULL && !sig_ok(ik, lr->key, sizeof lr->key, lr->signature))
+        return "pqLastResortPreKey: signature does not verify";
+    for (size_t i = 0; i < kem_count; i++)
+        if (!sig_ok(ik, kem[i].key, sizeof kem[i].key, kem[i].signature))
+            return "pqPreKeys[]: signature does not verify";
+    return NULL;
+}
+
 /* ---- registration (Argon2id on a worker) ---- */
 
 typedef struct register_job {
@@ -207,7 +232,10 @@ static void handle_register(sotto_conn *c, const uint8_t *body, size_t len)
         return;
     }
     const char *why;
-    if (sotto_api_decode_register(body, len, &j->r, &why) != 0) {
+    if (sotto_api_decode_register(body, len, &j->r, &why) != 0 ||
+        (why = check_signatures(j->r.identity_key, &j->r.signed_prekey, &j->r.last_resort, NULL,
+                                0)) != NULL) {
+        sodium_memzero(j, sizeof *j);
         free(j);
         sotto_conn_error(c, 400, why);
         return;
@@ -234,6 +262,22 @@ static void handle_keys_upload(sotto_conn *c, const uint8_t *body, size_t len)
     if (sotto_api_decode_keys(body, len, &k, &why) != 0) {
         sotto_conn_error(c, 400, why);
         return;
+    }
+    if (k.has_signed || k.has_last_resort || k.kem_count > 0) {
+        sotto_store_account a;
+        sotto_store_err ae = sotto_store_get_account(c->srv->store, c->uuid, &a);
+        if (ae != SOTTO_STORE_OK) {
+            sotto_api_keys_free(&k);
+            store_error(c, ae);
+            return;
+        }
+        if ((why = check_signatures(a.identity_key, k.has_signed ? &k.signed_prekey : NULL,
+                                    k.has_last_resort ? &k.last_resort : NULL, k.kem,
+                                    k.kem_count)) != NULL) {
+            sotto_api_keys_free(&k);
+            sotto_conn_error(c, 400, why);
+            return;
+        }
     }
     sotto_store_prekeys p = {
         .signed_prekey = k.has_signed ? &k.signed_prekey : NULL,

@@ -266,12 +266,11 @@ void sotto_conn_respond(sotto_conn *c, int status, const char *content_type,
     if (c->handle_closed)
         return;
     sotto_srv *s = c->srv;
-    /* Errors the stream survives keep the connection; a malformed or
-     * oversized request (400, 408, 411, 413, 414, 431, 5xx) closes it. */
-    bool keep = c->cur_keep_alive && !s->draining &&
-                (status < 400 || status == 401 || status == 403 || status == 404 ||
-                 status == 405 || status == 409 || status == 410 || status == 422 ||
-                 status == 429);
+    /* A request that was framed and read whole leaves the stream intact, so
+     * its 4xx keeps the connection. Refusals before framing (malformed or
+     * oversized heads and bodies) and bad credentials clear cur_keep_alive
+     * and close; so do 5xx answers. */
+    bool keep = c->cur_keep_alive && !s->draining && status < 500;
     char head[512];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nContent-Length: %zu\r\n%s%s%s%s%s"

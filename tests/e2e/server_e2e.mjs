@@ -12,6 +12,13 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+// Real keys and XEdDSA signatures from the pinned libsignal (tests/interop).
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+const SignalClient = require(path.join(here, '..', 'interop', 'node_modules', '@signalapp', 'libsignal-client'));
 
 const SOTTOD = process.argv[2];
 if (!SOTTOD) { console.error('usage: server_e2e.mjs SOTTOD'); process.exit(2); }
@@ -185,13 +192,20 @@ class WS {
 
 // ---- test data ----
 const b64 = b => Buffer.from(b).toString('base64');
-const ecKey = () => b64(Buffer.concat([Buffer.from([5]), crypto.randomBytes(32)]));
-const kemKey = () => b64(Buffer.concat([Buffer.from([8]), crypto.randomBytes(1568)]));
-const sig = () => b64(crypto.randomBytes(64));
-function registration(username, secret) {
-  return { username, secret, registrationId: 1 + crypto.randomInt(16000), identityKey: ecKey(),
-           signedPreKey: { keyId: 1, publicKey: ecKey(), signature: sig() },
-           pqLastResortPreKey: { keyId: 1000, publicKey: kemKey(), signature: sig() } };
+const ecKey = () => b64(SignalClient.PrivateKey.generate().getPublicKey().serialize());
+const kemKey = () => b64(SignalClient.KEMKeyPair.generate().getPublicKey().serialize());
+function signedEc(ik, keyId) {
+  const pub = Buffer.from(SignalClient.PrivateKey.generate().getPublicKey().serialize());
+  return { keyId, publicKey: b64(pub), signature: b64(ik.sign(pub)) };
+}
+function signedKem(ik, keyId) {
+  const pub = Buffer.from(SignalClient.KEMKeyPair.generate().getPublicKey().serialize());
+  return { keyId, publicKey: b64(pub), signature: b64(ik.sign(pub)) };
+}
+function registration(username, secret, ik = SignalClient.PrivateKey.generate()) {
+  return { username, secret, registrationId: 1 + crypto.randomInt(16000),
+           identityKey: b64(ik.getPublicKey().serialize()),
+           signedPreKey: signedEc(ik, 1), pqLastResortPreKey: signedKem(ik, 1000) };
 }
 
 async function step(name, fn) {
@@ -201,7 +215,7 @@ async function step(name, fn) {
 
 // ---- the scenario ----
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sottod-e2e-'));
-fs.writeFileSync(path.join(dir, 'sottod.conf'), '# e2e\nregister_burst = 3\nregister_per_hour = 1\nlog_level = debug\n');
+fs.writeFileSync(path.join(dir, 'sottod.conf'), '# e2e\nregister_burst = 4\nregister_per_hour = 1\nlog_level = debug\n');
 const port = await freePort();
 let srv = new Server(dir, port);
 const alice = { name: 'alice', secret: 'alice-secret-0123456789' };
@@ -219,9 +233,18 @@ try {
     assert.equal(r.status, 200);
   });
 
+  await step('a registration whose prekey signature fails is refused (400)', async () => {
+    const reg = registration('mallory', 'mallory-secret-0123456');
+    reg.signedPreKey.signature = b64(crypto.randomBytes(64));
+    const r = await http(srv, 'POST', '/v1/accounts', { body: reg });
+    assert.equal(r.status, 400, r.body);
+    assert.match(r.body, /signature/);
+  });
+
   await step('register two accounts', async () => {
     for (const u of [alice, bob]) {
-      const r = await http(srv, 'POST', '/v1/accounts', { body: registration(u.name, u.secret) });
+      u.ik = SignalClient.PrivateKey.generate();
+      const r = await http(srv, 'POST', '/v1/accounts', { body: registration(u.name, u.secret, u.ik) });
       assert.equal(r.status, 200, r.body);
       const j = r.json();
       assert.match(j.uuid, /^[0-9a-f-]{36}$/);
@@ -240,8 +263,11 @@ try {
   await step('upload and count keys (keep-alive, cached auth)', async () => {
     const c = await new Conn(srv).open();
     const preKeys = [1, 2, 3].map(i => ({ keyId: i, publicKey: ecKey() }));
-    const pqPreKeys = [11, 12].map(i => ({ keyId: i, publicKey: kemKey(), signature: sig() }));
-    let r = await c.request('PUT', '/v1/keys', { auth: authOf(bob), body: { preKeys, pqPreKeys } });
+    const pqPreKeys = [11, 12].map(i => signedKem(bob.ik, i));
+    const forged = signedKem(alice.ik, 13); // signed by the wrong identity
+    let r = await c.request('PUT', '/v1/keys', { auth: authOf(bob), body: { preKeys, pqPreKeys: [...pqPreKeys, forged] } });
+    assert.equal(r.status, 400, r.body);
+    r = await c.request('PUT', '/v1/keys', { auth: authOf(bob), body: { preKeys, pqPreKeys } });
     assert.equal(r.status, 204, r.body);
     r = await c.request('GET', '/v1/keys', { auth: authOf(bob) });
     assert.equal(r.status, 200);
