@@ -4,4 +4,5 @@
 #include "sotto/err.h"
 #include "sotto/keys.h"
 #include "sotto/session.h"
+#include "sotto/fingerprint.h"
 #endif
