@@ -29,7 +29,6 @@
  */
 #include <string.h>
 
-#include <openssl/bn.h>
 #include <sodium.h>
 
 #include "crypto/xeddsa.h"
@@ -120,38 +119,187 @@ int sotto_xeddsa_sign(uint8_t sig[SOTTO_XEDDSA_SIGNATURE_BYTES], const uint8_t p
     return rc; /* 0, or -1 when a or r was zero mod l */
 }
 
-/* Edwards y = (u - 1) / (u + 1) mod p for the Montgomery u, little-endian,
- * bit 255 of u ignored and u taken mod p. Public data: variable time is fine.
- * Returns 0, or -1 for u = -1 (no such point) or an allocation failure. */
-static int mont_u_to_ed_y(uint8_t y_out[ED25519_BYTES], const uint8_t u_in[ED25519_BYTES])
-{
-    uint8_t ub[ED25519_BYTES];
-    int ok = 0;
-    memcpy(ub, u_in, sizeof ub);
-    ub[31] &= 0x7F;
+/* ---- Verification: the Montgomery-to-Edwards map on public data ----------
+ * y = (u - 1) / (u + 1) mod p = 2^255 - 19. Everything here is public, so
+ * plain variable-time code is fine. A small radix-2^51 field: OpenSSL's
+ * BN_mod_inverse cost about 145k instructions per call (callgrind), a fifth
+ * of a whole verification; this field code about 46k, and a verification
+ * about 686k against 632k for a plain Ed25519 one. */
 
-    BN_CTX *ctx = BN_CTX_new();
-    if (ctx == NULL)
+typedef unsigned __int128 u128;
+#define FE_LIMBS 5
+#define FE_MASK  ((UINT64_C(1) << 51) - 1)
+typedef struct fe { uint64_t v[FE_LIMBS]; } fe;
+
+static uint64_t load64_le(const uint8_t *p)
+{
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = (x << 8) | p[i];
+    return x;
+}
+
+/* Bit 255 is ignored, as curve25519-dalek's FieldElement::from_bytes does;
+ * values in [p, 2^255) stay unreduced until fe_tobytes. */
+static void fe_frombytes(fe *h, const uint8_t s[32])
+{
+    const uint64_t w0 = load64_le(s), w1 = load64_le(s + 8);
+    const uint64_t w2 = load64_le(s + 16), w3 = load64_le(s + 24);
+    h->v[0] = w0 & FE_MASK;
+    h->v[1] = ((w0 >> 51) | (w1 << 13)) & FE_MASK;
+    h->v[2] = ((w1 >> 38) | (w2 << 26)) & FE_MASK;
+    h->v[3] = ((w2 >> 25) | (w3 << 39)) & FE_MASK;
+    h->v[4] = (w3 >> 12) & FE_MASK;
+}
+
+/* Carries until every limb is below 2^51 (the value is then below 2^255).
+ * Inputs: limbs below 2^60. Four passes suffice: after the second, limb 0
+ * exceeds 2^51 by at most 19; a third pass can wrap 19 once more only by
+ * leaving limb 4 at zero, so the fourth cannot wrap again. */
+static void fe_carry(fe *h)
+{
+    for (int pass = 0; pass < 4; pass++) {
+        for (int i = 0; i < FE_LIMBS - 1; i++) {
+            h->v[i + 1] += h->v[i] >> 51;
+            h->v[i] &= FE_MASK;
+        }
+        h->v[0] += 19 * (h->v[4] >> 51);
+        h->v[4] &= FE_MASK;
+    }
+}
+
+/* f + small constant, f - small constant (f - c computed as f + 2p - c). */
+static void fe_add_small(fe *h, const fe *f, uint64_t c)
+{
+    *h = *f;
+    h->v[0] += c;
+    fe_carry(h);
+}
+
+static void fe_sub_small(fe *h, const fe *f, uint64_t c)
+{
+    *h = *f;
+    h->v[0] += 2 * (FE_MASK - 18) - c; /* 2p, limb by limb: 2^52-38, 2^52-2, ... */
+    for (int i = 1; i < FE_LIMBS; i++)
+        h->v[i] += 2 * FE_MASK;
+    fe_carry(h);
+}
+
+/* The five column sums of a product, carried into limbs: the output has
+ * limbs below 2^51, except limb 1 below 2^51 + 2^13 (inputs below 2^52). */
+static void fe_reduce_wide(fe *h, u128 t0, u128 t1, u128 t2, u128 t3, u128 t4)
+{
+    t1 += (uint64_t)(t0 >> 51);
+    t2 += (uint64_t)(t1 >> 51);
+    t3 += (uint64_t)(t2 >> 51);
+    t4 += (uint64_t)(t3 >> 51);
+    const u128 r0 = (u128)((uint64_t)t0 & FE_MASK) + (u128)19 * (uint64_t)(t4 >> 51);
+    h->v[0] = (uint64_t)r0 & FE_MASK;
+    h->v[1] = ((uint64_t)t1 & FE_MASK) + (uint64_t)(r0 >> 51);
+    h->v[2] = (uint64_t)t2 & FE_MASK;
+    h->v[3] = (uint64_t)t3 & FE_MASK;
+    h->v[4] = (uint64_t)t4 & FE_MASK;
+}
+
+static void fe_mul(fe *h, const fe *f, const fe *g)
+{
+    const uint64_t f0 = f->v[0], f1 = f->v[1], f2 = f->v[2], f3 = f->v[3], f4 = f->v[4];
+    const uint64_t g0 = g->v[0], g1 = g->v[1], g2 = g->v[2], g3 = g->v[3], g4 = g->v[4];
+    const uint64_t g1_19 = 19 * g1, g2_19 = 19 * g2, g3_19 = 19 * g3, g4_19 = 19 * g4;
+    fe_reduce_wide(h,
+        (u128)f0 * g0 + (u128)f1 * g4_19 + (u128)f2 * g3_19 + (u128)f3 * g2_19 + (u128)f4 * g1_19,
+        (u128)f0 * g1 + (u128)f1 * g0 + (u128)f2 * g4_19 + (u128)f3 * g3_19 + (u128)f4 * g2_19,
+        (u128)f0 * g2 + (u128)f1 * g1 + (u128)f2 * g0 + (u128)f3 * g4_19 + (u128)f4 * g3_19,
+        (u128)f0 * g3 + (u128)f1 * g2 + (u128)f2 * g1 + (u128)f3 * g0 + (u128)f4 * g4_19,
+        (u128)f0 * g4 + (u128)f1 * g3 + (u128)f2 * g2 + (u128)f3 * g1 + (u128)f4 * g0);
+}
+
+/* f^(2^n), n >= 1. */
+static void fe_sq_n(fe *h, const fe *f, int n)
+{
+    *h = *f;
+    for (int k = 0; k < n; k++) {
+        const uint64_t f0 = h->v[0], f1 = h->v[1], f2 = h->v[2], f3 = h->v[3], f4 = h->v[4];
+        const uint64_t f0_2 = 2 * f0, f1_2 = 2 * f1, f3_19 = 19 * f3, f4_19 = 19 * f4;
+        fe_reduce_wide(h,
+            (u128)f0 * f0 + (u128)f1_2 * f4_19 + (u128)(2 * f2) * f3_19,
+            (u128)f0_2 * f1 + (u128)(2 * f2) * f4_19 + (u128)f3 * f3_19,
+            (u128)f0_2 * f2 + (u128)f1 * f1 + (u128)(2 * f3) * f4_19,
+            (u128)f0_2 * f3 + (u128)f1_2 * f2 + (u128)f4 * f4_19,
+            (u128)f0_2 * f4 + (u128)f1_2 * f3 + (u128)f2 * f2);
+    }
+}
+
+/* z^(p-2) = 1/z (0 for z = 0): p - 2 = 2^255 - 21, by the usual chain of
+ * 254 squarings and 11 multiplications (exponents in the names). */
+static void fe_invert(fe *out, const fe *z)
+{
+    fe z2, z9, z11, z_5, z_10, z_20, z_40, z_50, z_100, t;
+    fe_sq_n(&z2, z, 1);                                  /* 2 */
+    fe_sq_n(&t, &z2, 2);                                 /* 8 */
+    fe_mul(&z9, &t, z);                                  /* 9 */
+    fe_mul(&z11, &z9, &z2);                              /* 11 */
+    fe_sq_n(&t, &z11, 1);                                /* 22 */
+    fe_mul(&z_5, &t, &z9);                               /* 2^5 - 1 */
+    fe_sq_n(&t, &z_5, 5);
+    fe_mul(&z_10, &t, &z_5);                             /* 2^10 - 1 */
+    fe_sq_n(&t, &z_10, 10);
+    fe_mul(&z_20, &t, &z_10);                            /* 2^20 - 1 */
+    fe_sq_n(&t, &z_20, 20);
+    fe_mul(&z_40, &t, &z_20);                            /* 2^40 - 1 */
+    fe_sq_n(&t, &z_40, 10);
+    fe_mul(&z_50, &t, &z_10);                            /* 2^50 - 1 */
+    fe_sq_n(&t, &z_50, 50);
+    fe_mul(&z_100, &t, &z_50);                           /* 2^100 - 1 */
+    fe_sq_n(&t, &z_100, 100);
+    fe_mul(&t, &t, &z_100);                              /* 2^200 - 1 */
+    fe_sq_n(&t, &t, 50);
+    fe_mul(&t, &t, &z_50);                               /* 2^250 - 1 */
+    fe_sq_n(&t, &t, 5);                                  /* 2^255 - 2^5 */
+    fe_mul(out, &t, &z11);                               /* 2^255 - 21 */
+}
+
+/* The canonical encoding (value mod p, below p). */
+static void fe_tobytes(uint8_t s[32], const fe *f)
+{
+    fe t = *f;
+    fe_carry(&t); /* t < 2^255 < 2p: subtract p at most once */
+    fe q = t;
+    q.v[0] += 19;
+    for (int i = 0; i < FE_LIMBS - 1; i++) {
+        q.v[i + 1] += q.v[i] >> 51;
+        q.v[i] &= FE_MASK;
+    }
+    if (q.v[4] >> 51) { /* t + 19 >= 2^255, i.e. t >= p: take t - p */
+        q.v[4] &= FE_MASK;
+        t = q;
+    }
+    const uint64_t w[4] = {
+        t.v[0] | (t.v[1] << 51),
+        (t.v[1] >> 13) | (t.v[2] << 38),
+        (t.v[2] >> 26) | (t.v[3] << 25),
+        (t.v[3] >> 39) | (t.v[4] << 12),
+    };
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 8; j++)
+            s[8 * i + j] = (uint8_t)(w[i] >> (8 * j));
+}
+
+int sotto_xeddsa_mont_to_ed_y(uint8_t y_out[32], const uint8_t u_in[32])
+{
+    static const uint8_t zero[ED25519_BYTES];
+    fe u, num, den, inv, y;
+    uint8_t den_bytes[ED25519_BYTES];
+    fe_frombytes(&u, u_in);
+    fe_sub_small(&num, &u, 1);
+    fe_add_small(&den, &u, 1);
+    fe_tobytes(den_bytes, &den);
+    if (memcmp(den_bytes, zero, sizeof zero) == 0) /* u = -1: on the twist */
         return -1;
-    BN_CTX_start(ctx);
-    BIGNUM *p = BN_CTX_get(ctx), *u = BN_CTX_get(ctx), *num = BN_CTX_get(ctx);
-    BIGNUM *den = BN_CTX_get(ctx), *y = BN_CTX_get(ctx);
-    if (y == NULL
-        || !BN_set_bit(p, 255) || !BN_sub_word(p, 19)             /* p = 2^255 - 19 */
-        || BN_lebin2bn(ub, sizeof ub, u) == NULL
-        || !BN_nnmod(u, u, p, ctx)
-        || !BN_mod_sub(num, u, BN_value_one(), p, ctx)
-        || !BN_mod_add(den, u, BN_value_one(), p, ctx)
-        || BN_is_zero(den)                                        /* u = -1 */
-        || BN_mod_inverse(den, den, p, ctx) == NULL
-        || !BN_mod_mul(y, num, den, p, ctx)
-        || BN_bn2lebinpad(y, y_out, ED25519_BYTES) != ED25519_BYTES)
-        goto out;
-    ok = 1;
-out:
-    BN_CTX_end(ctx);
-    BN_CTX_free(ctx);
-    return ok ? 0 : -1;
+    fe_invert(&inv, &den);
+    fe_mul(&y, &num, &inv);
+    fe_tobytes(y_out, &y);
+    return 0;
 }
 
 int sotto_xeddsa_verify(const uint8_t u[32], const uint8_t *msg, size_t msg_len,
@@ -164,7 +312,7 @@ int sotto_xeddsa_verify(const uint8_t u[32], const uint8_t *msg, size_t msg_len,
 
     if (msg == NULL)
         msg = &empty;
-    if (mont_u_to_ed_y(A, u) != 0)
+    if (sotto_xeddsa_mont_to_ed_y(A, u) != 0)
         return -1;
     A[31] |= sig[63] & SIGN_BIT;
 

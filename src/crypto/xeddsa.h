@@ -20,4 +20,8 @@ int sotto_xeddsa_sign(uint8_t sig[SOTTO_XEDDSA_SIGNATURE_BYTES], const uint8_t p
  * Variable time (everything it reads is public). */
 int sotto_xeddsa_verify(const uint8_t u[32], const uint8_t *msg, size_t msg_len,
                         const uint8_t sig[SOTTO_XEDDSA_SIGNATURE_BYTES]);
+/* Internal, exposed for tests: Edwards y = (u - 1) / (u + 1) mod p, canonical,
+ * for the Montgomery u read as libsignal reads it (bit 255 ignored, values
+ * >= p reduced). Returns -1 for u = -1 mod p, which has no image. */
+int sotto_xeddsa_mont_to_ed_y(uint8_t y[32], const uint8_t u[32]);
 #endif

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <dlfcn.h>
 #include <cmocka.h>
+#include <openssl/bn.h>
 #include <sodium.h>
 
 #include "sotto/keys.h"
@@ -271,6 +272,74 @@ static void test_verifier_edges(void **state)
     assert_true(sodium_is_zero(sig, 64));
 }
 
+/* The Montgomery-to-Edwards map against OpenSSL BIGNUM arithmetic. */
+static int reference_y(uint8_t y_out[32], const uint8_t u_in[32])
+{
+    uint8_t ub[32];
+    memcpy(ub, u_in, 32);
+    ub[31] &= 0x7F;
+    BN_CTX *ctx = BN_CTX_new();
+    BIGNUM *p = BN_new(), *u = BN_new(), *num = BN_new(), *den = BN_new(), *y = BN_new();
+    assert_non_null(ctx);
+    assert_non_null(y);
+    assert_true(BN_set_bit(p, 255) && BN_sub_word(p, 19));
+    assert_non_null(BN_lebin2bn(ub, 32, u));
+    assert_true(BN_nnmod(u, u, p, ctx));
+    assert_true(BN_mod_sub(num, u, BN_value_one(), p, ctx));
+    assert_true(BN_mod_add(den, u, BN_value_one(), p, ctx));
+    int rc = -1;
+    if (!BN_is_zero(den)) {
+        assert_non_null(BN_mod_inverse(den, den, p, ctx));
+        assert_true(BN_mod_mul(y, num, den, p, ctx));
+        assert_int_equal(BN_bn2lebinpad(y, y_out, 32), 32);
+        rc = 0;
+    }
+    BN_free(p); BN_free(u); BN_free(num); BN_free(den); BN_free(y);
+    BN_CTX_free(ctx);
+    return rc;
+}
+
+static void test_mont_to_edwards(void **state)
+{
+    (void)state;
+    /* Edges: 0, 1, 2, p-2, p-1 (= -1), p, p+1, 2^255-1, and each with bit 255. */
+    static const char *edges[] = {
+        "0000000000000000000000000000000000000000000000000000000000000000",
+        "0100000000000000000000000000000000000000000000000000000000000000",
+        "0200000000000000000000000000000000000000000000000000000000000000",
+        "ebffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+        "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
+        "0000000000000000000000000000000000000000000000000000000000000080",
+    };
+    uint8_t u[32], got[32], want[32];
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) {
+        unhex(u, 32, edges[i]);
+        for (int top = 0; top < 2; top++) {
+            u[31] = (uint8_t)(top ? u[31] | 0x80 : u[31] & 0x7F);
+            int r1 = reference_y(want, u);
+            int r2 = sotto_xeddsa_mont_to_ed_y(got, u);
+            assert_int_equal(r1, r2);
+            if (r1 == 0)
+                assert_memory_equal(got, want, 32);
+        }
+    }
+    for (int it = 0; it < 2000; it++) {
+        randombytes_buf(u, sizeof u);
+        if (it % 4 == 1) /* values just below 2^255, i.e. in [p, 2^255) often */
+            memset(u + 1, 0xFF, 31);
+        if (it % 4 == 2) /* small values */
+            memset(u + 1, 0, 31);
+        int r1 = reference_y(want, u); /* -1 when u happens to be -1 mod p */
+        assert_int_equal(sotto_xeddsa_mont_to_ed_y(got, u), r1);
+        if (r1 == 0)
+            assert_memory_equal(got, want, 32);
+    }
+}
+
 /* Signing uses the clamped key, as libsignal (which clamps on load) does. */
 static void test_unclamped_key(void **state)
 {
@@ -336,6 +405,7 @@ int main(void)
         cmocka_unit_test(test_cross_verify),
         cmocka_unit_test(test_long_messages),
         cmocka_unit_test(test_verifier_edges),
+        cmocka_unit_test(test_mont_to_edwards),
         cmocka_unit_test(test_unclamped_key),
         cmocka_unit_test(test_keys_vs_libsignal_c),
         cmocka_unit_test(test_kyber_keypair),
