@@ -888,6 +888,39 @@ static bool cmd_load_session(peer_state *st, json_t *req, reply *r)
     return true;
 }
 
+/* fingerprint (docs/peer-protocol.md): our identity against remoteKey. */
+#define PEER_MAX_FINGERPRINT_ID SOTTO_FINGERPRINT_ID_MAX_BYTES
+static bool cmd_fingerprint(peer_state *st, json_t *req, reply *r)
+{
+    if (!need_init(st, r))
+        return false;
+    uint8_t key[SOTTO_EC_PUBLIC_BYTES], *lid = NULL, *rid = NULL;
+    size_t llen = 0, rlen = 0;
+    uint32_t iterations, version;
+    bool ok = get_b64_fixed(r, req, "remoteKey", key, sizeof key) &&
+              get_u32(r, req, "iterations", SOTTO_FINGERPRINT_ITERATIONS_MIN,
+                      SOTTO_FINGERPRINT_ITERATIONS_MAX, false, SOTTO_FINGERPRINT_ITERATIONS,
+                      &iterations) &&
+              get_u32(r, req, "version", 0, UINT32_MAX, false, SOTTO_FINGERPRINT_VERSION,
+                      &version) &&
+              get_b64(r, req, "localId", PEER_MAX_FINGERPRINT_ID, &lid, &llen) &&
+              get_b64(r, req, "remoteId", PEER_MAX_FINGERPRINT_ID, &rid, &rlen);
+    sotto_fingerprint fp;
+    if (ok) {
+        sotto_err e = sotto_fingerprint_create(&fp, version, iterations, lid, llen,
+                                               st->identity_pub, rid, rlen, key);
+        ok = e == SOTTO_OK ? true : fail_lib(r, "fingerprint", e);
+    }
+    free(lid);
+    free(rid);
+    if (!ok)
+        return false;
+    json_t *d = json_string(fp.displayable);
+    if (!d || json_object_set_new(r->obj, "displayable", d) != 0)
+        return fail(r, "out of memory", NULL);
+    return set_b64(r, "scannable", fp.scannable, fp.scannable_len);
+}
+
 typedef bool (*cmd_fn)(peer_state *, json_t *, reply *);
 static const struct { const char *name; cmd_fn fn; } commands[] = {
     { "init", cmd_init },
@@ -899,6 +932,7 @@ static const struct { const char *name; cmd_fn fn; } commands[] = {
     { "verify", cmd_verify },
     { "save_session", cmd_save_session },
     { "load_session", cmd_load_session },
+    { "fingerprint", cmd_fingerprint },
 };
 
 /* ---------------------------------------------------------------- main loop */
