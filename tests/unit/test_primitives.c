@@ -201,6 +201,9 @@ static void test_aes_cbc_nist(void **state)
     memcpy(buf, pt, 64);
     assert_int_equal(sotto_aes256_cbc_encrypt(buf, sizeof buf, &ct_len, key, iv, buf, 64), SOTTO_OK);
     assert_memory_equal(buf, ct, 80);
+    assert_int_equal(sotto_aes256_cbc_decrypt(buf, sizeof buf, &back_len, key, iv, buf, 80), SOTTO_OK);
+    assert_int_equal(back_len, 64);
+    assert_memory_equal(buf, pt, 64);
 }
 
 static void test_aes_ctr_nist(void **state)
