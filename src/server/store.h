@@ -208,7 +208,8 @@ sotto_store_err sotto_store_delete_account(sotto_store *s,
 
 /* Checks a device's secret (Argon2id, constant-time compare inside libsodium).
  * SOTTO_STORE_OK or SOTTO_STORE_ERR_AUTH (also for an unknown account or
- * device). Costs one Argon2id computation (see docs/PRIVACY.md for the
+ * device, which costs the same Argon2id so timing does not tell whether it
+ * exists). Costs one Argon2id computation (see docs/PRIVACY.md for the
  * measured time): cache the result per connection. */
 sotto_store_err sotto_store_authenticate(sotto_store *s,
                                          const uint8_t uuid[SOTTO_STORE_UUID_BYTES],

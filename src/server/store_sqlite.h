@@ -3,6 +3,7 @@
 #ifndef SOTTO_SERVER_STORE_SQLITE_H
 #define SOTTO_SERVER_STORE_SQLITE_H
 
+#include <sodium.h>
 #include <sqlite3.h>
 #include "store.h"
 
@@ -10,6 +11,19 @@
 #define SOTTO_STORE_PATH_MAX     4096
 #define SOTTO_STORE_EXPIRE_CHUNK 1000  /* envelopes deleted per expiry transaction */
 #define SOTTO_STORE_WAL_LIMIT    (64 * 1024 * 1024) /* journal_size_limit, bytes */
+
+/* Argon2id cost for device secrets: libsodium's "interactive" limits
+ * (2 passes, 64 MiB); measured cost per login in docs/PRIVACY.md. The secret
+ * is a random value the device generates, not a human password, so the hash
+ * only has to make a stolen database useless for logging in, not resist a
+ * dictionary. Raising these rehashes old hashes on their next good login
+ * (crypto_pwhash_str_needs_rehash). */
+#define SOTTO_STORE_PWHASH_OPSLIMIT crypto_pwhash_OPSLIMIT_INTERACTIVE
+#define SOTTO_STORE_PWHASH_MEMLIMIT crypto_pwhash_MEMLIMIT_INTERACTIVE
+#define SOTTO_STORE_PWHASH_ALG      crypto_pwhash_ALG_ARGON2ID13
+
+/* The Argon2id string verified for unknown accounts/devices (store_accounts.c). */
+const char *sotto_store_dummy_hash(void);
 
 struct sotto_store {
     sqlite3 *db;

@@ -2,6 +2,7 @@
 #include "test_store_util.h"
 
 #include <sqlite3.h>
+#include "store_sqlite.h"
 #include <sys/stat.h>
 #include <time.h>
 
@@ -223,6 +224,20 @@ static void test_authenticate(void **state)
     sqlite3_close(db);
 }
 
+/* The hash verified for unknown accounts has today's parameters, so it costs
+ * what a real one does, and no secret opens it. */
+static void test_dummy_hash(void **state)
+{
+    (void)state;
+    assert_int_equal(sodium_init() >= 0, 1);
+    const char *h = sotto_store_dummy_hash();
+    assert_int_equal(crypto_pwhash_str_needs_rehash(h, SOTTO_STORE_PWHASH_OPSLIMIT,
+                                                    SOTTO_STORE_PWHASH_MEMLIMIT), 0);
+    assert_true(strncmp(h, "$argon2id$", 10) == 0);
+    uint8_t secret[32] = {0};
+    assert_int_not_equal(crypto_pwhash_str_verify(h, (const char *)secret, sizeof secret), 0);
+}
+
 static void test_devices(void **state)
 {
     fx *f = *state;
@@ -393,6 +408,7 @@ int main(void)
         cmocka_unit_test(test_username_rule),
         cmocka_unit_test(test_uuid_text),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_dummy_hash),
         cmocka_unit_test_setup_teardown(test_register_and_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authenticate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
