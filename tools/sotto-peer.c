@@ -4,7 +4,8 @@
  *
  * Everything lives in memory: our identity, one signed prekey, one-time EC
  * and Kyber prekeys (fresh per `bundle`, deleted once a prekey message used
- * them), a last-resort Kyber prekey (kept), sessions and trust-on-first-use
+ * them), a last-resort Kyber prekey (kept; it builds at most one session per
+ * (signed prekey, base key) pair), sessions and trust-on-first-use
  * identities keyed by (peer name, device).
  *
  * Every request is checked and computed first and committed last: a request
@@ -61,6 +62,14 @@ typedef struct kyber_prekey {
     uint8_t sig[SOTTO_SIGNATURE_BYTES];
 } kyber_prekey;
 
+/* A (signed prekey, base key) pair that used the last-resort Kyber prekey:
+ * it may build a session once; later prekey messages with that base key
+ * need the session it built (as libsignal's store enforces). */
+typedef struct lr_use {
+    uint32_t spk_id;
+    uint8_t base_key[SOTTO_EC_PUBLIC_BYTES];
+} lr_use;
+
 typedef struct peer_entry {
     char *name;
     uint32_t device;
@@ -83,6 +92,7 @@ typedef struct peer_state {
     ec_prekey *ec;      size_t n_ec, cap_ec;
     kyber_prekey **kyb; size_t n_kyb, cap_kyb;
     peer_entry *peers;  size_t n_peers, cap_peers;
+    lr_use *lr_uses;    size_t n_lr, cap_lr;
     uint32_t next_ec_id, next_kyber_id;
 } peer_state;
 
@@ -113,6 +123,7 @@ static void state_clear(peer_state *st)
     for (size_t i = 0; i < st->n_peers; i++)
         peer_entry_clear(&st->peers[i]);
     free(st->peers);
+    free(st->lr_uses);
     sodium_memzero(st, sizeof *st);
 }
 
@@ -190,6 +201,15 @@ static kyber_prekey *find_kyber(peer_state *st, uint32_t id)
         if (st->kyb[i]->id == id)
             return st->kyb[i];
     return NULL;
+}
+
+static bool lr_used(const peer_state *st, uint32_t spk_id, const uint8_t *base_key)
+{
+    for (size_t i = 0; i < st->n_lr; i++)
+        if (st->lr_uses[i].spk_id == spk_id &&
+            memcmp(st->lr_uses[i].base_key, base_key, SOTTO_EC_PUBLIC_BYTES) == 0)
+            return true;
+    return false;
 }
 
 /* Deletes a one-time Kyber prekey; the last-resort one is kept. */
@@ -667,7 +687,16 @@ static sotto_err decrypt_prekey(peer_state *st, const char *name, uint32_t devic
     }
     const ec_prekey *opk = ids.has_pre_key ? find_ec(st, ids.pre_key_id) : NULL;
     const kyber_prekey *kpk = find_kyber(st, ids.kyber_pre_key_id);
+    bool last_resort = kpk == &st->last_resort;
+    if (last_resort && lr_used(st, ids.signed_pre_key_id, ids.base_key))
+        kpk = NULL; /* spent for this base key: only an existing session may answer */
     bool have_all = ids.signed_pre_key_id == st->spk.id && kpk && (!ids.has_pre_key || opk);
+    if (have_all && last_resort &&
+        !reserve((void **)&st->lr_uses, &st->cap_lr, st->n_lr, sizeof *st->lr_uses,
+                 PEER_MAX_PREKEYS)) {
+        fail(r, "too many last-resort Kyber prekey uses held", NULL);
+        return SOTTO_ERR_NO_MEMORY;
+    }
 
     sotto_prekey_secrets *keys = NULL;
     if (have_all) {
@@ -732,7 +761,13 @@ static sotto_err decrypt_prekey(peer_state *st, const char *name, uint32_t devic
     if (have_all) {
         if (ids.has_pre_key)
             delete_ec(st, ids.pre_key_id);
-        delete_kyber(st, ids.kyber_pre_key_id);
+        if (last_resort) {
+            lr_use *u = &st->lr_uses[st->n_lr++];
+            u->spk_id = ids.signed_pre_key_id;
+            memcpy(u->base_key, ids.base_key, sizeof u->base_key);
+        } else {
+            delete_kyber(st, ids.kyber_pre_key_id);
+        }
     }
     return SOTTO_OK;
 }
