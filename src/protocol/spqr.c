@@ -87,8 +87,7 @@ static int get_varint(const uint8_t *p, size_t n, size_t *at, uint64_t *out)
     size_t max = n - start < SOTTO_SPQR_VARINT_MAX ? n - start : SOTTO_SPQR_VARINT_MAX;
     for (size_t i = 0; i < max; i++) {
         uint8_t b = p[start + i];
-        if (i < 10)
-            v |= (i * 7 < 64) ? ((uint64_t)(b & 0x7f) << (i * 7)) : 0;
+        v |= (uint64_t)(b & 0x7f) << (i * 7); /* i <= 9: shift <= 63, high bits drop */
         if ((b & 0x80) == 0) {
             *at = start + i + 1;
             *out = v;
@@ -253,7 +252,8 @@ sotto_err sotto_spqr_recv_plan_make(sotto_spqr *s, const uint8_t *msg, size_t le
     }
     uint8_t cur[SOTTO_SPQR_KEY_BYTES], key[SOTTO_SPQR_KEY_BYTES];
     memcpy(cur, s->recv_next, sizeof cur);
-    for (uint32_t c = ctr + 1; c <= at && e == SOTTO_OK; c++) {
+    for (uint64_t c64 = (uint64_t)ctr + 1; c64 <= at && e == SOTTO_OK; c64++) {
+        uint32_t c = (uint32_t)c64;
         e = sotto_spqr_next_key(cur, key, cur, c);
         if (e == SOTTO_OK && c < at && c >= keep_from) {
             p->fresh[p->n_fresh].index = c;

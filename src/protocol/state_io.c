@@ -202,6 +202,32 @@ out:
 
 /* ---- load ---------------------------------------------------------------- */
 
+/* protobuf-c allocations for a loaded record hold keys: remember each size so
+ * it can be wiped before it is freed. */
+typedef struct wipe_hdr { size_t n; max_align_t align_; } wipe_hdr;
+
+static void *wipe_alloc(void *ctx, size_t n)
+{
+    (void)ctx;
+    if (n > SIZE_MAX - sizeof(wipe_hdr))
+        return NULL;
+    wipe_hdr *h = malloc(sizeof *h + n);
+    if (h == NULL)
+        return NULL;
+    h->n = n;
+    return h + 1;
+}
+
+static void wipe_free(void *ctx, void *p)
+{
+    (void)ctx;
+    if (p == NULL)
+        return;
+    wipe_hdr *h = (wipe_hdr *)p - 1;
+    sodium_memzero(p, h->n);
+    free(h);
+}
+
 static int is_key33(ProtobufCBinaryData b)
 {
     return b.len == SOTTO_EC_PUBLIC_BYTES && b.data[0] == SOTTO_KEY_TYPE_DJB;
@@ -331,7 +357,8 @@ sotto_err sotto_record_load(sotto_session **out, const uint8_t *buf, size_t len)
     *out = NULL;
     if (len < 1 || len > SOTTO_STATE_MAX_BYTES || buf[0] != SOTTO_STATE_FORMAT_VERSION)
         return SOTTO_ERR_INVALID_STATE;
-    Sotto__State__Record *rec = sotto__state__record__unpack(NULL, len - 1, buf + 1);
+    ProtobufCAllocator al = { wipe_alloc, wipe_free, NULL };
+    Sotto__State__Record *rec = sotto__state__record__unpack(&al, len - 1, buf + 1);
     if (rec == NULL)
         return SOTTO_ERR_INVALID_STATE;
     if (rec->n_archived > SOTTO_ARCHIVED_STATES_MAX ||
@@ -372,6 +399,6 @@ out:
     if (s != NULL)
         sotto_session_free(s);
     /* The unpacked copy holds keys too. */
-    sotto__state__record__free_unpacked(rec, NULL);
+    sotto__state__record__free_unpacked(rec, &al);
     return e;
 }
