@@ -95,7 +95,7 @@ static char *rpc_send(sotto_client *c, json_t *id, json_t *params)
         sotto_cstatus rc = sotto_client_queue(c, names[i], (const uint8_t *)json_string_value(msg),
                                               json_string_length(msg), &ids[i], err);
         if (rc != SOTTO_C_OK)
-            return reply(id, NULL, rc == SOTTO_C_USAGE ? -32602 : SOTTO_RPC_APP_ERROR, err, rc);
+            return reply(id, NULL, rc == SOTTO_C_USAGE ? -32602 : SOTTO_RPC_APP_ERROR, err, (int)rc);
     }
     sotto_cstatus fr = sotto_client_flush(c, err);
     json_t *res = json_array();
@@ -141,7 +141,7 @@ static char *rpc_history(sotto_client *c, json_t *id, json_t *params)
     sotto_cstatus rc = sotto_cstore_msg_each(sotto_client_store(c), peer, -1, -1, hist_cb, &h, err);
     if (rc != SOTTO_C_OK) {
         json_decref(h.arr);
-        return reply(id, NULL, SOTTO_RPC_APP_ERROR, err, rc);
+        return reply(id, NULL, SOTTO_RPC_APP_ERROR, err, (int)rc);
     }
     /* Keep the newest `limit`, oldest first. */
     while ((json_int_t)json_array_size(h.arr) > limit)

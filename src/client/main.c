@@ -285,7 +285,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "sotto: %s\n", err);
         if (a.cmd != SOTTO_CMD_NONE)
             fprintf(stderr, "try: sotto %s --help\n", sotto_cli_cmd_name(a.cmd));
-        return rc;
+        return (int)rc;
     }
     if (a.version) {
         printf("sotto %s\n", SOTTO_CLIENT_VERSION);

@@ -22,7 +22,7 @@ static void test_register(void **state)
     (void)state;
     sotto_cli c;
     const char *a[] = {"sotto", "-c", "/tmp/x", "register", "--server", "https://h:1",
-                       "--username", "alice", "--pin", "AB:cd:" "00112233445566778899aabbccddeeff00112233445566778899aabbccdd"};
+                       "--username", "alice", "--pin", ("AB:cd:" "00112233445566778899aabbccddeeff00112233445566778899aabbccdd")};
     assert_int_equal(parse(&c, ARGC(a), a), SOTTO_C_OK);
     assert_int_equal(c.cmd, SOTTO_CMD_REGISTER);
     assert_string_equal(c.dir, "/tmp/x");

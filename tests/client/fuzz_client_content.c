@@ -1,0 +1,25 @@
+/* libFuzzer: the client's message content decoder (bytes from a peer, after
+ * decryption). Anything must give OK or a clean error; OK output must
+ * re-encode to the same bytes. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "content.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    uint8_t uid[SOTTO_MSG_UID_BYTES];
+    int64_t ts;
+    char sender[SOTTO_PEER_MAX + 1];
+    const uint8_t *text;
+    size_t tl;
+    if (sotto_content_decode(data, size, uid, &ts, sender, &text, &tl, NULL) != SOTTO_C_OK)
+        return 0;
+    static uint8_t out[SOTTO_CONTENT_MAX];
+    size_t n;
+    if (sotto_content_encode(out, &n, uid, ts, sender, text, tl, NULL) != SOTTO_C_OK || n != size ||
+        memcmp(out, data, size) != 0)
+        abort();
+    return 0;
+}
