@@ -61,6 +61,7 @@
 /* ---- messages ---- */
 #define SOTTO_STORE_MAX_ENVELOPE_BYTES            (256u * 1024u) /* ciphertext bytes */
 #define SOTTO_STORE_MAX_QUEUE_PER_DEVICE          10000 /* full queue refuses, never drops */
+#define SOTTO_STORE_MAX_QUEUE_BYTES_PER_DEVICE    (128u * 1024u * 1024u) /* ciphertext bytes */
 #define SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION  SOTTO_STORE_MAX_DEVICES
 #define SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH     512
 #define SOTTO_STORE_MAX_FETCH                     100   /* envelopes per fetch call */
@@ -71,7 +72,7 @@
 
 /* ---- database ---- */
 #define SOTTO_STORE_BUSY_TIMEOUT_MS 5000
-#define SOTTO_STORE_SCHEMA_VERSION  1
+#define SOTTO_STORE_SCHEMA_VERSION  2
 
 typedef enum sotto_store_err {
     SOTTO_STORE_OK = 0,
@@ -87,7 +88,8 @@ typedef enum sotto_store_err {
     SOTTO_STORE_ERR_DEVICE_MISMATCH,   /* submission's device set differs; see mismatch */
     SOTTO_STORE_ERR_TOO_LARGE,         /* envelope over SOTTO_STORE_MAX_ENVELOPE_BYTES,
                                           or too many envelopes/submissions/acks */
-    SOTTO_STORE_ERR_QUEUE_FULL,        /* a destination queue holds the maximum */
+    SOTTO_STORE_ERR_QUEUE_FULL,        /* a destination queue holds the maximum
+                                          number of envelopes or bytes */
     SOTTO_STORE_ERR_BUSY,              /* database locked past the busy timeout: retry */
     SOTTO_STORE_ERR_SCHEMA,            /* database from a newer sottod, or migration failed */
     SOTTO_STORE_ERR_DB,                /* database / IO failure */

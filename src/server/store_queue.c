@@ -95,20 +95,26 @@ static int compare_sets(sotto_store_submission *sub, const device_ref *want, siz
     return m->missing_count > 0 || m->extra_count > 0;
 }
 
-static sotto_store_err queue_length(sotto_store *s, int64_t device_row, int64_t *len)
+static sotto_store_err queue_length(sotto_store *s, int64_t device_row, int64_t *len,
+                                    int64_t *bytes)
 {
     *len = 0;
+    if (bytes != NULL)
+        *bytes = 0;
     sqlite3_stmt *st = NULL;
     sotto_store_err e = sotto_store_prepare(s, &st,
-        "SELECT queue_len FROM devices WHERE id = ?1");
+        "SELECT queue_len, queue_bytes FROM devices WHERE id = ?1");
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_int64(st, 1, device_row);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         *len = sqlite3_column_int64(st, 0);
-    else
-        e = sotto_store_db_err(rc);
+        if (bytes != NULL)
+            *bytes = sqlite3_column_int64(st, 1);
+    } else {
+        e = rc == SQLITE_DONE ? SOTTO_STORE_ERR_NOT_FOUND : sotto_store_db_err(rc);
+    }
     sqlite3_finalize(st);
     return e;
 }
@@ -130,10 +136,11 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
         for (size_t i = 0; i < nwant; i++)
             if (want[i].device_id == o->device_id)
                 row = want[i].row;
-        int64_t len = 0;
-        if ((e = queue_length(s, row, &len)) != SOTTO_STORE_OK)
+        int64_t len = 0, bytes = 0;
+        if ((e = queue_length(s, row, &len, &bytes)) != SOTTO_STORE_OK)
             return e;
-        if (len >= SOTTO_STORE_MAX_QUEUE_PER_DEVICE)
+        if (len >= SOTTO_STORE_MAX_QUEUE_PER_DEVICE ||
+            bytes + (int64_t)o->body_len > (int64_t)SOTTO_STORE_MAX_QUEUE_BYTES_PER_DEVICE)
             return SOTTO_STORE_ERR_QUEUE_FULL;
         uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES];
         randombytes_buf(id, sizeof id);
@@ -387,7 +394,7 @@ sotto_store_err sotto_store_queue_count(sotto_store *s,
         return e;
     int64_t device_row = 0, len = 0;
     if ((e = sotto_store_lookup(s, uuid, device_id, NULL, &device_row)) == SOTTO_STORE_OK &&
-        (e = queue_length(s, device_row, &len)) == SOTTO_STORE_OK)
+        (e = queue_length(s, device_row, &len, NULL)) == SOTTO_STORE_OK)
         *count = (uint32_t)len;
     sotto_store_rollback(s);
     return e;

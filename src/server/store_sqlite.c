@@ -119,6 +119,19 @@ static const char *const migrations[] = {
     "  UPDATE devices SET queue_len = queue_len + 1 WHERE id = NEW.device; END;"
     "CREATE TRIGGER envelopes_out AFTER DELETE ON envelopes BEGIN"
     "  UPDATE devices SET queue_len = queue_len - 1 WHERE id = OLD.device; END;",
+    /* 1 -> 2: the queue's ciphertext bytes, for the per-device byte limit. */
+    "ALTER TABLE devices ADD COLUMN queue_bytes INTEGER NOT NULL DEFAULT 0;"
+    "UPDATE devices SET queue_len = (SELECT count(*) FROM envelopes WHERE device = devices.id),"
+    "  queue_bytes = (SELECT coalesce(sum(length(body)), 0) FROM envelopes"
+    "                 WHERE device = devices.id);"
+    "DROP TRIGGER envelopes_in;"
+    "DROP TRIGGER envelopes_out;"
+    "CREATE TRIGGER envelopes_in AFTER INSERT ON envelopes BEGIN"
+    "  UPDATE devices SET queue_len = queue_len + 1,"
+    "    queue_bytes = queue_bytes + length(NEW.body) WHERE id = NEW.device; END;"
+    "CREATE TRIGGER envelopes_out AFTER DELETE ON envelopes BEGIN"
+    "  UPDATE devices SET queue_len = queue_len - 1,"
+    "    queue_bytes = queue_bytes - length(OLD.body) WHERE id = OLD.device; END;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == SOTTO_STORE_SCHEMA_VERSION,
                "one migration step per schema version");

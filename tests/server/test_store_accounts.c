@@ -382,7 +382,9 @@ static void test_reopen_and_schema(void **state)
     assert_int_equal(sotto_store_open(&s2, f->dir), SOTTO_STORE_ERR_SCHEMA);
     assert_null(s2);
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL), SQLITE_OK);
+    char back[64];
+    snprintf(back, sizeof back, "PRAGMA user_version = %d", SOTTO_STORE_SCHEMA_VERSION);
+    assert_int_equal(sqlite3_exec(db, back, NULL, NULL, NULL), SQLITE_OK);
     sqlite3_close(db);
     assert_int_equal(sotto_store_open(&f->s, f->dir), SOTTO_STORE_OK);
     assert_int_equal(sotto_store_find_username(f->s, "grace", &acct), SOTTO_STORE_OK);

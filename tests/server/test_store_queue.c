@@ -63,6 +63,8 @@ static uint32_t qcount(sotto_store *s, const uint8_t *a, uint32_t dev)
     return n;
 }
 
+static void assert_counters_match(const char *dir);
+
 static void test_device_mismatch(void **state)
 {
     fx *f = *state;
@@ -396,6 +398,7 @@ static void test_expiry(void **state)
     assert_int_equal(deleted, 2500);
     assert_int_equal(qcount(f->s, f->alice, 1), 0);
     assert_int_equal(qcount(f->s, f->bob, 1), 1);
+    assert_counters_match(f->dir);
 }
 
 static void test_reopen_keeps_queue(void **state)
@@ -644,6 +647,115 @@ static void test_concurrent_writers_reader(void **state)
     assert_int_equal(qcount(f->s, f->bob, 1), 0);
 }
 
+static void db_exec(const char *dir, const char *sql)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/sottod.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *msg = NULL;
+    if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg ? msg : "?");
+    sqlite3_close(db);
+}
+
+/* The counters the triggers keep agree with the rows. */
+static void assert_counters_match(const char *dir)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/sottod.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db,
+        "SELECT count(*) FROM devices d WHERE queue_len !="
+        " (SELECT count(*) FROM envelopes WHERE device = d.id) OR queue_bytes !="
+        " (SELECT coalesce(sum(length(body)), 0) FROM envelopes WHERE device = d.id)",
+        -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(st, 0), 0);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void test_queue_bytes_limit(void **state)
+{
+    fx *f = *state;
+    static const uint8_t body[64] = {1};
+    sotto_store_outgoing o = {.device_id = 1, .type = 1, .body = body, .body_len = 10};
+    sotto_store_submission sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_counters_match(f->dir);
+    /* Pretend bob's queue holds all but 10 bytes of the limit. */
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "UPDATE devices SET queue_bytes = %u - 10 WHERE account ="
+             " (SELECT id FROM accounts WHERE username = 'bob')",
+             SOTTO_STORE_MAX_QUEUE_BYTES_PER_DEVICE);
+    db_exec(f->dir, sql);
+    o.body_len = 11;
+    sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_ERR_QUEUE_FULL);
+    o.body_len = 10;
+    sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_OK);
+    assert_int_equal(qcount(f->s, f->bob, 1), 2);
+}
+
+/* Schema 1 -> 2: a database written by the first schema is migrated on open
+ * and its queues come through whole, with the counters recomputed. */
+static void test_migration_from_v1(void **state)
+{
+    fx *f = *state;
+    static const uint8_t body[40] = {2};
+    sotto_store_outgoing o[3] = {
+        {.device_id = 1, .type = 1, .body = body, .body_len = 40},
+        {.device_id = 2, .type = 1, .body = body, .body_len = 30},
+        {.device_id = 3, .type = 1, .body = body, .body_len = 20},
+    };
+    sotto_store_submission sub = sub_from(f->bob, 1, f->alice, o, 3);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    sub = sub_from(f->bob, 1, f->alice, o, 3);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    sotto_store_close(f->s);
+    f->s = NULL;
+
+    /* Put the file back into the version-1 shape, counters wrong on purpose. */
+    db_exec(f->dir,
+            "BEGIN;"
+            "DROP TRIGGER envelopes_in; DROP TRIGGER envelopes_out;"
+            "ALTER TABLE devices DROP COLUMN queue_bytes;"
+            "CREATE TRIGGER envelopes_in AFTER INSERT ON envelopes BEGIN"
+            "  UPDATE devices SET queue_len = queue_len + 1 WHERE id = NEW.device; END;"
+            "CREATE TRIGGER envelopes_out AFTER DELETE ON envelopes BEGIN"
+            "  UPDATE devices SET queue_len = queue_len - 1 WHERE id = OLD.device; END;"
+            "UPDATE devices SET queue_len = 12345;"
+            "PRAGMA user_version = 1;"
+            "COMMIT;");
+
+    assert_int_equal(sotto_store_open(&f->s, f->dir), SOTTO_STORE_OK);
+    int v = 0;
+    assert_int_equal(sotto_store_schema_version(f->s, &v), SOTTO_STORE_OK);
+    assert_int_equal(v, 2);
+    assert_counters_match(f->dir);
+    assert_int_equal(qcount(f->s, f->alice, 1), 2);
+    assert_int_equal(qcount(f->s, f->alice, 2), 2);
+    assert_int_equal(qcount(f->s, f->bob, 1), 0);
+    sotto_store_envelope *e = NULL;
+    size_t n = 0;
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->alice, 3, 0, 10, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(e[0].body_len, 20);
+    assert_memory_equal(e[0].sender, f->bob, 16);
+    /* The new triggers keep both counters from here on. */
+    assert_int_equal(sotto_store_ack(f->s, f->alice, 3, (const uint8_t(*)[16])e[0].id, 1, NULL),
+                     SOTTO_STORE_OK);
+    sotto_store_envelopes_free(e, n);
+    assert_counters_match(f->dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -655,6 +767,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_reopen_keeps_queue, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill9_keeps_acknowledged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_writers_reader, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_queue_bytes_limit, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
