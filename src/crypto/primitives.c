@@ -26,7 +26,6 @@
  *   once and then restarts with EVP_MAC_init(ctx, NULL, ...), which reuses the
  *   precomputed ipad/opad state, so an 80-byte output costs one key schedule.
  */
-#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
