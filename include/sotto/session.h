@@ -87,13 +87,16 @@ SOTTO_API void sotto_session_free(sotto_session *s); /* wipes, then frees */
 
 /* Alice: verify both prekey signatures and start a new current state from the
  * bundle (the old one is archived). SOTTO_ERR_UNTRUSTED_IDENTITY when the
- * record already knows a different identity key for this device. */
+ * record already knows a different identity key for this device (a record is
+ * pinned to the first remote identity it accepts; to trust a new one, start a
+ * new record); SOTTO_ERR_BAD_SIGNATURE when either prekey signature fails. */
 SOTTO_API sotto_err sotto_session_process_bundle(sotto_session *s, const sotto_identity *us,
                                                  const sotto_bundle *bundle);
 
 /* Upper bound of the ciphertext size for pt_len plaintext bytes (0 when
  * pt_len > SOTTO_MAX_PLAINTEXT_BYTES). encrypt writes a SOTTO_MSG_PREKEY
- * message until the first reply decrypts, SOTTO_MSG_WHISPER after. */
+ * message until the first reply decrypts, SOTTO_MSG_WHISPER after; us may be
+ * NULL (when given, it must be the identity the session was made with). */
 SOTTO_API size_t sotto_session_ciphertext_bound(size_t pt_len);
 SOTTO_API sotto_err sotto_session_encrypt(sotto_session *s, const sotto_identity *us,
                                           const uint8_t *pt, size_t pt_len,
@@ -101,11 +104,23 @@ SOTTO_API sotto_err sotto_session_encrypt(sotto_session *s, const sotto_identity
                                           int *msg_type);
 
 /* type is SOTTO_MSG_WHISPER or SOTTO_MSG_PREKEY; keys may be NULL for
- * WHISPER (and for a PREKEY message whose session already exists). On any
- * error the record is exactly as it was. Errors of note: DUPLICATE_MESSAGE (key
- * already used), KEY_NO_LONGER_HELD (evicted by the stored-key limit),
- * TOO_FAR_AHEAD, BAD_MAC, UNTRUSTED_IDENTITY (a prekey message from another
- * identity key than the one this record is pinned to), MISSING_PREKEY. */
+ * WHISPER (and for a PREKEY message whose session already exists). A WHISPER
+ * message is tried on the current state, then on the archived ones; the one
+ * that decrypts becomes current. On any error the record is exactly as it
+ * was. Errors of note:
+ *   DUPLICATE_MESSAGE   the message key was already used
+ *   KEY_NO_LONGER_HELD  the skipped key was evicted (SOTTO_MAX_MESSAGE_KEYS per
+ *                       chain, oldest first, as libsignal), or is older than
+ *                       the SPQR chain keeps (2,000 behind the newest)
+ *   TOO_FAR_AHEAD       more than SOTTO_MAX_FORWARD_JUMPS ahead: in practice a
+ *                       counter 25,001 past the last message received (the
+ *                       SPQR chain's limit; the Double Ratchet's alone would
+ *                       allow one more)
+ *   BAD_MAC             authentication failed on every state tried
+ *   UNTRUSTED_IDENTITY  a prekey message from another identity key than the
+ *                       one this record is pinned to
+ *   MISSING_PREKEY      keys is NULL or names other prekey ids
+ *   PQ_RATCHET          the pq_ratchet field is missing or refused */
 SOTTO_API sotto_err sotto_session_decrypt(sotto_session *s, const sotto_identity *us,
                                           const sotto_prekey_secrets *keys, int msg_type,
                                           const uint8_t *ct, size_t ct_len,
