@@ -317,10 +317,11 @@ class Peer {
 // ---------------------------------------------------------------------------
 // Conversation helpers. A side is { peer, name } (peer: a Peer).
 
-async function initSide(peer, name) {
-  const r = await peer.ok({ cmd: 'init', name, device: DEVICE }, 'init');
+async function initSide(peer, name, device = DEVICE) {
+  const r = await peer.ok({ cmd: 'init', name, device }, 'init');
   checkBundle(r.bundle, `${peer.label} init`, true);
-  return { peer, name, bundle: r.bundle, identityKey: r.bundle.identityKey };
+  check(r.bundle.deviceId === device, `${peer.label}: bundle deviceId ${r.bundle.deviceId}, init said ${device}`);
+  return { peer, name, device, bundle: r.bundle, identityKey: r.bundle.identityKey };
 }
 
 function checkBundle(b, what, withPreKey) {
@@ -344,7 +345,7 @@ function checkBundle(b, what, withPreKey) {
 // Encrypts plaintexts on `from` for `to`, pipelined.
 async function encryptMany(from, to, pts) {
   const replies = await Promise.all(
-    pts.map((pt) => from.peer.call({ cmd: 'encrypt', peer: to.name, device: DEVICE, plaintext: b64(pt) })),
+    pts.map((pt) => from.peer.call({ cmd: 'encrypt', peer: to.name, device: to.device, plaintext: b64(pt) })),
   );
   return replies.map((r, i) => {
     check(r.ok, `${from.peer.label}: encrypt failed: ${r.error}`);
@@ -356,7 +357,7 @@ async function encryptMany(from, to, pts) {
 // Delivers messages (in the given order) and checks every plaintext, pipelined.
 async function deliverMany(msgs) {
   const replies = await Promise.all(
-    msgs.map((m) => m.to.peer.call({ cmd: 'decrypt', peer: m.from.name, device: DEVICE, type: m.type, ciphertext: b64(m.ct) })),
+    msgs.map((m) => m.to.peer.call({ cmd: 'decrypt', peer: m.from.name, device: m.from.device, type: m.type, ciphertext: b64(m.ct) })),
   );
   replies.forEach((r, i) => {
     const m = msgs[i];
@@ -366,7 +367,7 @@ async function deliverMany(msgs) {
 }
 
 async function refuse(to, from, type, bytes, what) {
-  const r = await to.peer.call({ cmd: 'decrypt', peer: from.name, device: DEVICE, type, ciphertext: b64(bytes) });
+  const r = await to.peer.call({ cmd: 'decrypt', peer: from.name, device: from.device, type, ciphertext: b64(bytes) });
   check(!r.ok, `${to.peer.label} accepted ${what}`);
   return r;
 }
@@ -380,7 +381,7 @@ async function establish(x, y, { noPreKey = false } = {}) {
     bundle = (await y.peer.ok({ cmd: 'bundle' })).bundle;
     checkBundle(bundle, `${y.peer.label} bundle`, true);
   }
-  await x.peer.ok({ cmd: 'process_bundle', peer: y.name, device: DEVICE, bundle }, 'process_bundle');
+  await x.peer.ok({ cmd: 'process_bundle', peer: y.name, device: y.device, bundle }, 'process_bundle');
   return bundle;
 }
 
@@ -490,7 +491,7 @@ async function tamperAll(to, from, msg, label) {
   variants.push({ what: 'empty ciphertext', bytes: new Uint8Array(0) });
   const replies = await Promise.all(
     variants.map((v) =>
-      to.peer.call({ cmd: 'decrypt', peer: from.name, device: DEVICE, type: v.type ?? msg.type, ciphertext: b64(v.bytes) }),
+      to.peer.call({ cmd: 'decrypt', peer: from.name, device: from.device, type: v.type ?? msg.type, ciphertext: b64(v.bytes) }),
     ),
   );
   replies.forEach((r, i) => {
@@ -539,16 +540,16 @@ CASES['no-prekey'] = async (X, Y, rng) => {
 };
 
 async function saveLoad(side, other, what) {
-  const s = await side.peer.ok({ cmd: 'save_session', peer: other.name, device: DEVICE }, `save_session (${what})`);
+  const s = await side.peer.ok({ cmd: 'save_session', peer: other.name, device: other.device }, `save_session (${what})`);
   check(typeof s.session === 'string' && s.session.length > 0, `${side.peer.label}: save_session returned nothing`);
-  await side.peer.ok({ cmd: 'load_session', peer: other.name, device: DEVICE, session: s.session }, `load_session (${what})`);
+  await side.peer.ok({ cmd: 'load_session', peer: other.name, device: other.device, session: s.session }, `load_session (${what})`);
   return s.session;
 }
 
 CASES['save-load'] = async (X, Y, rng) => {
   const x = await initSide(X, 'alice');
   const y = await initSide(Y, 'bob');
-  const r0 = await X.call({ cmd: 'save_session', peer: y.name, device: DEVICE });
+  const r0 = await X.call({ cmd: 'save_session', peer: y.name, device: y.device });
   check(!r0.ok, `${X.label}: save_session without a session succeeded`);
   await establish(x, y);
   // Initiator with a pending (unconfirmed) PreKey state.
@@ -572,10 +573,10 @@ CASES['save-load'] = async (X, Y, rng) => {
     await pingPong(x, y, rng, rng.range(1, 3));
   }
   // A bad record is refused and leaves the session as it was.
-  const good = await X.ok({ cmd: 'save_session', peer: y.name, device: DEVICE });
+  const good = await X.ok({ cmd: 'save_session', peer: y.name, device: y.device });
   const junk = unb64(good.session).slice(0, 7);
   for (const bad of [b64(junk), b64(new Uint8Array([1, 2, 3])), 'not base64!']) {
-    const r = await X.call({ cmd: 'load_session', peer: y.name, device: DEVICE, session: bad });
+    const r = await X.call({ cmd: 'load_session', peer: y.name, device: y.device, session: bad });
     check(!r.ok, `${X.label}: load_session accepted a bad record`);
   }
   await pingPong(x, y, rng, 10);
@@ -647,16 +648,16 @@ CASES['identity-change'] = async (X, Y, rng) => {
   y = await initSide(Y, 'bob');
   check(y.identityKey !== oldKey, `${Y.label}: init did not make a new identity`);
   const nb = (await Y.ok({ cmd: 'bundle' })).bundle;
-  const r1 = await X.call({ cmd: 'process_bundle', peer: y.name, device: DEVICE, bundle: nb });
+  const r1 = await X.call({ cmd: 'process_bundle', peer: y.name, device: y.device, bundle: nb });
   check(mentionsIdentity(r1), `${X.label}: process_bundle with a changed identity: ${r1.ok ? 'accepted' : r1.error}`);
   // The new Y starts a session itself; X must refuse its first message the same way.
   const xb = (await X.ok({ cmd: 'bundle' })).bundle;
-  await Y.ok({ cmd: 'process_bundle', peer: x.name, device: DEVICE, bundle: xb });
+  await Y.ok({ cmd: 'process_bundle', peer: x.name, device: x.device, bundle: xb });
   const [m] = await encryptMany(y, x, [rng.plaintext()]);
   const r2 = await refuse(x, y, m.type, m.ct, 'a message from a changed identity');
   check(mentionsIdentity(r2), `${X.label}: decrypt from a changed identity: ${r2.error}`);
   // The refusal changed nothing: the old session still encrypts.
-  await X.ok({ cmd: 'encrypt', peer: y.name, device: DEVICE, plaintext: b64(rng.plaintext()) });
+  await X.ok({ cmd: 'encrypt', peer: y.name, device: y.device, plaintext: b64(rng.plaintext()) });
 };
 
 CASES.group = async (X, Y, rng) => {
@@ -665,7 +666,7 @@ CASES.group = async (X, Y, rng) => {
   for (const [s, r] of [[x, y], [y, x]]) {
     const dist = rng.uuid();
     const skdm = (await s.peer.ok({ cmd: 'group_create', distributionId: dist })).skdm;
-    await r.peer.ok({ cmd: 'group_process', peer: s.name, device: DEVICE, skdm }, 'group_process');
+    await r.peer.ok({ cmd: 'group_process', peer: s.name, device: s.device, skdm }, 'group_process');
     const pts = Array.from({ length: 200 }, () => rng.plaintext());
     const replies = await Promise.all(pts.map((pt) => s.peer.call({ cmd: 'group_encrypt', distributionId: dist, plaintext: b64(pt) })));
     const msgs = replies.map((q, i) => {
@@ -680,7 +681,7 @@ CASES.group = async (X, Y, rng) => {
       bad.push(flipped(ct, f.tagStart, 0x08));
       bad.push(flipped(ct, f.wt === 0 ? f.valStart : f.valStart + ((f.valEnd - f.valStart) >> 1), 0x01));
     }
-    const dec = (c) => r.peer.call({ cmd: 'group_decrypt', peer: s.name, device: DEVICE, ciphertext: b64(c) });
+    const dec = (c) => r.peer.call({ cmd: 'group_decrypt', peer: s.name, device: s.device, ciphertext: b64(c) });
     for (const [i, q] of (await Promise.all(bad.map(dec))).entries()) check(!q.ok, `${r.peer.label} accepted tampered SenderKeyMessage #${i}`);
     // Shuffled delivery with drops; replays refused.
     const order = rng.shuffle(msgs.map((_, i) => i)).filter(() => !rng.chance(0.05));
@@ -734,7 +735,7 @@ const MAX_RECEIVER_CHAINS = 5;
 const MAX_FORWARD_JUMP = 25000;
 
 async function decryptResults(to, from, msgs) {
-  return Promise.all(msgs.map((m) => to.peer.call({ cmd: 'decrypt', peer: from.name, device: DEVICE, type: m.type, ciphertext: b64(m.ct) })));
+  return Promise.all(msgs.map((m) => to.peer.call({ cmd: 'decrypt', peer: from.name, device: from.device, type: m.type, ciphertext: b64(m.ct) })));
 }
 
 CASES.limits = async (X, Y, rng) => {
@@ -802,18 +803,19 @@ CASES['last-resort-kyber'] = async (X, Y, rng) => {
   check(b3.kyberPreKey === b1.kyberPreKey && b3.preKeyId !== b1.preKeyId, `${Y.label}: third last-resort bundle`);
   for (const [name, b] of [['alice', b1], ['carol', b2], ['dave', b3]]) {
     const x = await initSide(X, name);
-    await X.ok({ cmd: 'process_bundle', peer: y.name, device: DEVICE, bundle: b }, 'process_bundle');
+    await X.ok({ cmd: 'process_bundle', peer: y.name, device: y.device, bundle: b }, 'process_bundle');
     const msgs = await encryptMany(x, y, [rng.plaintext(), rng.plaintext()]);
     await deliverMany(rng.shuffle(msgs));
     await pingPong(x, y, rng, 3);
   }
 };
 
-// UUID names: libsignal then carries sender and recipient addresses inside the first messages.
+// UUID names: libsignal then carries sender and recipient addresses (with device ids)
+// inside the first messages. Devices other than 1, too.
 CASES['service-ids'] = async (X, Y, rng) => {
   const [xn, yn] = names(rng, true);
-  const x = await initSide(X, xn);
-  const y = await initSide(Y, yn);
+  const x = await initSide(X, xn, 2);
+  const y = await initSide(Y, yn, 127);
   await establish(x, y);
   await pingPong(x, y, rng, 20);
 };
@@ -831,20 +833,20 @@ CASES.robustness = async (X, Y, rng) => {
     check(!r.ok, `${p.label} accepted an unknown command`);
   }
   const bad = [
-    { cmd: 'encrypt', peer: y.name, device: DEVICE, plaintext: b64(rng.plaintext()) }, // no session yet
-    { cmd: 'encrypt', peer: y.name, device: DEVICE },
-    { cmd: 'process_bundle', peer: y.name, device: DEVICE },
-    { cmd: 'process_bundle', peer: y.name, device: DEVICE, bundle: { ...y.bundle, signedPreKeySignature: b64(rng.bytes(64)) } },
-    { cmd: 'process_bundle', peer: y.name, device: DEVICE, bundle: { ...y.bundle, kyberPreKeySignature: b64(rng.bytes(64)) } },
-    { cmd: 'process_bundle', peer: y.name, device: DEVICE, bundle: { ...y.bundle, identityKey: 'AAAA' } },
-    { cmd: 'process_bundle', peer: y.name, device: DEVICE, bundle: { ...y.bundle, kyberPreKey: b64(rng.bytes(1569)) } },
-    { cmd: 'decrypt', peer: y.name, device: DEVICE, type: 2, ciphertext: b64(rng.bytes(100)) },
-    { cmd: 'decrypt', peer: y.name, device: DEVICE, type: 3, ciphertext: b64(rng.bytes(100)) },
-    { cmd: 'decrypt', peer: y.name, device: DEVICE, type: 2, ciphertext: '!!!' },
+    { cmd: 'encrypt', peer: y.name, device: y.device, plaintext: b64(rng.plaintext()) }, // no session yet
+    { cmd: 'encrypt', peer: y.name, device: y.device },
+    { cmd: 'process_bundle', peer: y.name, device: y.device },
+    { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, signedPreKeySignature: b64(rng.bytes(64)) } },
+    { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, kyberPreKeySignature: b64(rng.bytes(64)) } },
+    { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, identityKey: 'AAAA' } },
+    { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, kyberPreKey: b64(rng.bytes(1569)) } },
+    { cmd: 'decrypt', peer: y.name, device: y.device, type: 2, ciphertext: b64(rng.bytes(100)) },
+    { cmd: 'decrypt', peer: y.name, device: y.device, type: 3, ciphertext: b64(rng.bytes(100)) },
+    { cmd: 'decrypt', peer: y.name, device: y.device, type: 2, ciphertext: '!!!' },
     { cmd: 'verify', key: 'AAAA', message: '', signature: b64(rng.bytes(64)) },
-    { cmd: 'group_process', peer: y.name, device: DEVICE, skdm: b64(rng.bytes(80)) },
+    { cmd: 'group_process', peer: y.name, device: y.device, skdm: b64(rng.bytes(80)) },
     { cmd: 'group_encrypt', distributionId: 'not-a-uuid', plaintext: '' },
-    { cmd: 'group_decrypt', peer: y.name, device: DEVICE, ciphertext: b64(rng.bytes(120)) },
+    { cmd: 'group_decrypt', peer: y.name, device: y.device, ciphertext: b64(rng.bytes(120)) },
     { cmd: 'fingerprint', localId: '', remoteId: '', remoteKey: 'AAAA' },
   ];
   const replies = await Promise.all(bad.map((q) => X.call(q, { noSkip: true })));
