@@ -839,6 +839,8 @@ CASES.robustness = async (X, Y, rng) => {
     { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, signedPreKeySignature: b64(rng.bytes(64)) } },
     { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, kyberPreKeySignature: b64(rng.bytes(64)) } },
     { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, identityKey: 'AAAA' } },
+    // Signed by someone else: refused, and that identity must not be trusted on first use.
+    { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, identityKey: x.identityKey } },
     { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, kyberPreKey: b64(rng.bytes(1569)) } },
     { cmd: 'decrypt', peer: y.name, device: y.device, type: 2, ciphertext: b64(rng.bytes(100)) },
     { cmd: 'decrypt', peer: y.name, device: y.device, type: 3, ciphertext: b64(rng.bytes(100)) },
