@@ -5,4 +5,5 @@
 #include "sotto/keys.h"
 #include "sotto/session.h"
 #include "sotto/fingerprint.h"
+#include "sotto/group.h"
 #endif
