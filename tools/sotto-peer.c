@@ -80,6 +80,14 @@ typedef struct peer_entry {
     size_t saved_len;
 } peer_entry;
 
+/* A sender-key record for (sender, device, distribution id); name NULL is us. */
+typedef struct group_entry {
+    char *name;
+    uint32_t device;
+    uint8_t dist[SOTTO_DISTRIBUTION_ID_BYTES];
+    sotto_sender_key_record *rec;
+} group_entry;
+
 typedef struct peer_state {
     bool ready;
     char *name;
@@ -92,6 +100,7 @@ typedef struct peer_state {
     ec_prekey *ec;      size_t n_ec, cap_ec;
     kyber_prekey **kyb; size_t n_kyb, cap_kyb;
     peer_entry *peers;  size_t n_peers, cap_peers;
+    group_entry *groups; size_t n_groups, cap_groups;
     lr_use *lr_uses;    size_t n_lr, cap_lr;
     uint32_t next_ec_id, next_kyber_id;
 } peer_state;
@@ -123,6 +132,11 @@ static void state_clear(peer_state *st)
     for (size_t i = 0; i < st->n_peers; i++)
         peer_entry_clear(&st->peers[i]);
     free(st->peers);
+    for (size_t i = 0; i < st->n_groups; i++) {
+        free(st->groups[i].name);
+        sotto_sender_key_record_free(st->groups[i].rec);
+    }
+    free(st->groups);
     free(st->lr_uses);
     sodium_memzero(st, sizeof *st);
 }
@@ -956,6 +970,176 @@ static bool cmd_fingerprint(peer_state *st, json_t *req, reply *r)
     return set_b64(r, "scannable", fp.scannable, fp.scannable_len);
 }
 
+/* ---------------------------------------------------------------- groups (sender keys) */
+
+#define PEER_MAX_GROUP_RECORDS PEER_MAX_PEERS
+#define PEER_UUID_STRING_BYTES 36
+
+/* Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into 16 bytes. */
+static bool parse_uuid(const char *s, size_t n, uint8_t out[SOTTO_DISTRIBUTION_ID_BYTES])
+{
+    if (n != PEER_UUID_STRING_BYTES)
+        return false;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i++] != '-')
+                return false;
+            continue;
+        }
+        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[k++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    return k == SOTTO_DISTRIBUTION_ID_BYTES;
+}
+
+static bool get_dist(reply *r, json_t *req, uint8_t out[SOTTO_DISTRIBUTION_ID_BYTES])
+{
+    json_t *v = json_object_get(req, "distributionId");
+    if (!json_is_string(v) || !parse_uuid(json_string_value(v), json_string_length(v), out))
+        return fail(r, "field \"distributionId\" must be a UUID string", NULL);
+    return true;
+}
+
+/* The record for (sender, device, distribution id); sender NULL is us. */
+static group_entry *find_group(peer_state *st, const char *name, uint32_t device,
+                               const uint8_t dist[SOTTO_DISTRIBUTION_ID_BYTES])
+{
+    for (size_t i = 0; i < st->n_groups; i++) {
+        group_entry *g = &st->groups[i];
+        if (memcmp(g->dist, dist, SOTTO_DISTRIBUTION_ID_BYTES) == 0 &&
+            ((name == NULL && g->name == NULL) ||
+             (name && g->name && g->device == device && strcmp(g->name, name) == 0)))
+            return g;
+    }
+    return NULL;
+}
+
+/* Adds rec under (name, device, dist); on failure rec stays the caller's. */
+static bool add_group(peer_state *st, reply *r, const char *name, uint32_t device,
+                      const uint8_t dist[SOTTO_DISTRIBUTION_ID_BYTES], sotto_sender_key_record *rec)
+{
+    if (!reserve((void **)&st->groups, &st->cap_groups, st->n_groups, sizeof *st->groups,
+                 PEER_MAX_GROUP_RECORDS))
+        return fail(r, "too many sender-key records held", NULL);
+    char *copy = NULL;
+    if (name && !(copy = strdup(name)))
+        return fail(r, "out of memory", NULL);
+    group_entry *g = &st->groups[st->n_groups++];
+    g->name = copy;
+    g->device = device;
+    memcpy(g->dist, dist, SOTTO_DISTRIBUTION_ID_BYTES);
+    g->rec = rec;
+    return true;
+}
+
+/* group_create {distributionId, rotate?}: our distribution message; "rotate"
+ * (driver extra) starts a new chain. */
+static bool cmd_group_create(peer_state *st, json_t *req, reply *r)
+{
+    uint8_t dist[SOTTO_DISTRIBUTION_ID_BYTES], skdm[SOTTO_GROUP_SKDM_MAX_BYTES];
+    size_t n = 0;
+    if (!need_init(st, r) || !get_dist(r, req, dist))
+        return false;
+    group_entry *g = find_group(st, NULL, 0, dist);
+    if (g && !get_bool(req, "rotate")) {
+        sotto_err e = sotto_group_create_distribution(g->rec, dist, skdm, sizeof skdm, &n);
+        return e == SOTTO_OK ? set_b64(r, "skdm", skdm, n) : fail_lib(r, "group_create", e);
+    }
+    sotto_sender_key_record *rec = NULL;
+    sotto_err e = sotto_sender_key_record_new(&rec);
+    if (e == SOTTO_OK)
+        e = sotto_group_create_distribution(rec, dist, skdm, sizeof skdm, &n);
+    if (e != SOTTO_OK) {
+        sotto_sender_key_record_free(rec);
+        return fail_lib(r, "group_create", e);
+    }
+    if (!set_b64(r, "skdm", skdm, n) || (!g && !add_group(st, r, NULL, 0, dist, rec))) {
+        sotto_sender_key_record_free(rec);
+        return false;
+    }
+    if (g) {
+        sotto_sender_key_record_free(g->rec);
+        g->rec = rec;
+    }
+    return true;
+}
+
+static bool cmd_group_process(peer_state *st, json_t *req, reply *r)
+{
+    const char *name;
+    uint32_t device;
+    uint8_t *skdm, dist[SOTTO_DISTRIBUTION_ID_BYTES];
+    size_t len;
+    if (!need_init(st, r) || !get_addr(r, req, &name, &device) ||
+        !get_b64(r, req, "skdm", PEER_MAX_CIPHERTEXT, &skdm, &len))
+        return false;
+    sotto_err e = sotto_group_distribution_message_id(skdm, len, dist);
+    group_entry *g = e == SOTTO_OK ? find_group(st, name, device, dist) : NULL;
+    sotto_sender_key_record *fresh = NULL;
+    if (e == SOTTO_OK && !g)
+        e = sotto_sender_key_record_new(&fresh);
+    if (e == SOTTO_OK)
+        e = sotto_group_process_distribution(g ? g->rec : fresh, skdm, len);
+    free(skdm);
+    if (e != SOTTO_OK) {
+        sotto_sender_key_record_free(fresh);
+        return fail_lib(r, "group_process", e);
+    }
+    if (fresh && !add_group(st, r, name, device, dist, fresh)) {
+        sotto_sender_key_record_free(fresh);
+        return false;
+    }
+    return true;
+}
+
+static bool cmd_group_encrypt(peer_state *st, json_t *req, reply *r)
+{
+    uint8_t dist[SOTTO_DISTRIBUTION_ID_BYTES], *pt;
+    size_t len;
+    if (!need_init(st, r) || !get_dist(r, req, dist) ||
+        !get_b64(r, req, "plaintext", SOTTO_GROUP_MAX_PLAINTEXT_BYTES, &pt, &len))
+        return false;
+    group_entry *g = find_group(st, NULL, 0, dist);
+    size_t cap = sotto_group_ciphertext_bound(len), n = 0;
+    uint8_t *out = g ? malloc(cap) : NULL;
+    sotto_err e = !g ? SOTTO_ERR_NO_SESSION : !out ? SOTTO_ERR_NO_MEMORY
+                : sotto_group_encrypt(g->rec, dist, pt, len, out, cap, &n);
+    free(pt);
+    bool ok = e == SOTTO_OK ? set_b64(r, "ciphertext", out, n)
+                            : fail_lib(r, g ? "group_encrypt" : "group_encrypt (send group_create first)", e);
+    free(out);
+    return ok;
+}
+
+static bool cmd_group_decrypt(peer_state *st, json_t *req, reply *r)
+{
+    const char *name;
+    uint32_t device;
+    uint8_t *ct, dist[SOTTO_DISTRIBUTION_ID_BYTES];
+    size_t len;
+    if (!need_init(st, r) || !get_addr(r, req, &name, &device) ||
+        !get_b64(r, req, "ciphertext", PEER_MAX_CIPHERTEXT, &ct, &len))
+        return false;
+    sotto_err e = sotto_group_message_id(ct, len, dist);
+    group_entry *g = e == SOTTO_OK ? find_group(st, name, device, dist) : NULL;
+    uint8_t *pt = g ? malloc(len ? len : 1) : NULL;
+    size_t n = 0;
+    if (e == SOTTO_OK)
+        e = !g ? SOTTO_ERR_NO_SESSION : !pt ? SOTTO_ERR_NO_MEMORY
+            : sotto_group_decrypt(g->rec, ct, len, pt, len, &n);
+    free(ct);
+    bool ok = e == SOTTO_OK ? set_b64(r, "plaintext", pt, n) : fail_lib(r, "group_decrypt", e);
+    if (pt) {
+        sodium_memzero(pt, len);
+        free(pt);
+    }
+    return ok;
+}
+
 typedef bool (*cmd_fn)(peer_state *, json_t *, reply *);
 static const struct { const char *name; cmd_fn fn; } commands[] = {
     { "init", cmd_init },
@@ -968,6 +1152,10 @@ static const struct { const char *name; cmd_fn fn; } commands[] = {
     { "save_session", cmd_save_session },
     { "load_session", cmd_load_session },
     { "fingerprint", cmd_fingerprint },
+    { "group_create", cmd_group_create },
+    { "group_process", cmd_group_process },
+    { "group_encrypt", cmd_group_encrypt },
+    { "group_decrypt", cmd_group_decrypt },
 };
 
 /* ---------------------------------------------------------------- main loop */
