@@ -66,16 +66,24 @@ awk '
     if (num(v[fig, "sotto"]) && num(v[fig, impl])) return v[fig, "sotto"] / v[fig, impl]
     return ""
   }
-  function cell(fig, impl,   a, q) {
-    a = v[fig, impl]; q = ratio(fig, impl)
+  function cell(fig, impl,   a, q, ref) {
+    a = v[fig, impl]; q = ratio(fig, impl); ref = refs[fig, impl]
     if (!num(a)) return (a == "" ? "n/a" : a)
-    if (q == "") return sprintf("%.1f", a)
-    return sprintf("%.1f (x%.2f)", a, q)
+    if (num(ref) && a / ref > slow) slow = a / ref
+    if (q == "") return sprintf("%.1f (ref %s)", a, ref)
+    return sprintf("%.1f (x%.2f; ref %s)", a, q, ref)
+  }
+  BEGIN {
+    # The anchors as measured earlier on a quiet machine of this kind (µs/op,
+    # medians): a run whose anchors are far above these ran on a busy machine.
+    split("setup 1278 2108 encrypt_1k 114 12.1 decrypt_1k 101 13.6 pingpong 322 456", x, " ")
+    for (i = 1; i <= 12; i += 3) { refs[x[i], "libsignal-client"] = x[i + 1]; refs[x[i], "libsignal-protocol-c"] = x[i + 2] }
+    slow = 0
   }
   END {
     split("setup encrypt_1k decrypt_1k pingpong", figs, " ")
     target["setup"] = 1.3; target["encrypt_1k"] = 1.5; target["decrypt_1k"] = 1.5; target["pingpong"] = 1.2
-    printf "%-11s %-14s %-40s %-30s %s\n", "figure", "sotto us/op", "floor (sotto/floor, target)", "libsignal-client 0.103", "libsignal-protocol-c 2.3.3"
+    printf "%-11s %-14s %-40s %-33s %s\n", "figure", "sotto us/op", "floor (sotto/floor, target)", "libsignal-client 0.103", "libsignal-protocol-c 2.3.3"
     for (i = 1; i <= 4; i++) {
       f = figs[i]; o = v[f, "sotto"]; fl = v[f, "floor"]; q = ratio(f, "floor")
       if (num(fl) && q != "") {
@@ -83,8 +91,10 @@ awk '
       } else {
         fc = sprintf("%s (target <= %.1f)", (fl == "" ? "n/a" : fl), target[f])
       }
-      printf "%-11s %-14s %-40s %-30s %s\n", f, (o == "" ? "n/a" : o), fc,
+      printf "%-11s %-14s %-40s %-33s %s\n", f, (o == "" ? "n/a" : o), fc,
         cell(f, "libsignal-client"), cell(f, "libsignal-protocol-c")
     }
+    if (slow > 1.5)
+      printf "bench: an anchor ran %.1fx slower than its reference: the machine was busy; trust the paired ratios (floor, libsignal-protocol-c) more than the times\n", slow
   }' "$raw"
 echo "bench: raw results in $raw"
