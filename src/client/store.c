@@ -17,11 +17,15 @@
 #include <unistd.h>
 
 #define LOCK_PID_MAX 32 /* bytes of a PID line in the lock file */
+#define SOTTO_STR_(x) #x
+#define SOTTO_STR(x) SOTTO_STR_(x)
 
 struct sotto_cstore {
     sqlite3 *db;
     int lock_fd;
 };
+
+static sotto_cstatus check_schema(sotto_cstore *st, char *err);
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v BLOB NOT NULL);"
@@ -34,7 +38,8 @@ static const char schema[] =
     " uid BLOB NOT NULL, ts INTEGER NOT NULL, body BLOB NOT NULL,"
     " UNIQUE(peer, outgoing, uid));"
     "CREATE INDEX IF NOT EXISTS messages_state ON messages(outgoing, state);"
-    "CREATE TABLE IF NOT EXISTS seen(envelope TEXT PRIMARY KEY);";
+    "CREATE TABLE IF NOT EXISTS seen(envelope TEXT PRIMARY KEY,"
+    " at INTEGER NOT NULL DEFAULT (CAST(strftime('%s','now') AS INTEGER)));";
 
 void sotto_store_secret_wipe(sotto_store_secret *s)
 {
@@ -243,6 +248,13 @@ sotto_cstatus sotto_cstore_open(sotto_cstore **out, const char *dir, const sotto
         (rc = exec(st, "PRAGMA foreign_keys=ON;", err)) != SOTTO_C_OK ||
         (rc = exec(st, schema, err)) != SOTTO_C_OK)
         goto fail;
+    if ((rc = check_schema(st, err)) != SOTTO_C_OK)
+        goto fail;
+    /* Envelope ids matter while the server may deliver again: keep them
+     * longer than the server keeps envelopes. */
+    if ((rc = exec(st, "DELETE FROM seen WHERE at < CAST(strftime('%s','now') AS INTEGER) - "
+                       SOTTO_STR(SOTTO_SEEN_KEEP_SECONDS) ";", err)) != SOTTO_C_OK)
+        goto fail;
     if (create) {
         /* Make sure the -wal/-shm files are private too. */
         char w[SOTTO_PATH_MAX + 8];
@@ -292,6 +304,23 @@ static sotto_cstatus prep(sotto_cstore *st, sqlite3_stmt **s, const char *sql, c
 {
     if (sqlite3_prepare_v2(st->db, sql, -1, s, NULL) != SQLITE_OK)
         return dbfail(st, err, "prepare");
+    return SOTTO_C_OK;
+}
+
+/* PRAGMA user_version holds the schema version: 0 (new) becomes ours; a
+ * newer one is refused. */
+static sotto_cstatus check_schema(sotto_cstore *st, char *err)
+{
+    sqlite3_stmt *s;
+    sotto_cstatus rc = prep(st, &s, "PRAGMA user_version;", err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
+    sqlite3_finalize(s);
+    if (v == 0)
+        return exec(st, "PRAGMA user_version = " SOTTO_STR(SOTTO_STORE_SCHEMA) ";", err);
+    if (v != SOTTO_STORE_SCHEMA)
+        return sotto_cfail(err, SOTTO_C_STORE, "store schema %d is not %d (a newer sotto?)", v, SOTTO_STORE_SCHEMA);
     return SOTTO_C_OK;
 }
 

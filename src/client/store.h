@@ -24,7 +24,8 @@
 #define SOTTO_PEER_MAX           64      /* longest username we store */
 #define SOTTO_MSG_UID_BYTES      16      /* end-to-end message id */
 #define SOTTO_BLOB_MAX           (4u << 20) /* largest value we read back */
-#define SOTTO_STORE_SCHEMA       1
+#define SOTTO_STORE_SCHEMA       1       /* PRAGMA user_version */
+#define SOTTO_SEEN_KEEP_SECONDS  3456000 /* 40 days: longer than sottod keeps envelopes */
 
 /* Prekey kinds in the prekeys table. */
 #define SOTTO_PK_ONE_TIME 0 /* EC one-time prekey */

@@ -17,6 +17,9 @@
 #include <cmocka.h>
 #include <sodium.h>
 
+#define SQLITE_HAS_CODEC 1
+#include <sqlite3.h>
+
 #include "store.h"
 
 static const char marker[] = "MARKER-zebra-quartz-7741 the eagle lands at noon";
@@ -142,6 +145,29 @@ static void test_encrypted_at_rest(void **state)
     pass_secret(&sec, "correct horse battery staple");
     assert_int_equal(sotto_cstore_open(&st, d, &sec, 1, err), SOTTO_C_CONFLICT);
     sotto_store_secret_wipe(&sec);
+    rm_tree(d);
+    free(d);
+}
+
+static void test_newer_schema(void **state)
+{
+    (void)state;
+    char *d = mkdir_tmp();
+    char err[SOTTO_CERR_LEN];
+    sotto_store_secret sec;
+    pass_secret(&sec, "pw");
+    sotto_cstore *st;
+    assert_int_equal(sotto_cstore_open(&st, d, &sec, 1, err), SOTTO_C_OK);
+    sotto_cstore_close(st);
+    char p[SOTTO_PATH_MAX];
+    assert_int_equal(sotto_cstore_path(p, d, SOTTO_STORE_DB_NAME, err), SOTTO_C_OK);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_key(db, "pw", 2), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 99;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(sotto_cstore_open(&st, d, &sec, 0, err), SOTTO_C_STORE);
+    assert_non_null(strstr(err, "schema 99"));
     rm_tree(d);
     free(d);
 }
@@ -339,6 +365,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_encrypted_at_rest),
         cmocka_unit_test(test_missing_store),
+        cmocka_unit_test(test_newer_schema),
         cmocka_unit_test(test_lock),
         cmocka_unit_test(test_keyfile),
         cmocka_unit_test(test_messages_sessions),
