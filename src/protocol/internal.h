@@ -57,6 +57,11 @@ typedef struct sotto_state {
     uint32_t sender_index;
     sotto_recv_chain chains[SOTTO_MAX_RECEIVER_CHAINS]; /* oldest first */
     uint32_t n_chains;
+    /* Ratchet keys of the last chains dropped under SOTTO_MAX_RECEIVER_CHAINS
+     * (oldest first): a late message on one is "no longer held", not a
+     * reason for a DH step. */
+    uint8_t dropped[SOTTO_MAX_RECEIVER_CHAINS][SOTTO_KEY_BYTES];
+    uint32_t n_dropped;
     int has_pending;
     sotto_pending pending;
     sotto_spqr spqr;

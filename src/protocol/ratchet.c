@@ -166,6 +166,9 @@ static sotto_err plan_make(dr_plan *p, sotto_state *st, const sotto_signal_msg *
         return SOTTO_ERR_TOO_FAR_AHEAD;
     p->chain = find_chain(st, m->ratchet_key);
     uint8_t r1[SOTTO_KEY_BYTES], recv_ck[SOTTO_KEY_BYTES];
+    for (uint32_t i = 0; p->chain < 0 && i < st->n_dropped; i++)
+        if (memcmp(st->dropped[i], m->ratchet_key, SOTTO_KEY_BYTES) == 0)
+            return SOTTO_ERR_KEY_NO_LONGER_HELD; /* libsignal: a DH step, then a bad MAC */
     if (p->chain < 0) {
         /* DH ratchet step: receiving half with our current sender key, then a
          * fresh sender key for the sending half. */
@@ -240,6 +243,11 @@ static void plan_commit(sotto_state *st, dr_plan *p, const sotto_signal_msg *m)
     sotto_recv_chain *c;
     if (p->new_chain) {
         if (st->n_chains == SOTTO_MAX_RECEIVER_CHAINS) {
+            if (st->n_dropped == SOTTO_MAX_RECEIVER_CHAINS) {
+                memmove(st->dropped[0], st->dropped[1], (SOTTO_MAX_RECEIVER_CHAINS - 1) * SOTTO_KEY_BYTES);
+                st->n_dropped--;
+            }
+            memcpy(st->dropped[st->n_dropped++], st->chains[0].ratchet_key, SOTTO_KEY_BYTES);
             sotto_chain_wipe(&st->chains[0]);
             memmove(&st->chains[0], &st->chains[1],
                     (SOTTO_MAX_RECEIVER_CHAINS - 1) * sizeof st->chains[0]);

@@ -116,6 +116,10 @@ static sotto_err state_to_pb(state_pb **out, const sotto_state *s)
         p->chain_ptrs[i] = pc;
     }
     p->st.n_receiver_chains = s->n_chains;
+    if (s->n_dropped > 0) {
+        p->st.has_dropped_chains = 1;
+        p->st.dropped_chains = bin(&s->dropped[0][0], (size_t)s->n_dropped * SOTTO_KEY_BYTES);
+    }
     p->st.receiver_chains = p->chain_ptrs;
     if (s->has_pending) {
         sotto__state__pending__init(&p->pending);
@@ -254,6 +258,10 @@ static sotto_err state_from_pb(sotto_state **out, const Sotto__State__State *p)
         (q->has_history && (q->history.len % ENTRY_BYTES != 0 ||
                             q->history.len / ENTRY_BYTES > SPQR_HIST_MAX)))
         return SOTTO_ERR_INVALID_STATE;
+    if (p->has_dropped_chains &&
+        (p->dropped_chains.len % SOTTO_KEY_BYTES != 0 ||
+         p->dropped_chains.len / SOTTO_KEY_BYTES > SOTTO_MAX_RECEIVER_CHAINS))
+        return SOTTO_ERR_INVALID_STATE;
     if (p->pending != NULL &&
         (p->pending->kyber_ciphertext.len != SOTTO_KYBER_CIPHERTEXT_BYTES ||
          p->pending->kyber_ciphertext.data[0] != SOTTO_KEY_TYPE_KYBER1024))
@@ -318,6 +326,10 @@ static sotto_err state_from_pb(sotto_state **out, const Sotto__State__State *p)
             c->evicted[r / 2].hi = pc->evicted[r + 1];
         }
         c->n_evicted = (uint32_t)(pc->n_evicted / 2);
+    }
+    if (p->has_dropped_chains && p->dropped_chains.len > 0) {
+        memcpy(&s->dropped[0][0], p->dropped_chains.data, p->dropped_chains.len);
+        s->n_dropped = (uint32_t)(p->dropped_chains.len / SOTTO_KEY_BYTES);
     }
     if (p->pending != NULL) {
         s->has_pending = 1;

@@ -17,7 +17,8 @@
  *  14  loading garbage -> INVALID_STATE, never a crash
  *  15  prekey message repeated before the reply (same base key: same state)
  *  16  prekey message with missing or wrong prekeys -> MISSING_PREKEY, unchanged
- *  17  ping-pong: every message a DH step; receiver chains capped at 5
+ *  17  ping-pong: every message a DH step; receiver chains capped at 5, a message
+ *      on a recently dropped chain -> KEY_NO_LONGER_HELD
  *  18  archived states capped at 40
  *  19  addresses: carried in prekey messages and checked when set
  *  20  API misuse: NULLs, wrong type, small buffers -> clear errors, nothing changes
@@ -629,14 +630,20 @@ static void case_17_ping_pong(void **st)
         enc(bs, &b, "pong", &m);
         dec_expect(as, &a, &m, "pong");
     }
+    /* Bob keeps 5 receiver chains (those of old[2..6]); the chains of old[0]
+     * and old[1] were dropped, and are recognised as such. */
+    dec_fails_unchanged(bs, &b, &old[0], SOTTO_ERR_KEY_NO_LONGER_HELD);
+    dec_fails_unchanged(bs, &b, &old[1], SOTTO_ERR_KEY_NO_LONGER_HELD);
+    dec_expect(bs, &b, &old[2], "old");
     for (int i = 0; i < 200; i++) {
         enc(as, &a, "ping", &m);
         dec_expect(bs, &b, &m, "ping");
         enc(bs, &b, "pong", &m);
         dec_expect(as, &a, &m, "pong");
     }
-    /* Bob keeps 5 receiver chains: those old chains are gone. */
+    /* Long gone: only the last 5 dropped chains are remembered. */
     dec_fails_unchanged(bs, &b, &old[0], SOTTO_ERR_BAD_MAC);
+    dec_fails_unchanged(bs, &b, &old[3], SOTTO_ERR_BAD_MAC);
     sotto_session_free(as);
     sotto_session_free(bs);
 
