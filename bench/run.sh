@@ -2,12 +2,13 @@
 # Runs every benchmark pinned to one core and prints, for each figure, ONE
 # line: libsotto, each anchor measured in this same run, and the ratios.
 #
-#   bench/run.sh [--build-dir DIR] [--quick] [--cpu-time] [--batches B] [--scale F]
+#   bench/run.sh [--build-dir DIR] [--no-build] [--quick] [--cpu-time] [--batches B] [--scale F]
 #
 # --cpu-time times with process CPU time instead of the monotonic clock: use
 # it on a machine busy with other work (the load average is printed first).
 #
-# Builds DIR (default: build/) first if sotto-bench is missing there. Raw
+# Brings sotto-bench in DIR (default: build/) up to date first, configuring
+# DIR if needed (--no-build: use it as it is; the `bench` target passes it). Raw
 # results (one "<figure> <impl> <µs>" line each, plus per-primitive details)
 # are kept in DIR/bench-raw.txt.
 set -euo pipefail
@@ -15,21 +16,24 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
 build=$root/build
 args=()
+do_build=1
 while [ $# -gt 0 ]; do
   case $1 in
-    --build-dir) build=$(cd "$2" && pwd); shift 2 ;;
+    --build-dir) build=$(mkdir -p "$2" && cd "$2" && pwd); shift 2 ;;
+    --no-build) do_build=0; shift ;;
     --quick|--cpu-time) args+=("$1"); shift ;;
     --batches|--scale) args+=("$1" "$2"); shift 2 ;;
-    *) echo "usage: bench/run.sh [--build-dir DIR] [--quick] [--cpu-time] [--batches B] [--scale F]" >&2; exit 2 ;;
+    *) echo "usage: bench/run.sh [--build-dir DIR] [--no-build] [--quick] [--cpu-time] [--batches B] [--scale F]" >&2; exit 2 ;;
   esac
 done
 
 BENCH_CORE=1 # the one core every measurement runs on
-if [ ! -x "$build/bin/sotto-bench" ]; then
-  echo "bench: building sotto-bench in $build" >&2
-  cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+if [ "$do_build" = 1 ]; then
+  [ -f "$build/CMakeCache.txt" ] ||
+    cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   cmake --build "$build" -j"$(nproc)" --target sotto-bench >/dev/null
 fi
+[ -x "$build/bin/sotto-bench" ] || { echo "bench: no $build/bin/sotto-bench" >&2; exit 1; }
 pin=()
 if command -v taskset >/dev/null && [ "$(nproc)" -gt "$BENCH_CORE" ]; then
   pin=(taskset -c "$BENCH_CORE")
