@@ -34,8 +34,9 @@
 
 #define ALICE_UUID "11111111-2222-4333-8444-555555555555"
 #define BOB_UUID "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+#define DAVE_UUID "dddddddd-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 #define BOB_DEVICES 3
-#define MAX_PUTS 4
+#define MAX_PUTS 8
 
 /* Bob: one identity, three devices with their own prekeys. */
 typedef struct device {
@@ -53,6 +54,7 @@ static device bob_dev[BOB_DEVICES + 1]; /* 1-based */
 static json_t *puts_seen[MAX_PUTS];
 static int n_puts;
 static int bundle_fetches;
+static int drop_puts; /* close the connection instead of answering this many PUTs */
 
 static SSL_CTX *srv_ctx;
 static int srv_fd;
@@ -67,10 +69,10 @@ static void b64set(json_t *o, const char *k, const uint8_t *p, size_t n)
     free(s);
 }
 
-static json_t *bundle_json(int from, int to)
+static json_t *bundle_json(const char *uuid, int from, int to)
 {
     json_t *r = json_object(), *arr = json_array();
-    json_object_set_new(r, "uuid", json_string(BOB_UUID));
+    json_object_set_new(r, "uuid", json_string(uuid));
     b64set(r, "identityKey", bob_pub, sizeof bob_pub);
     for (int d = from; d <= to; d++) {
         json_t *o = json_object(), *spk = json_object(), *pk = json_object(), *pq = json_object();
@@ -108,10 +110,20 @@ static int route(const char *method, const char *path, const char *body, char **
         r = json_pack("{s:i,s:i}", "count", 100, "pqCount", 100);
     } else if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/keys/bob/*") == 0) {
         bundle_fetches++;
-        r = bundle_json(1, 2); /* the server still lists devices 1 and 2 */
+        r = bundle_json(BOB_UUID, 1, 2); /* the server still lists devices 1 and 2 */
     } else if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/keys/" BOB_UUID "/3") == 0) {
         bundle_fetches++;
-        r = bundle_json(3, 3);
+        r = bundle_json(BOB_UUID, 3, 3);
+    } else if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/keys/dave/*") == 0) {
+        r = bundle_json(DAVE_UUID, 1, 1);
+    } else if (strcmp(method, "PUT") == 0 && strcmp(path, "/v1/messages/" DAVE_UUID) == 0 && n_puts < MAX_PUTS) {
+        puts_seen[n_puts++] = json_loads(body, 0, NULL);
+        if (drop_puts > 0) {
+            drop_puts--;
+            *out = NULL;
+            return -1; /* stored by the server, answer lost */
+        }
+        r = json_object();
     } else if (strcmp(method, "PUT") == 0 && strcmp(path, "/v1/messages/" BOB_UUID) == 0 && n_puts < MAX_PUTS) {
         puts_seen[n_puts++] = json_loads(body, 0, NULL);
         if (n_puts == 1) { /* device 2 was removed, device 3 added meanwhile */
@@ -153,6 +165,10 @@ static void *serve(void *arg)
                         sscanf(buf, "%7s %255s", method, path);
                         char *body = strndup(buf + hl, bl), *out;
                         int st = route(method, path, body, &out);
+                        if (st < 0) {
+                            free(body);
+                            break;
+                        }
                         char head[256];
                         int n = snprintf(head, sizeof head,
                                          "HTTP/1.1 %d X\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
@@ -222,8 +238,10 @@ static void make_bob(void)
     }
 }
 
-/* Bob's device d decrypts its copy; returns the text. */
-static void bob_reads(json_t *put, uint32_t d, const char *want_text)
+/* Bob's device d decrypts its copy in put with the session *sp (a new one
+ * when NULL); *uid_out gets the message uid. Returns the decrypt result. */
+static sotto_err bob_reads_in(json_t *put, uint32_t d, const char *want_text, sotto_session **sp,
+                              uint8_t uid_out[SOTTO_MSG_UID_BYTES])
 {
     json_t *arr = json_object_get(put, "messages"), *m = NULL;
     for (size_t i = 0; i < json_array_size(arr); i++) {
@@ -254,10 +272,17 @@ static void bob_reads(json_t *put, uint32_t d, const char *want_text)
     memcpy(k.pre_key_private, bob_dev[d].pk_priv, SOTTO_EC_PRIVATE_BYTES);
     k.kyber_pre_key_id = 9;
     memcpy(k.kyber_pre_key_secret, bob_dev[d].kem_sec, SOTTO_KYBER_SECRET_BYTES);
-    sotto_session *s;
-    assert_int_equal(sotto_session_new(&s), SOTTO_OK);
+    sotto_session *s = *sp;
+    if (s == NULL)
+        assert_int_equal(sotto_session_new(&s), SOTTO_OK);
+    *sp = s;
     size_t pt_len;
-    assert_int_equal(sotto_session_decrypt(s, bob_id, &k, SOTTO_MSG_PREKEY, ct, ct_len, pt, cap, &pt_len), SOTTO_OK);
+    sotto_err de = sotto_session_decrypt(s, bob_id, &k, SOTTO_MSG_PREKEY, ct, ct_len, pt, cap, &pt_len);
+    if (de != SOTTO_OK) {
+        free(ct);
+        free(pt);
+        return de;
+    }
     uint8_t uid[SOTTO_MSG_UID_BYTES];
     int64_t ts;
     char sender[SOTTO_PEER_MAX + 1];
@@ -267,9 +292,18 @@ static void bob_reads(json_t *put, uint32_t d, const char *want_text)
     assert_string_equal(sender, "alice");
     assert_int_equal(tl, strlen(want_text));
     assert_memory_equal(text, want_text, tl);
-    sotto_session_free(s);
+    memcpy(uid_out, uid, sizeof uid);
     free(ct);
     free(pt);
+    return SOTTO_OK;
+}
+
+static void bob_reads(json_t *put, uint32_t d, const char *want_text)
+{
+    sotto_session *s = NULL;
+    uint8_t uid[SOTTO_MSG_UID_BYTES];
+    assert_int_equal(bob_reads_in(put, d, want_text, &s, uid), SOTTO_OK);
+    sotto_session_free(s);
 }
 
 static void test_send_409(void **state)
@@ -314,6 +348,30 @@ static void test_send_409(void **state)
     assert_int_equal(devs[1], 3);
     bob_reads(puts_seen[1], 1, text);
     bob_reads(puts_seen[1], 3, text);
+
+    /* The server stores a submission but the answer is lost, twice (the
+     * HTTP layer tries a second connection once): the message stays pending,
+     * the next flush encrypts it again (a new ratchet step) and sends it; the
+     * recipient sees the same uid in every copy and keeps one. */
+    const char *t2 = "answer lost";
+    for (int i = 0; i < n_puts; i++)
+        json_decref(puts_seen[i]);
+    n_puts = 0;
+    drop_puts = 2;
+    assert_int_equal(sotto_client_queue(c, "dave", (const uint8_t *)t2, strlen(t2), &id, err), SOTTO_C_OK);
+    assert_int_equal(sotto_client_flush(c, err), SOTTO_C_NETWORK);
+    assert_int_equal(sotto_client_msg_state(c, id), SOTTO_MSG_PENDING);
+    assert_int_equal(n_puts, 2);
+    assert_int_equal(sotto_client_flush(c, err), SOTTO_C_OK);
+    assert_int_equal(sotto_client_msg_state(c, id), SOTTO_MSG_SENT);
+    assert_int_equal(n_puts, 3);
+    sotto_session *ds = NULL;
+    uint8_t u1[SOTTO_MSG_UID_BYTES], u3[SOTTO_MSG_UID_BYTES];
+    assert_int_equal(bob_reads_in(puts_seen[0], 1, t2, &ds, u1), SOTTO_OK);
+    assert_int_equal(bob_reads_in(puts_seen[1], 1, t2, &ds, u3), SOTTO_ERR_DUPLICATE_MESSAGE); /* same bytes */
+    assert_int_equal(bob_reads_in(puts_seen[2], 1, t2, &ds, u3), SOTTO_OK);                    /* re-encrypted */
+    assert_memory_equal(u1, u3, sizeof u1);
+    sotto_session_free(ds);
 
     /* Sending to yourself and to a bad name are refused before anything is stored. */
     assert_int_equal(sotto_client_queue(c, "alice", (const uint8_t *)"x", 1, &id, err), SOTTO_C_USAGE);
