@@ -361,6 +361,10 @@ async function deliverMany(msgs) {
   );
   replies.forEach((r, i) => {
     const m = msgs[i];
+    if (m.expectFail) {
+      check(!r.ok, `${m.to.peer.label} accepted ${m.expectFail}`);
+      return;
+    }
     check(r.ok, `${m.to.peer.label}: decrypt of a genuine type-${m.type} message failed: ${r.error}`);
     check(eqBytes(unb64(r.plaintext), m.pt), `${m.to.peer.label}: wrong plaintext`);
   });
@@ -444,7 +448,8 @@ CASES['one-way'] = async (X, Y, rng) => {
 };
 
 // Both sides send in bursts at the same time; deliveries are shuffled, some messages are
-// held back a round or two, some are dropped for good.
+// held back a round or two, some are dropped for good. Mixed in: Whisper messages with a
+// random byte changed, replays of earlier rounds, and session save/reload between rounds.
 CASES.shuffle = async (X, Y, rng) => {
   const x = await initSide(X, 'alice');
   const y = await initSide(Y, 'bob');
@@ -454,6 +459,8 @@ CASES.shuffle = async (X, Y, rng) => {
   let yStarted = false;
   let delivered = 0;
   let dropped = 0;
+  let past = [];
+  let injected = 0;
   for (let round = 0; round < ROUNDS; round++) {
     const fromX = await encryptMany(x, y, Array.from({ length: rng.range(1, 25) }, () => rng.plaintext()));
     const fromY = yStarted ? await encryptMany(y, x, Array.from({ length: rng.range(1, 25) }, () => rng.plaintext())) : [];
@@ -472,14 +479,33 @@ CASES.shuffle = async (X, Y, rng) => {
     for (const [lbl, list] of [[Y.label, toY], [X.label, toX]]) {
       held[lbl] = held[lbl].filter((h) => (h.until <= round ? (list.push(h.m), false) : true));
     }
+    const genuine = [...toY, ...toX];
+    for (const [list, side] of [[toY, y], [toX, x]]) {
+      for (const m of list.slice()) {
+        if (m.type === 2 && rng.chance(0.05)) {
+          const pos = rng.int(m.ct.length);
+          list.push({ ...m, ct: flipped(m.ct, pos, 1 + rng.int(255)), expectFail: `a Whisper message with byte ${pos} changed` });
+          injected++;
+        }
+      }
+      for (const m of past) {
+        if (m.to === side && rng.chance(0.02)) {
+          list.push({ ...m, expectFail: `a replayed type-${m.type} message` });
+          injected++;
+        }
+      }
+    }
     rng.shuffle(toY);
     rng.shuffle(toX);
     await Promise.all([deliverMany(toY), deliverMany(toX)]);
-    delivered += toY.length + toX.length;
+    delivered += genuine.length;
+    past = past.concat(genuine).slice(-200);
     if (toY.length) yStarted = true;
+    if (rng.chance(0.25)) await saveLoad(x, y, `shuffle round ${round}`);
+    if (yStarted && rng.chance(0.25)) await saveLoad(y, x, `shuffle round ${round}`);
   }
   check(held[X.label].length === 0 && held[Y.label].length === 0, 'driver: messages left held back');
-  check(delivered > 0 && dropped > 0, 'driver: schedule delivered or dropped nothing');
+  check(delivered > 0 && dropped > 0 && injected > 0, 'driver: schedule delivered, dropped or injected nothing');
   // The session still works both ways after all that.
   await pingPong(x, y, rng, 4);
 };
