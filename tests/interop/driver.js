@@ -816,6 +816,36 @@ CASES['far-jump'] = async (X, Y, rng) => {
   await pingPong(x, y, rng, 3);
 };
 
+// X holds sessions with two peers at once (a second instance of Y's command) and with
+// two devices of one of them; traffic to all interleaves and nothing crosses over.
+CASES['multi-session'] = async (X, Y, rng) => {
+  const Y2 = new Peer(`${Y.label}'`, Y.cmd);
+  const Y3 = new Peer(`${Y.label}"`, Y.cmd);
+  Y2.start();
+  Y3.start();
+  try {
+    const x = await initSide(X, 'alice');
+    const ys = [await initSide(Y, 'bob', 1), await initSide(Y2, 'carol', 1), await initSide(Y3, 'bob', 2)];
+    for (const y of ys) await establish(x, y);
+    for (let round = 0; round < 6; round++) {
+      const out = [];
+      for (const y of ys) out.push(...(await encryptMany(x, y, Array.from({ length: rng.range(1, 6) }, () => rng.plaintext()))));
+      const back = [];
+      for (const y of ys) if (round > 0) back.push(...(await encryptMany(y, x, Array.from({ length: rng.range(1, 6) }, () => rng.plaintext()))));
+      await Promise.all([deliverMany(rng.shuffle(out)), deliverMany(rng.shuffle(back))]);
+      // A message for one session never decrypts in another.
+      const [m] = await encryptMany(x, ys[0], [rng.plaintext()]);
+      const wrong = await ys[1].peer.call({ cmd: 'decrypt', peer: x.name, device: x.device, type: m.type, ciphertext: b64(m.ct) });
+      check(!wrong.ok, `${ys[1].peer.label} decrypted a message meant for ${ys[0].peer.label}`);
+      const wrongDev = await ys[2].peer.call({ cmd: 'decrypt', peer: x.name, device: x.device, type: m.type, ciphertext: b64(m.ct) });
+      check(!wrongDev.ok, `${ys[2].peer.label} (device 2) decrypted a message meant for device 1`);
+      await deliverMany([m]);
+    }
+  } finally {
+    await Promise.all([Y2.stop(), Y3.stop()]);
+  }
+};
+
 // A last-resort Kyber prekey serves several sessions.
 CASES['last-resort-kyber'] = async (X, Y, rng) => {
   const y = await initSide(Y, 'bob');
@@ -888,7 +918,7 @@ CASES.robustness = async (X, Y, rng) => {
 // it runs only with --extended or by name.
 const EXTENDED_CASES = ['far-jump'];
 const CASE_ORDER = ['pingpong', 'one-way', 'shuffle', 'tamper', 'no-prekey', 'save-load', 'signatures',
-  'simultaneous', 'identity-change', 'limits', 'last-resort-kyber', 'group', 'fingerprint', 'service-ids', 'robustness'];
+  'simultaneous', 'identity-change', 'limits', 'multi-session', 'last-resort-kyber', 'group', 'fingerprint', 'service-ids', 'robustness'];
 
 // ---------------------------------------------------------------------------
 // Main
