@@ -323,9 +323,20 @@ static sotto_cstatus deliver(sotto_client *c, const sotto_cmsg *m, char *err)
             goto out;
         }
         if (status == 404) {
+            /* Gone. Forget the uuid, so that a new account under this name
+             * is looked up afresh by the next message. */
             json_decref(r);
             sotto_cstore_msg_set_state(c->st, m->id, SOTTO_MSG_FAILED, NULL);
+            sotto_cstore_meta_delete(c->st, k, NULL);
             rc = sotto_cfail(err, SOTTO_C_NOT_FOUND, "no user named %s", m->peer);
+            goto out;
+        }
+        if (status == 400 || status == 413 || status == 422) {
+            /* This message can never be accepted: fail it, do not block the queue. */
+            sotto_cstore_msg_set_state(c->st, m->id, SOTTO_MSG_FAILED, NULL);
+            (void)sotto_cl_http_fail(status, r, "send", err);
+            json_decref(r);
+            rc = SOTTO_C_USAGE;
             goto out;
         }
         if (status != 409) {

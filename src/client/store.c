@@ -392,6 +392,16 @@ sotto_cstatus sotto_cstore_meta_get(sotto_cstore *st, const char *k, uint8_t **v
     return rc;
 }
 
+sotto_cstatus sotto_cstore_meta_delete(sotto_cstore *st, const char *k, char *err)
+{
+    sqlite3_stmt *s;
+    sotto_cstatus rc = prep(st, &s, "DELETE FROM meta WHERE k = ?1;", err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sqlite3_bind_text(s, 1, k, -1, SQLITE_STATIC);
+    return run(st, s, err);
+}
+
 sotto_cstatus sotto_cstore_meta_set_int(sotto_cstore *st, const char *k, int64_t v, char *err)
 {
     char buf[24];

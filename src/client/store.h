@@ -91,6 +91,7 @@ sotto_cstatus sotto_cstore_meta_set(sotto_cstore *st, const char *k, const void 
 /* *v is malloc'ed with a trailing NUL (not counted in *len); free with
  * sotto_cstore_free_blob. SOTTO_C_NOT_FOUND when absent. */
 sotto_cstatus sotto_cstore_meta_get(sotto_cstore *st, const char *k, uint8_t **v, size_t *len, char *err);
+sotto_cstatus sotto_cstore_meta_delete(sotto_cstore *st, const char *k, char *err);
 sotto_cstatus sotto_cstore_meta_set_int(sotto_cstore *st, const char *k, int64_t v, char *err);
 sotto_cstatus sotto_cstore_meta_get_int(sotto_cstore *st, const char *k, int64_t *v, char *err);
 /* Wipes, then frees. */
