@@ -1,6 +1,7 @@
 /* sottod store: accounts, usernames, devices, authentication, schema. */
 #include "test_store_util.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 #include "store_sqlite.h"
 #include <sys/stat.h>
@@ -404,6 +405,49 @@ static void test_open_errors(void **state)
     sotto_store_close(NULL);
 }
 
+/* Several handles opening a fresh directory at once (WAL switch, migration)
+ * all succeed, and the schema is created once. */
+#define OPEN_THREADS 4
+
+typedef struct {
+    const char *dir;
+    sotto_store_err err;
+} opener;
+
+static void *open_one(void *arg)
+{
+    opener *o = arg;
+    sotto_store *s = NULL;
+    o->err = sotto_store_open(&s, o->dir);
+    sotto_store_close(s);
+    return NULL;
+}
+
+static void test_concurrent_first_open(void **state)
+{
+    (void)state;
+    char *dir = tdir_make();
+    opener o[OPEN_THREADS];
+    pthread_t t[OPEN_THREADS];
+    for (int i = 0; i < OPEN_THREADS; i++) {
+        o[i] = (opener){.dir = dir, .err = SOTTO_STORE_ERR_COUNT_};
+        assert_int_equal(pthread_create(&t[i], NULL, open_one, &o[i]), 0);
+    }
+    for (int i = 0; i < OPEN_THREADS; i++) {
+        assert_int_equal(pthread_join(t[i], NULL), 0);
+        assert_int_equal(o[i].err, SOTTO_STORE_OK);
+    }
+    sotto_store *s = NULL;
+    assert_int_equal(sotto_store_open(&s, dir), SOTTO_STORE_OK);
+    int v = 0;
+    assert_int_equal(sotto_store_schema_version(s, &v), SOTTO_STORE_OK);
+    assert_int_equal(v, SOTTO_STORE_SCHEMA_VERSION);
+    uint8_t a[16];
+    tcreate(s, "olga", 0, 0, a);
+    sotto_store_close(s);
+    tdir_remove(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_uuid_text),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_dummy_hash),
+        cmocka_unit_test(test_concurrent_first_open),
         cmocka_unit_test_setup_teardown(test_register_and_unique, setup, teardown),
         cmocka_unit_test_setup_teardown(test_authenticate, setup, teardown),
         cmocka_unit_test_setup_teardown(test_devices, setup, teardown),
