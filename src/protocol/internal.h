@@ -157,7 +157,6 @@ sotto_err sotto_wire_prekey_pack(const sotto_prekey_out *o, uint8_t *out, size_t
 /* ---- states (state.c) ---------------------------------------------------- */
 sotto_state *sotto_state_new(void);
 void sotto_state_free(sotto_state *st);
-sotto_err sotto_state_clone(sotto_state **out, const sotto_state *st);
 /* Make room for n more skipped keys in a chain (may reallocate, content unchanged). */
 sotto_err sotto_chain_reserve(sotto_recv_chain *c, uint32_t extra);
 void sotto_chain_wipe(sotto_recv_chain *c);

@@ -37,23 +37,6 @@ void sotto_spqr_wipe(sotto_spqr *s)
     sodium_memzero(s, sizeof *s);
 }
 
-sotto_err sotto_spqr_copy(sotto_spqr *dst, const sotto_spqr *src)
-{
-    *dst = *src;
-    dst->hist = NULL;
-    dst->cap_hist = 0;
-    if (src->n_hist > 0) {
-        dst->hist = malloc((size_t)src->n_hist * sizeof *dst->hist);
-        if (dst->hist == NULL) {
-            sodium_memzero(dst, sizeof *dst);
-            return SOTTO_ERR_NO_MEMORY;
-        }
-        memcpy(dst->hist, src->hist, (size_t)src->n_hist * sizeof *dst->hist);
-        dst->cap_hist = src->n_hist;
-    }
-    return SOTTO_OK;
-}
-
 sotto_err sotto_spqr_next_key(uint8_t next[SOTTO_SPQR_KEY_BYTES], uint8_t key[SOTTO_SPQR_KEY_BYTES],
                               const uint8_t cur[SOTTO_SPQR_KEY_BYTES], uint32_t ctr)
 {

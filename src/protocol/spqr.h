@@ -54,7 +54,6 @@ typedef struct sotto_spqr_msg {
 /* Chain start from the 32-byte PQXDH output: HKDF(0^32, key, "...Chain  Start", 96). */
 sotto_err sotto_spqr_init(sotto_spqr *s, const uint8_t auth_key[SOTTO_SPQR_KEY_BYTES], int dir);
 void sotto_spqr_wipe(sotto_spqr *s);
-sotto_err sotto_spqr_copy(sotto_spqr *dst, const sotto_spqr *src);
 
 /* Strict V1 decode; SOTTO_ERR_PQ_RATCHET when it does not parse. */
 sotto_err sotto_spqr_parse(sotto_spqr_msg *m, const uint8_t *p, size_t n);

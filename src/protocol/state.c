@@ -30,44 +30,6 @@ void sotto_state_free(sotto_state *st)
     free(st);
 }
 
-sotto_err sotto_state_clone(sotto_state **out, const sotto_state *st)
-{
-    sotto_state *c = malloc(sizeof *c);
-    *out = NULL;
-    if (c == NULL)
-        return SOTTO_ERR_NO_MEMORY;
-    memcpy(c, st, sizeof *c);
-    for (uint32_t i = 0; i < SOTTO_MAX_RECEIVER_CHAINS; i++) {
-        c->chains[i].keys = NULL;
-        c->chains[i].cap_keys = 0;
-    }
-    c->spqr.hist = NULL;
-    c->spqr.cap_hist = 0;
-    c->spqr.n_hist = 0;
-    for (uint32_t i = 0; i < st->n_chains; i++) {
-        const sotto_recv_chain *s = &st->chains[i];
-        if (s->n_keys == 0)
-            continue;
-        c->chains[i].keys = malloc((size_t)s->n_keys * sizeof *s->keys);
-        if (c->chains[i].keys == NULL) {
-            c->chains[i].n_keys = 0;
-            for (uint32_t j = i + 1; j < SOTTO_MAX_RECEIVER_CHAINS; j++)
-                c->chains[j].n_keys = 0;
-            sotto_state_free(c);
-            return SOTTO_ERR_NO_MEMORY;
-        }
-        memcpy(c->chains[i].keys, s->keys, (size_t)s->n_keys * sizeof *s->keys);
-        c->chains[i].cap_keys = s->n_keys;
-    }
-    sotto_err e = sotto_spqr_copy(&c->spqr, &st->spqr);
-    if (e != SOTTO_OK) {
-        sotto_state_free(c);
-        return e;
-    }
-    *out = c;
-    return SOTTO_OK;
-}
-
 sotto_err sotto_chain_reserve(sotto_recv_chain *c, uint32_t extra)
 {
     uint64_t need = (uint64_t)c->n_keys + extra;
