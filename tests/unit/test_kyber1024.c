@@ -401,12 +401,12 @@ static void test_compress_exhaustive(void **state)
         uint8_t got[KYBER_POLYVECCOMPRESSEDBYTES], want[KYBER_POLYVECCOMPRESSEDBYTES];
         for (int i = 0; i < KYBER_N * KYBER_K; i++)
             vals[i] = ref_compress(pv.vec[i / KYBER_N].coeffs[i % KYBER_N], KYBER_DU);
-        sotto_kyber_polyvec_compress(got, &pv);
+        sotto_kyber_polyvec_compress(got, &pv, KYBER_K, KYBER_DU);
         ref_pack(want, vals, KYBER_N * KYBER_K, KYBER_DU);
         assert_memory_equal(got, want, sizeof got);
 
         kyber_polyvec back;
-        sotto_kyber_polyvec_decompress(&back, got);
+        sotto_kyber_polyvec_decompress(&back, got, KYBER_K, KYBER_DU);
         for (int i = 0; i < KYBER_N * KYBER_K; i++) {
             uint32_t y = vals[i];
             int16_t expect = (int16_t)((y * KYBER_Q + 1024) / 2048);
@@ -424,7 +424,7 @@ static void test_compress_exhaustive(void **state)
                 v1[i] = ref_compress(p->coeffs[i], 1);
                 v12[i] = (uint32_t)(p->coeffs[i] < 0 ? p->coeffs[i] + KYBER_Q : p->coeffs[i]);
             }
-            sotto_kyber_poly_compress(g5, p);
+            sotto_kyber_poly_compress(g5, p, KYBER_DV);
             ref_pack(w5, v5, KYBER_N, KYBER_DV);
             assert_memory_equal(g5, w5, sizeof g5);
             sotto_kyber_poly_tomsg(g1, p);
@@ -435,7 +435,7 @@ static void test_compress_exhaustive(void **state)
             assert_memory_equal(g12, w12, sizeof g12);
 
             kyber_poly q5, q12;
-            sotto_kyber_poly_decompress(&q5, g5);
+            sotto_kyber_poly_decompress(&q5, g5, KYBER_DV);
             sotto_kyber_poly_frombytes(&q12, g12);
             for (int i = 0; i < KYBER_N; i++) {
                 assert_int_equal(q5.coeffs[i], (int16_t)((v5[i] * KYBER_Q + 16) / 32));
@@ -484,9 +484,9 @@ static void test_ntt_multiplication(void **state)
                 want[i + j - KYBER_N] -= prod;
         }
     kyber_poly r;
-    sotto_kyber_polyvec_ntt(&a);
-    sotto_kyber_polyvec_ntt(&b);
-    sotto_kyber_polyvec_basemul_acc_montgomery(&r, &a, &b); /* times 2^-16 */
+    sotto_kyber_polyvec_ntt(&a, KYBER_K);
+    sotto_kyber_polyvec_ntt(&b, KYBER_K);
+    sotto_kyber_polyvec_basemul_acc_montgomery(&r, &a, &b, KYBER_K); /* times 2^-16 */
     sotto_kyber_poly_invntt_tomont(&r);                     /* times 2^16 */
     sotto_kyber_poly_reduce(&r);
     for (int i = 0; i < KYBER_N; i++)
@@ -502,12 +502,12 @@ static void test_gen_matrix(void **state)
     kyber_sym sym;
     sotto_kyber_sym_open(&sym);
     int extended = 0;
-    static kyber_polyvec a[KYBER_K];
+    static kyber_polyvec a[KYBER_KMAX];
     static uint8_t stream[KYBER_GEN_MATRIX_MAXBLOCKS * KYBER_XOF_BLOCKBYTES];
     for (int n = 0; n < KAT_COUNT; n++) {
         const uint8_t *rho = kats[n].pk + KYBER_POLYVECBYTES;
         int transposed = n & 1;
-        sotto_kyber_gen_matrix(&sym, a, rho, transposed);
+        sotto_kyber_gen_matrix(&sym, a, rho, transposed, KYBER_K);
         for (unsigned i = 0; i < KYBER_K; i++)
             for (unsigned j = 0; j < KYBER_K; j++) {
                 uint8_t ij[2] = { (uint8_t)(transposed ? i : j), (uint8_t)(transposed ? j : i) };

@@ -1,11 +1,12 @@
-/* Kyber1024: polynomials and vectors of polynomials: serialisation,
- * compression, message encoding, noise sampling and arithmetic.
+/* Kyber1024 and ML-KEM-768: polynomials and vectors of polynomials:
+ * serialisation, compression, message encoding, noise sampling and
+ * arithmetic. Vector functions take the rank k of the parameter set.
  *
  * All of it runs on secret data except sotto_kyber_rej_uniform. Rounding
  * divisions by q are done by multiply-and-shift (div_q), never with `/`,
  * whose timing on many CPUs depends on the operands (KyberSlash). */
 #include <sodium.h>
-#include "crypto/kyber1024_internal.h"
+#include "crypto/kyber_poly_common.h"
 
 /* floor(x / q) for x < 2^23, exact. With DIV_Q_MUL = ceil(2^48 / q) = (2^48 + e) / q,
  * 0 <= e < q: x * DIV_Q_MUL / 2^48 = x / q + x e / (q 2^48), and the error term
@@ -39,8 +40,8 @@ static inline int16_t decompress_d(uint32_t y, unsigned d)
 }
 
 /* Bit packing, little-endian as the reference lays it out: 8 values of
- * 11 bits in 11 bytes, 8 values of 5 bits in 5 bytes. */
-_Static_assert(KYBER_DU == 11 && KYBER_DV == 5, "packing is written for Kyber1024");
+ * 11 bits in 11 bytes, 4 values of 10 bits in 5 bytes, 8 values of d <= 8
+ * bits in d bytes. The widths are public parameters. */
 static inline void pack11(uint8_t r[11], const uint32_t t[8])
 {
     r[0] = (uint8_t)t[0];
@@ -68,22 +69,48 @@ static inline void unpack11(uint32_t t[8], const uint8_t a[11])
     t[7] = ((uint32_t)a[9] >> 5 | (uint32_t)a[10] << 3) & 0x7FF;
 }
 
-static inline void pack5(uint8_t r[5], const uint32_t t[8])
+/* n values of d bits into n * d / 8 bytes through a 64-bit word (n * d <= 64). */
+static inline void pack_word(uint8_t *r, const uint32_t *t, unsigned n, unsigned d)
 {
     uint64_t v = 0;
-    for (unsigned j = 0; j < 8; j++)
-        v |= (uint64_t)t[j] << (5 * j);
-    for (unsigned j = 0; j < 5; j++)
+    for (unsigned j = 0; j < n; j++)
+        v |= (uint64_t)t[j] << (d * j);
+    for (unsigned j = 0; j < n * d / 8; j++)
         r[j] = (uint8_t)(v >> (8 * j));
 }
 
-static inline void unpack5(uint32_t t[8], const uint8_t a[5])
+static inline void unpack_word(uint32_t *t, const uint8_t *a, unsigned n, unsigned d)
 {
     uint64_t v = 0;
-    for (unsigned j = 0; j < 5; j++)
+    for (unsigned j = 0; j < n * d / 8; j++)
         v |= (uint64_t)a[j] << (8 * j);
-    for (unsigned j = 0; j < 8; j++)
-        t[j] = (uint32_t)(v >> (5 * j)) & 0x1F;
+    for (unsigned j = 0; j < n; j++)
+        t[j] = (uint32_t)(v >> (d * j)) & ((1u << d) - 1);
+}
+
+/* 8 values of d bits (d in 4, 5, 10, 11) into d bytes. */
+static inline void pack8(uint8_t *r, const uint32_t t[8], unsigned d)
+{
+    if (d == 11) {
+        pack11(r, t);
+    } else if (d == 10) {
+        pack_word(r, t, 4, 10);
+        pack_word(r + 5, t + 4, 4, 10);
+    } else {
+        pack_word(r, t, 8, d);
+    }
+}
+
+static inline void unpack8(uint32_t t[8], const uint8_t *a, unsigned d)
+{
+    if (d == 11) {
+        unpack11(t, a);
+    } else if (d == 10) {
+        unpack_word(t, a, 4, 10);
+        unpack_word(t + 4, a + 5, 4, 10);
+    } else {
+        unpack_word(t, a, 8, d);
+    }
 }
 
 void sotto_kyber_poly_tobytes(uint8_t r[KYBER_POLYBYTES], const kyber_poly *a)
@@ -108,49 +135,46 @@ void sotto_kyber_poly_frombytes(kyber_poly *r, const uint8_t a[KYBER_POLYBYTES])
     }
 }
 
-void sotto_kyber_poly_compress(uint8_t r[KYBER_POLYCOMPRESSEDBYTES], const kyber_poly *a)
+static void compress_poly(uint8_t *r, const kyber_poly *a, unsigned d)
 {
     for (unsigned i = 0; i < KYBER_N / 8; i++) {
         uint32_t t[8];
         for (unsigned j = 0; j < 8; j++)
-            t[j] = compress_d(to_unsigned(a->coeffs[8 * i + j]), KYBER_DV);
-        pack5(r + 5 * i, t);
+            t[j] = compress_d(to_unsigned(a->coeffs[8 * i + j]), d);
+        pack8(r + d * i, t, d);
     }
 }
 
-void sotto_kyber_poly_decompress(kyber_poly *r, const uint8_t a[KYBER_POLYCOMPRESSEDBYTES])
+static void decompress_poly(kyber_poly *r, const uint8_t *a, unsigned d)
 {
     for (unsigned i = 0; i < KYBER_N / 8; i++) {
         uint32_t t[8];
-        unpack5(t, a + 5 * i);
+        unpack8(t, a + d * i, d);
         for (unsigned j = 0; j < 8; j++)
-            r->coeffs[8 * i + j] = decompress_d(t[j], KYBER_DV);
+            r->coeffs[8 * i + j] = decompress_d(t[j], d);
     }
 }
 
-void sotto_kyber_polyvec_compress(uint8_t r[KYBER_POLYVECCOMPRESSEDBYTES], const kyber_polyvec *a)
+void sotto_kyber_poly_compress(uint8_t *r, const kyber_poly *a, unsigned d)
 {
-    for (unsigned k = 0; k < KYBER_K; k++) {
-        for (unsigned i = 0; i < KYBER_N / 8; i++) {
-            uint32_t t[8];
-            for (unsigned j = 0; j < 8; j++)
-                t[j] = compress_d(to_unsigned(a->vec[k].coeffs[8 * i + j]), KYBER_DU);
-            pack11(r + (KYBER_N / 8 * k + i) * 11, t);
-        }
-    }
+    compress_poly(r, a, d);
 }
 
-void sotto_kyber_polyvec_decompress(kyber_polyvec *r,
-                                    const uint8_t a[KYBER_POLYVECCOMPRESSEDBYTES])
+void sotto_kyber_poly_decompress(kyber_poly *r, const uint8_t *a, unsigned d)
 {
-    for (unsigned k = 0; k < KYBER_K; k++) {
-        for (unsigned i = 0; i < KYBER_N / 8; i++) {
-            uint32_t t[8];
-            unpack11(t, a + (KYBER_N / 8 * k + i) * 11);
-            for (unsigned j = 0; j < 8; j++)
-                r->vec[k].coeffs[8 * i + j] = decompress_d(t[j], KYBER_DU);
-        }
-    }
+    decompress_poly(r, a, d);
+}
+
+void sotto_kyber_polyvec_compress(uint8_t *r, const kyber_polyvec *a, unsigned k, unsigned d)
+{
+    for (unsigned i = 0; i < k; i++)
+        compress_poly(r + i * KYBER_POLYCOMPRESSED_D(d), &a->vec[i], d);
+}
+
+void sotto_kyber_polyvec_decompress(kyber_polyvec *r, const uint8_t *a, unsigned k, unsigned d)
+{
+    for (unsigned i = 0; i < k; i++)
+        decompress_poly(&r->vec[i], a + i * KYBER_POLYCOMPRESSED_D(d), d);
 }
 
 /* Bit j of the message becomes 0 or (q+1)/2, selected with a mask. */
@@ -222,52 +246,64 @@ void sotto_kyber_poly_sub(kyber_poly *r, const kyber_poly *a, const kyber_poly *
         r->coeffs[i] = (int16_t)(a->coeffs[i] - b->coeffs[i]);
 }
 
-void sotto_kyber_polyvec_tobytes(uint8_t r[KYBER_POLYVECBYTES], const kyber_polyvec *a)
+void sotto_kyber_polyvec_tobytes(uint8_t *r, const kyber_polyvec *a, unsigned k)
 {
-    for (unsigned k = 0; k < KYBER_K; k++)
-        sotto_kyber_poly_tobytes(r + k * KYBER_POLYBYTES, &a->vec[k]);
+    for (unsigned i = 0; i < k; i++)
+        sotto_kyber_poly_tobytes(r + i * KYBER_POLYBYTES, &a->vec[i]);
 }
 
-void sotto_kyber_polyvec_frombytes(kyber_polyvec *r, const uint8_t a[KYBER_POLYVECBYTES])
+void sotto_kyber_polyvec_frombytes(kyber_polyvec *r, const uint8_t *a, unsigned k)
 {
-    for (unsigned k = 0; k < KYBER_K; k++)
-        sotto_kyber_poly_frombytes(&r->vec[k], a + k * KYBER_POLYBYTES);
+    for (unsigned i = 0; i < k; i++)
+        sotto_kyber_poly_frombytes(&r->vec[i], a + i * KYBER_POLYBYTES);
 }
 
-void sotto_kyber_polyvec_ntt(kyber_polyvec *r)
+int sotto_kyber_polyvec_bytes_canonical(const uint8_t *a, unsigned k)
 {
-    for (unsigned k = 0; k < KYBER_K; k++)
-        sotto_kyber_poly_ntt(&r->vec[k]);
+    unsigned bad = 0;
+    for (size_t i = 0; i < KYBER_POLYVECBYTES_K(k); i += 3) {
+        uint32_t b0 = a[i], b1 = a[i + 1], b2 = a[i + 2];
+        bad |= ((b0 | (b1 << 8)) & 0xFFF) >= KYBER_Q;
+        bad |= (((b1 >> 4) | (b2 << 4)) & 0xFFF) >= KYBER_Q;
+    }
+    return bad == 0;
 }
 
-void sotto_kyber_polyvec_invntt_tomont(kyber_polyvec *r)
+void sotto_kyber_polyvec_ntt(kyber_polyvec *r, unsigned k)
 {
-    for (unsigned k = 0; k < KYBER_K; k++)
-        sotto_kyber_poly_invntt_tomont(&r->vec[k]);
+    for (unsigned i = 0; i < k; i++)
+        sotto_kyber_poly_ntt(&r->vec[i]);
 }
 
-void sotto_kyber_polyvec_reduce(kyber_polyvec *r)
+void sotto_kyber_polyvec_invntt_tomont(kyber_polyvec *r, unsigned k)
 {
-    for (unsigned k = 0; k < KYBER_K; k++)
-        sotto_kyber_poly_reduce(&r->vec[k]);
+    for (unsigned i = 0; i < k; i++)
+        sotto_kyber_poly_invntt_tomont(&r->vec[i]);
 }
 
-void sotto_kyber_polyvec_add(kyber_polyvec *r, const kyber_polyvec *a, const kyber_polyvec *b)
+void sotto_kyber_polyvec_reduce(kyber_polyvec *r, unsigned k)
 {
-    for (unsigned k = 0; k < KYBER_K; k++)
-        sotto_kyber_poly_add(&r->vec[k], &a->vec[k], &b->vec[k]);
+    for (unsigned i = 0; i < k; i++)
+        sotto_kyber_poly_reduce(&r->vec[i]);
+}
+
+void sotto_kyber_polyvec_add(kyber_polyvec *r, const kyber_polyvec *a, const kyber_polyvec *b,
+                             unsigned k)
+{
+    for (unsigned i = 0; i < k; i++)
+        sotto_kyber_poly_add(&r->vec[i], &a->vec[i], &b->vec[i]);
 }
 
 /* Pair i of a polynomial in the NTT domain is a0 + a1 X mod X^2 - zeta_i,
  * with zeta_i = +-zetas[64 + i/2]; the product's constant term needs
  * b1 * zeta_i, cached here once per multiplicand. */
-void sotto_kyber_polyvec_mulcache(kyber_polyvec_mulcache *c, const kyber_polyvec *b)
+void sotto_kyber_polyvec_mulcache(kyber_polyvec_mulcache *c, const kyber_polyvec *b, unsigned k)
 {
-    for (unsigned k = 0; k < KYBER_K; k++) {
+    for (unsigned e = 0; e < k; e++) {
         for (unsigned i = 0; i < KYBER_N / 4; i++) {
             int16_t zeta = sotto_kyber_zetas[64 + i];
-            c->coeffs[k][2 * i] = kyber_fqmul(b->vec[k].coeffs[4 * i + 1], zeta);
-            c->coeffs[k][2 * i + 1] = kyber_fqmul(b->vec[k].coeffs[4 * i + 3], (int16_t)-zeta);
+            c->coeffs[e][2 * i] = kyber_fqmul(b->vec[e].coeffs[4 * i + 1], zeta);
+            c->coeffs[e][2 * i + 1] = kyber_fqmul(b->vec[e].coeffs[4 * i + 3], (int16_t)-zeta);
         }
     }
 }
@@ -275,15 +311,15 @@ void sotto_kyber_polyvec_mulcache(kyber_polyvec_mulcache *c, const kyber_polyvec
 /* (a0 + a1 X)(b0 + b1 X) mod X^2 - zeta = (a0 b0 + a1 b1 zeta) + (a0 b1 + a1 b0) X,
  * summed over the K entries in 32 bits and reduced once. Bound: |a| < 2^12,
  * |b| <= (q-1)/2, |b1 zeta| < q, so each sum stays below
- * K * 2^12 * (q-1)/2 * 3 < 2^15 q, the input range of kyber_montgomery_reduce.
+ * K * 2^12 * (q-1)/2 * 3 < 2^15 q (K <= 4), the input range of kyber_montgomery_reduce.
  * Entry-major loops with constant trip counts let the compiler vectorise. */
 void sotto_kyber_polyvec_basemul_acc_cached(kyber_poly *r, const kyber_polyvec *a,
                                             const kyber_polyvec *b,
-                                            const kyber_polyvec_mulcache *c)
+                                            const kyber_polyvec_mulcache *c, unsigned k)
 {
     int32_t r0[KYBER_N / 2] = { 0 }, r1[KYBER_N / 2] = { 0 };
-    for (unsigned k = 0; k < KYBER_K; k++) {
-        const int16_t *x = a->vec[k].coeffs, *y = b->vec[k].coeffs, *yz = c->coeffs[k];
+    for (unsigned e = 0; e < k; e++) {
+        const int16_t *x = a->vec[e].coeffs, *y = b->vec[e].coeffs, *yz = c->coeffs[e];
         for (unsigned i = 0; i < KYBER_N / 2; i++) {
             int32_t a0 = x[2 * i], a1 = x[2 * i + 1], b0 = y[2 * i], b1 = y[2 * i + 1];
             r0[i] += a0 * b0 + a1 * yz[i];
@@ -299,11 +335,11 @@ void sotto_kyber_polyvec_basemul_acc_cached(kyber_poly *r, const kyber_polyvec *
 }
 
 void sotto_kyber_polyvec_basemul_acc_montgomery(kyber_poly *r, const kyber_polyvec *a,
-                                                const kyber_polyvec *b)
+                                                const kyber_polyvec *b, unsigned k)
 {
     kyber_polyvec_mulcache c;
-    sotto_kyber_polyvec_mulcache(&c, b);
-    sotto_kyber_polyvec_basemul_acc_cached(r, a, b, &c);
+    sotto_kyber_polyvec_mulcache(&c, b, k);
+    sotto_kyber_polyvec_basemul_acc_cached(r, a, b, &c, k);
     sodium_memzero(&c, sizeof c);
 }
 

@@ -1,9 +1,9 @@
-/* Kyber1024: the number-theoretic transform over Z_q[X]/(X^256 + 1), in
+/* Kyber1024 and ML-KEM-768: the number-theoretic transform over Z_q[X]/(X^256 + 1), in
  * Montgomery arithmetic, with the layer order and output order of the round-3
  * reference (coefficients in bit-reversed order; the pointwise products of
- * coefficient pairs are in kyber1024_poly.c). Straight-line code: loop bounds and table indices
+ * coefficient pairs are in kyber_poly_common.c). Straight-line code: loop bounds and table indices
  * depend on positions only, never on coefficient values. */
-#include "crypto/kyber1024_internal.h"
+#include "crypto/kyber_poly_common.h"
 
 /* zetas[i] = 2^16 * 17^bitrev7(i) mod q, centred; 17 is a primitive 256th
  * root of unity mod 3329. tests/unit/test_kyber1024.c recomputes this table. */

@@ -1,4 +1,4 @@
-/* Kyber1024: the symmetric primitives (SHA3-256, SHA3-512, SHAKE128,
+/* Kyber1024 and ML-KEM-768: the symmetric primitives (SHA3-256, SHA3-512, SHAKE128,
  * SHAKE256) on OpenSSL 3 EVP. The EVP_MD handles are fetched once and
  * shared; each KEM call owns one EVP_MD_CTX and re-initialises it per hash.
  *
@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sodium.h>
-#include "crypto/kyber1024_internal.h"
+#include "crypto/kyber_poly_common.h"
 
 static pthread_once_t md_once = PTHREAD_ONCE_INIT;
 static EVP_MD *md_sha3_256, *md_sha3_512, *md_shake128, *md_shake256;
@@ -28,7 +28,7 @@ static void fetch_mds(void)
  * without SHA-3); continuing would derive keys from uninitialised state. */
 static _Noreturn void sym_fail(const char *what)
 {
-    fprintf(stderr, "sotto: Kyber1024: OpenSSL %s failed; aborting\n", what);
+    fprintf(stderr, "sotto: Kyber/ML-KEM: OpenSSL %s failed; aborting\n", what);
     abort();
 }
 
@@ -77,9 +77,10 @@ void sotto_kyber_hash_h(kyber_sym *s, uint8_t out[32], const uint8_t *in, size_t
     digest(s, md_sha3_256, out, 32, 0, in, inlen, NULL, 0);
 }
 
-void sotto_kyber_kdf(kyber_sym *s, uint8_t out[KYBER1024_SSBYTES], const uint8_t *in, size_t inlen)
+void sotto_kyber_kdf(kyber_sym *s, uint8_t out[KYBER_SYMBYTES], const uint8_t *a, size_t alen,
+                     const uint8_t *b, size_t blen)
 {
-    digest(s, md_shake256, out, KYBER1024_SSBYTES, 1, in, inlen, NULL, 0);
+    digest(s, md_shake256, out, KYBER_SYMBYTES, 1, a, alen, b, blen);
 }
 
 void sotto_kyber_getnoise(kyber_sym *s, kyber_poly *r, const uint8_t key[KYBER_SYMBYTES],
@@ -91,12 +92,12 @@ void sotto_kyber_getnoise(kyber_sym *s, kyber_poly *r, const uint8_t key[KYBER_S
     sodium_memzero(buf, sizeof buf);
 }
 
-void sotto_kyber_gen_matrix(kyber_sym *s, kyber_polyvec a[KYBER_K],
-                            const uint8_t rho[KYBER_SYMBYTES], int transposed)
+void sotto_kyber_gen_matrix(kyber_sym *s, kyber_polyvec a[KYBER_KMAX],
+                            const uint8_t rho[KYBER_SYMBYTES], int transposed, unsigned k)
 {
     uint8_t buf[KYBER_GEN_MATRIX_MAXBLOCKS * KYBER_XOF_BLOCKBYTES];
-    for (unsigned i = 0; i < KYBER_K; i++) {
-        for (unsigned j = 0; j < KYBER_K; j++) {
+    for (unsigned i = 0; i < k; i++) {
+        for (unsigned j = 0; j < k; j++) {
             uint8_t ij[2];
             ij[0] = (uint8_t)(transposed ? i : j);
             ij[1] = (uint8_t)(transposed ? j : i);
@@ -114,7 +115,7 @@ void sotto_kyber_gen_matrix(kyber_sym *s, kyber_polyvec a[KYBER_K],
                 ctr += sotto_kyber_rej_uniform(coeffs + ctr, KYBER_N - ctr, buf + have,
                                                more - have);
                 if (ctr < KYBER_N) {
-                    fprintf(stderr, "sotto: Kyber1024: matrix sampler ran dry; aborting\n");
+                    fprintf(stderr, "sotto: Kyber/ML-KEM: matrix sampler ran dry; aborting\n");
                     abort();
                 }
             }
