@@ -71,6 +71,45 @@ static void test_username_rule(void **state)
     assert_int_equal(sotto_store_username_canonical(out, NULL), SOTTO_STORE_ERR_INVALID_ARGUMENT);
 }
 
+/* Random strings over a mixed alphabet: whatever is accepted is canonical
+ * (lower case, within the rule, a fixed point), and case does not matter. */
+static void test_username_properties(void **state)
+{
+    (void)state;
+    assert_true(sodium_init() >= 0);
+    static const char alphabet[] = "aZz09_.-A \xc3\xa9@";
+    uint32_t accepted = 0;
+    for (int round = 0; round < 20000; round++) {
+        char in[41], upper[41];
+        size_t len = randombytes_uniform(sizeof in);
+        for (size_t i = 0; i < len; i++)
+            in[i] = alphabet[randombytes_uniform(sizeof alphabet - 1)];
+        in[len] = '\0';
+        for (size_t i = 0; i <= len; i++)
+            upper[i] = (in[i] >= 'a' && in[i] <= 'z') ? (char)(in[i] - 'a' + 'A') : in[i];
+        char out[SOTTO_STORE_USERNAME_MAX + 1], again[SOTTO_STORE_USERNAME_MAX + 1],
+            up[SOTTO_STORE_USERNAME_MAX + 1];
+        sotto_store_err e = sotto_store_username_canonical(out, in);
+        assert_int_equal(sotto_store_username_canonical(up, upper), e);
+        if (e != SOTTO_STORE_OK) {
+            assert_int_equal(e, SOTTO_STORE_ERR_INVALID_USERNAME);
+            continue;
+        }
+        accepted++;
+        size_t n = strlen(out);
+        assert_true(n >= SOTTO_STORE_USERNAME_MIN && n <= SOTTO_STORE_USERNAME_MAX);
+        assert_true(out[0] >= 'a' && out[0] <= 'z');
+        assert_true(out[n - 1] != '.');
+        assert_null(strstr(out, ".."));
+        for (size_t i = 0; i < n; i++)
+            assert_non_null(strchr("abcdefghijklmnopqrstuvwxyz0123456789_.", out[i]));
+        assert_string_equal(out, up);
+        assert_int_equal(sotto_store_username_canonical(again, out), SOTTO_STORE_OK);
+        assert_string_equal(again, out);
+    }
+    assert_true(accepted > 0);
+}
+
 static void test_uuid_text(void **state)
 {
     (void)state;
@@ -452,6 +491,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_username_rule),
+        cmocka_unit_test(test_username_properties),
         cmocka_unit_test(test_uuid_text),
         cmocka_unit_test(test_open_errors),
         cmocka_unit_test(test_dummy_hash),
