@@ -3,7 +3,12 @@
  * Every item printed here is listed, with why it is kept and for how long, in
  * docs/PRIVACY.md; keep the two in step. Keys are shown as fingerprints
  * (first SOTTO_DISCLOSE_FINGERPRINT_BYTES of SHA-256 of the serialised key);
- * ciphertext is never printed, only its size. */
+ * ciphertext is never printed, only its size.
+ *
+ * The queries are the SQLite backend's (it reads the tables through
+ * store_sqlite.h, in one read transaction, so the report is one snapshot). A
+ * PostgreSQL backend brings its own data path for the same items and the same
+ * output; the SQL here is plain enough to carry over with $n placeholders. */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
 #include <string.h>
