@@ -15,6 +15,7 @@
 const { spawn } = require('child_process');
 
 const REPLY_TIMEOUT_MS = 60000;
+const EXIT_TIMEOUT_MS = 30000;
 const DEVICE = 1;
 
 // ---------------------------------------------------------------------------
@@ -297,20 +298,29 @@ class Peer {
     return r;
   }
 
+  // Closes stdin and waits for the exit. Returns null, or why the exit was not clean
+  // (a sanitizer or valgrind report at exit shows up here).
   async stop() {
-    if (!this.proc) return;
+    if (!this.proc) return null;
     const proc = this.proc;
     this.proc = null;
     clearInterval(this.watch);
-    if (proc.exitCode !== null || proc.signalCode !== null) return;
-    await new Promise((resolve) => {
-      const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      proc.on('exit', () => {
+    if (this.dead || proc.exitCode !== null || proc.signalCode !== null) return null;
+    let timedOut = false;
+    const [code, sig] = await new Promise((resolve) => {
+      const t = setTimeout(() => {
+        timedOut = true;
+        proc.kill('SIGKILL');
+      }, EXIT_TIMEOUT_MS);
+      proc.on('exit', (c, g) => {
         clearTimeout(t);
-        resolve();
+        resolve([c, g]);
       });
       proc.stdin.end();
     });
+    if (timedOut) return `peer ${this.label} did not exit within ${EXIT_TIMEOUT_MS / 1000}s of the end of its input`;
+    if (code !== 0) return `peer ${this.label} exited with ${sig ?? `status ${code}`} at the end of its input`;
+    return null;
   }
 }
 
@@ -842,7 +852,8 @@ CASES['multi-session'] = async (X, Y, rng) => {
       await deliverMany([m]);
     }
   } finally {
-    await Promise.all([Y2.stop(), Y3.stop()]);
+    const ends = (await Promise.all([Y2.stop(), Y3.stop()])).filter(Boolean);
+    check(ends.length === 0, ends.join('; '));
   }
 };
 
@@ -1025,7 +1036,12 @@ async function main() {
       }
     }
   }
-  await Promise.all([A.stop(), B.stop()]);
+  for (const why of await Promise.all([A.stop(), B.stop()])) {
+    if (why) {
+      failed++;
+      console.log(`FAIL exit: ${why}`);
+    }
+  }
   console.log(`total ${((Date.now() - t0) / 1000).toFixed(2)}s`);
   if (skipped) console.log(`${skipped} skipped (a peer lacks an optional command; --strict fails them)`);
   console.log(`${passed} passed, ${failed} failed`);
