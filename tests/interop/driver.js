@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Conformance driver: pairs two peers speaking docs/peer-protocol.md and runs every case
+// Conformance driver: pairs two peers speaking the peer protocol (/work/shared/docs/peer-protocol.md) and runs every case
 // with each side as initiator.
 //
 //   node driver.js --a "<cmd for peer A>" --b "<cmd for peer B>" [--case NAME[,NAME...]]

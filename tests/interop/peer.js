@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // Conformance peer backed by the real libsignal (@signalapp/libsignal-client 0.103.0).
 //
-// Speaks /work/shared/docs/peer-protocol.md (docs/peer-protocol.md): one JSON request per
+// Speaks /work/shared/docs/peer-protocol.md: one JSON request per
 // line on stdin, one JSON reply per line on stdout, strictly in order, "id" echoed.
 // All stores are in memory. Every request runs in a transaction: whatever the library
 // wrote to a store is rolled back if the request fails, so a failed request changes
