@@ -566,6 +566,13 @@ CASES.tamper = async (X, Y, rng) => {
 CASES['no-prekey'] = async (X, Y, rng) => {
   const x = await initSide(X, 'alice');
   const y = await initSide(Y, 'bob');
+  // Every bundle carries fresh one-time keys.
+  const b1 = (await Y.ok({ cmd: 'bundle' })).bundle;
+  const b2 = (await Y.ok({ cmd: 'bundle' })).bundle;
+  for (const b of [y.bundle, b1]) {
+    check(b.preKeyId !== b2.preKeyId && b.preKey !== b2.preKey, `${Y.label}: bundle reused a one-time EC prekey`);
+    check(b.kyberPreKeyId !== b2.kyberPreKeyId && b.kyberPreKey !== b2.kyberPreKey, `${Y.label}: bundle reused a one-time Kyber prekey`);
+  }
   await establish(x, y, { noPreKey: true });
   const msgs = await encryptMany(x, y, [rng.plaintext(), rng.plaintext(), rng.plaintext()]);
   const f = protoFields(msgs[0].ct, 1, msgs[0].ct.length);
