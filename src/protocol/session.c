@@ -163,6 +163,8 @@ sotto_err sotto_session_process_bundle(sotto_session *s, const sotto_identity *u
 
 sotto_err sotto_session_remote_identity(const sotto_session *s, uint8_t key[SOTTO_EC_PUBLIC_BYTES])
 {
+    if (key != NULL)
+        memset(key, 0, SOTTO_EC_PUBLIC_BYTES);
     if (s == NULL || key == NULL)
         return SOTTO_ERR_INVALID_ARGUMENT;
     if (s->current == NULL)
