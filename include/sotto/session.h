@@ -66,7 +66,9 @@ typedef struct sotto_prekey_ids {
 } sotto_prekey_ids;
 SOTTO_API sotto_err sotto_prekey_message_ids(const uint8_t *msg, size_t len, sotto_prekey_ids *out);
 
-/* The private halves the application supplies for one prekey message. */
+/* The private halves the application supplies for one prekey message (the
+ * public halves must be the matching ones: the signed prekey pair becomes the
+ * first ratchet key pair, as in libsignal; nothing re-derives them). */
 typedef struct sotto_prekey_secrets {
     uint32_t signed_pre_key_id;
     uint8_t signed_pre_key_public[SOTTO_EC_PUBLIC_BYTES];
