@@ -2,6 +2,9 @@
 #include "metrics.h"
 
 #include <inttypes.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 #include <stdio.h>
 
 sotto_metrics sotto_g_metrics;
@@ -66,6 +69,11 @@ size_t sotto_metrics_render(char *out, size_t cap)
         m->batches_total);
     PUT("# TYPE sottod_accounts_registered_total counter\nsottod_accounts_registered_total %" PRIu64
         "\n", m->accounts_registered_total);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 33))
+    struct mallinfo2 mi = mallinfo2();
+    PUT("# HELP sottod_heap_bytes bytes allocated on the heap (glibc, all threads)\n"
+        "# TYPE sottod_heap_bytes gauge\nsottod_heap_bytes %zu\n", mi.uordblks + mi.hblkhd);
+#endif
     PUT("# TYPE sottod_errors_total counter\n");
     for (int k = 0; k < SOTTO_ERRK_COUNT_; k++)
         PUT("sottod_errors_total{kind=\"%s\"} %" PRIu64 "\n", kind_names[k], m->errors[k]);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/buffer.h>
 #include <openssl/err.h>
 #include <sodium.h>
 
@@ -190,6 +191,32 @@ static int queue_write(sotto_conn *c, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* A memory BIO keeps the largest buffer it ever held. When one is empty
+ * and has grown past BIO_KEEP_BYTES, swap in a fresh one, so a connection
+ * that once sent a big page or a handshake goes back to a small footprint. */
+#define BIO_KEEP_BYTES 2048u
+static void shrink_bios(sotto_conn *c)
+{
+    BUF_MEM *bm = NULL;
+    if (BIO_ctrl_pending(c->wbio) == 0 && BIO_get_mem_ptr(c->wbio, &bm) == 1 && bm != NULL &&
+        bm->max > BIO_KEEP_BYTES) {
+        BIO *b = BIO_new(BIO_s_mem());
+        if (b != NULL) {
+            SSL_set0_wbio(c->ssl, b); /* frees the old one */
+            c->wbio = b;
+        }
+    }
+    bm = NULL;
+    if (BIO_ctrl_pending(c->rbio) == 0 && BIO_get_mem_ptr(c->rbio, &bm) == 1 && bm != NULL &&
+        bm->max > BIO_KEEP_BYTES) {
+        BIO *b = BIO_new(BIO_s_mem());
+        if (b != NULL) {
+            SSL_set0_rbio(c->ssl, b); /* frees the old one */
+            c->rbio = b;
+        }
+    }
+}
+
 void sotto_conn_flush(sotto_conn *c)
 {
     if (c->handle_closed || uv_is_closing((uv_handle_t *)&c->tcp))
@@ -218,6 +245,10 @@ void sotto_conn_flush(sotto_conn *c)
             return;
         }
     }
+    shrink_bios(c);
+    /* Idle: give back OpenSSL's 16 KiB record buffers (refused while in use). */
+    if (BIO_ctrl_pending(c->rbio) == 0)
+        (void)SSL_free_buffers(c->ssl);
 }
 
 static int tls_write(sotto_conn *c, const void *data, size_t len)
@@ -348,8 +379,11 @@ static int read_plain(sotto_conn *c, size_t want)
     }
     int e = SSL_get_error(c->ssl, r);
     ERR_clear_error();
-    if (e == SSL_ERROR_WANT_READ)
+    if (e == SSL_ERROR_WANT_READ) {
+        if (c->in_len == 0)
+            (void)SSL_free_buffers(c->ssl);
         return 0;
+    }
     if (e != SSL_ERROR_ZERO_RETURN)
         sotto_metrics_error(SOTTO_ERRK_TLS);
     sotto_conn_close(c);

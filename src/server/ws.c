@@ -81,6 +81,8 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         return r;
     int e = SSL_get_error(c->ssl, r);
     ERR_clear_error();
+    if (e == SSL_ERROR_WANT_READ)
+        (void)SSL_free_buffers(c->ssl); /* idle WebSockets hold no record buffers */
     wslay_event_set_error(ctx, e == SSL_ERROR_WANT_READ ? WSLAY_ERR_WOULDBLOCK
                                                         : WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
@@ -222,10 +224,20 @@ void sotto_ws_on_readable(sotto_conn *c)
 {
     if (c->ws == NULL || c->closing)
         return;
+    bool was_closing = wslay_event_get_close_sent(c->ws);
     if (wslay_event_recv(c->ws) != 0) {
         sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
         sotto_conn_close(c);
         return;
+    }
+    /* wslay answers oversized and malformed frames with a close of its own. */
+    if (!was_closing && wslay_event_get_close_sent(c->ws)) {
+        uint16_t code = wslay_event_get_status_code_sent(c->ws);
+        if (code == WSLAY_CODE_MESSAGE_TOO_BIG)
+            sotto_metrics_error(SOTTO_ERRK_WS_TOO_LARGE);
+        else if (code == WSLAY_CODE_PROTOCOL_ERROR && !c->ws_close_sent)
+            sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
+        c->ws_close_sent = true;
     }
     ws_after_io(c);
 }
