@@ -6,7 +6,8 @@
  * and Kyber prekeys (fresh per `bundle`, deleted once a prekey message used
  * them), a last-resort Kyber prekey (kept; it builds at most one session per
  * (signed prekey, base key) pair), sessions and trust-on-first-use
- * identities keyed by (peer name, device).
+ * identities keyed by (peer name, device), and sender-key records keyed by
+ * (sender, device, distribution id) for the group commands.
  *
  * Every request is checked and computed first and committed last: a request
  * that fails changes no state.
@@ -19,6 +20,7 @@
  *                                           "session" (the bytes, base64)
  *   load_session  {peer, device, session?}  replace the record by sotto_session_load
  *                                           of session (default: the last saved bytes)
+ *   group_create  {distributionId, rotate?} rotate: start a new sender chain
  */
 #define _POSIX_C_SOURCE 200809L /* getc_unlocked, strdup */
 #include <inttypes.h>
@@ -241,7 +243,6 @@ static void delete_kyber(peer_state *st, uint32_t id)
 
 /* ---------------------------------------------------------------- addresses */
 
-#define UUID_STRING_BYTES 36
 #define PNI_PREFIX        "PNI:"
 
 static int hexval(char c)
@@ -250,8 +251,33 @@ static int hexval(char c)
          : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
+#define PEER_UUID_STRING_BYTES 36
+
+/* Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into 16 bytes. */
+static bool parse_uuid(const char *s, size_t n, uint8_t out[SOTTO_DISTRIBUTION_ID_BYTES])
+{
+    if (n != PEER_UUID_STRING_BYTES)
+        return false;
+    size_t k = 0;
+    for (size_t i = 0; i < n;) {
+        if (i == 8 || i == 13 || i == 18 || i == 23) {
+            if (s[i++] != '-')
+                return false;
+            continue;
+        }
+        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
+        if (hi < 0 || lo < 0)
+            return false;
+        out[k++] = (uint8_t)(hi << 4 | lo);
+        i += 2;
+    }
+    return k == SOTTO_DISTRIBUTION_ID_BYTES;
+}
+
 /* A ProtocolAddress name that is a ServiceId, as libsignal reads it: a UUID
  * (ACI, kind 0) or "PNI:" and a UUID (kind 1). */
+_Static_assert(SOTTO_SERVICE_ID_BYTES == 1 + SOTTO_DISTRIBUTION_ID_BYTES,
+               "a ServiceId is a kind byte and a UUID");
 static bool parse_service_id(const char *name, uint8_t out[SOTTO_SERVICE_ID_BYTES])
 {
     out[0] = 0;
@@ -259,22 +285,7 @@ static bool parse_service_id(const char *name, uint8_t out[SOTTO_SERVICE_ID_BYTE
         out[0] = 1;
         name += strlen(PNI_PREFIX);
     }
-    if (strlen(name) != UUID_STRING_BYTES)
-        return false;
-    size_t n = 1;
-    for (size_t i = 0; i < UUID_STRING_BYTES; i++) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (name[i] != '-')
-                return false;
-            continue;
-        }
-        int hi = hexval(name[i]), lo = hexval(name[i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[n++] = (uint8_t)(hi << 4 | lo);
-        i++;
-    }
-    return n == SOTTO_SERVICE_ID_BYTES;
+    return parse_uuid(name, strlen(name), out + 1);
 }
 
 /* When both names are ServiceIds, libsignal carries the two addresses in
@@ -973,29 +984,6 @@ static bool cmd_fingerprint(peer_state *st, json_t *req, reply *r)
 /* ---------------------------------------------------------------- groups (sender keys) */
 
 #define PEER_MAX_GROUP_RECORDS PEER_MAX_PEERS
-#define PEER_UUID_STRING_BYTES 36
-
-/* Parses "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into 16 bytes. */
-static bool parse_uuid(const char *s, size_t n, uint8_t out[SOTTO_DISTRIBUTION_ID_BYTES])
-{
-    if (n != PEER_UUID_STRING_BYTES)
-        return false;
-    size_t k = 0;
-    for (size_t i = 0; i < n;) {
-        if (i == 8 || i == 13 || i == 18 || i == 23) {
-            if (s[i++] != '-')
-                return false;
-            continue;
-        }
-        int hi = hexval(s[i]), lo = hexval(s[i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[k++] = (uint8_t)(hi << 4 | lo);
-        i += 2;
-    }
-    return k == SOTTO_DISTRIBUTION_ID_BYTES;
-}
-
 static bool get_dist(reply *r, json_t *req, uint8_t out[SOTTO_DISTRIBUTION_ID_BYTES])
 {
     json_t *v = json_object_get(req, "distributionId");
