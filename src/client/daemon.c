@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "content.h"
 #include "output.h"
 #include "store.h"
@@ -73,7 +74,7 @@ static char *rpc_send(sotto_client *c, json_t *id, json_t *params)
 {
     json_t *one = json_object_get(params, "recipient"), *many = json_object_get(params, "recipients");
     json_t *msg = json_object_get(params, "message");
-    const char *names[SOTTO_RPC_CLIENTS_MAX * 4];
+    const char *names[SOTTO_CLI_MAX_RECIPIENTS];
     size_t n = 0;
     if (json_is_string(one) && many == NULL) {
         names[n++] = json_string_value(one);
