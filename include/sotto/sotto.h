@@ -6,4 +6,5 @@
 #include "sotto/session.h"
 #include "sotto/fingerprint.h"
 #include "sotto/group.h"
+#include "sotto/sealed.h"
 #endif

@@ -193,21 +193,28 @@ static int derive_keys(uint8_t auth[16], uint8_t enc[32], const uint8_t key[32],
 static int ctr(EVP_CIPHER_CTX *c, uint8_t *out, const uint8_t *in, size_t len, const uint8_t tag[16])
 {
     uint8_t cb[BATCH_BLOCKS * BLOCK], ks[BATCH_BLOCKS * BLOCK];
-    uint32_t counter = (uint32_t)tag[0] | (uint32_t)tag[1] << 8 | (uint32_t)tag[2] << 16
-                       | (uint32_t)tag[3] << 24;
+    /* volatile: read once per block, so the compiler cannot turn the loop
+     * over i into a loop over counter + i whose exit test compares values
+     * derived from the tag (the tag is public once written, but not while
+     * encrypt still computes it; tests/ct/ct_sealed_gcm_siv.c). */
+    volatile uint32_t counter = (uint32_t)tag[0] | (uint32_t)tag[1] << 8 | (uint32_t)tag[2] << 16
+                                | (uint32_t)tag[3] << 24;
     int ok = 1;
     while (len > 0 && ok) {
         const size_t n = len < sizeof ks ? len : sizeof ks;
         const size_t blocks = (n + BLOCK - 1) / BLOCK;
-        for (size_t i = 0; i < blocks; i++, counter++) {
+        for (size_t i = 0; i < blocks; i++) {
+            /* wraps mod 2^32 as RFC 8452 requires */
+            const uint32_t v = counter + (uint32_t)i;
             uint8_t *b = cb + i * BLOCK;
-            b[0] = (uint8_t)counter;
-            b[1] = (uint8_t)(counter >> 8);
-            b[2] = (uint8_t)(counter >> 16);
-            b[3] = (uint8_t)(counter >> 24);
+            b[0] = (uint8_t)v;
+            b[1] = (uint8_t)(v >> 8);
+            b[2] = (uint8_t)(v >> 16);
+            b[3] = (uint8_t)(v >> 24);
             memcpy(b + 4, tag + 4, 12);
             b[15] |= 0x80;
         }
+        counter = counter + (uint32_t)blocks;
         ok = ecb(c, ks, cb, blocks * BLOCK);
         for (size_t i = 0; i < n; i++)
             out[i] = in[i] ^ ks[i];
@@ -298,13 +305,24 @@ sotto_err sotto_aes256_gcm_siv_decrypt(uint8_t *out, const uint8_t key[SOTTO_GCM
         || !ctr(c, out, ct, pt_len, tag)
         || !make_tag(want, c, auth, nonce, ad, ad_len, out, pt_len))
         goto out;
-    e = sodium_memcmp(want, tag, sizeof tag) == 0 ? SOTTO_OK : SOTTO_ERR_BAD_MAC;
+    {
+        /* The verdict becomes the return code and the wipe without a branch
+         * (it is public, but only once returned: tests/ct checks this path). */
+        const uint32_t bad = (uint32_t)sodium_memcmp(want, tag, sizeof tag) & 1u; /* 0 or 1 */
+        const uint8_t keep = (uint8_t)(bad - 1u);
+        for (size_t i = 0; i < pt_len; i++)
+            out[i] &= keep;
+        sodium_memzero(auth, sizeof auth);
+        sodium_memzero(enc, sizeof enc);
+        sodium_memzero(want, sizeof want);
+        EVP_CIPHER_CTX_free(c);
+        return (sotto_err)((uint32_t)SOTTO_ERR_BAD_MAC * bad);
+    }
 out:
     EVP_CIPHER_CTX_free(c);
     sodium_memzero(auth, sizeof auth);
     sodium_memzero(enc, sizeof enc);
     sodium_memzero(want, sizeof want);
-    if (e != SOTTO_OK)
-        sodium_memzero(out, pt_len);
+    sodium_memzero(out, pt_len);
     return e;
 }
