@@ -82,8 +82,9 @@ static const char help_receive[] =
     "Connects to the server, receives, decrypts and stores new messages, and\n"
     "prints them. Each is acknowledged to the server only after it is stored.\n"
     "\n"
-    "  -t, --timeout S   stop after S seconds without a new message (default 5;\n"
-    "                    a negative value waits forever)\n"
+    "  -t, --timeout S   once the server has sent everything queued, stop after S\n"
+    "                    seconds without a new message (default 5; 0: stop right\n"
+    "                    after the backlog; a negative value waits forever)\n"
     "  --json            one JSON object per line:\n"
     "                    {\"from\":..,\"device\":..,\"timestamp\":..,\"message\":..}\n";
 

@@ -13,6 +13,7 @@
 #include "client.h"
 #include "content.h"
 #include "daemon.h"
+#include "net.h"
 #include "output.h"
 #include "secret.h"
 #include "sotto/err.h"
@@ -226,10 +227,16 @@ static sotto_cstatus cmd_receive(const sotto_cli *a, const char *dir, char *err)
         rc = sotto_client_refill(c, err);
     if (rc == SOTTO_C_OK)
         rc = sotto_client_connect(c, err);
+    /* The backlog first (until the server says its queue is empty, or goes
+     * quiet for the network timeout), then --timeout seconds of silence. */
     int timeout_ms = a->timeout < 0 ? -1 : (int)(a->timeout * MS_PER_S);
+    int backlog_ms = timeout_ms < 0 || timeout_ms > SOTTO_NET_TIMEOUT_MS ? timeout_ms : SOTTO_NET_TIMEOUT_MS;
+    int backlog_done = 0;
     while (rc == SOTTO_C_OK) {
         sotto_poll_result res;
-        rc = sotto_client_poll(c, timeout_ms, on_incoming, &r, &res, err);
+        rc = sotto_client_poll(c, backlog_done ? timeout_ms : backlog_ms, on_incoming, &r, &res, err);
+        if (rc == SOTTO_C_OK && res.idle)
+            backlog_done = 1;
         if (rc == SOTTO_C_OK && res.timed_out)
             break;
     }

@@ -171,7 +171,7 @@ async function main() {
   expectCode(sotto(A, ['send', '-m', t1, names.bob]), 0, 'send 1');
   expectCode(sotto(A, ['send', names.bob], { input: t2 + '\n' }), 0, 'send 2 (stdin)');
   expectCode(sotto(A, ['send', '-m', text('nobody'), `nobody${tag}`]), 7, 'send to unknown user');
-  let r = sotto(B, ['receive', '--timeout', '2', '--json']);
+  let r = sotto(B, ['receive', '--timeout', '0', '--json']); // the backlog, then stop
   expectCode(r, 0, 'bob receive');
   let got = jsonLines(r.out);
   assert.deepEqual(got.map(m => [m.peer, m.message]), [[names.alice, t1], [names.alice, t2]], 'bob got both, in order');
