@@ -18,6 +18,10 @@ const check = (c, m) => { if (!c) throw new CheckError(m); };
 const b64 = (u8) => Buffer.from(u8).toString('base64');
 const unb64 = (s) => new Uint8Array(Buffer.from(s, 'base64'));
 const eq = (a, b) => Buffer.from(a).equals(Buffer.from(b));
+// --tamper (self-check of the driver): flip one bit of every ciphertext and envelope in
+// transit; every case must then fail.
+let TAMPER = false;
+const transit = (u8) => { const c = Uint8Array.from(u8); if (TAMPER) c[c.length >> 1] ^= 0x08; return b64(c); };
 
 class Rng {
   constructor(seed) { this.s = seed >>> 0; }
@@ -120,7 +124,7 @@ CASES.group3 = async (mk, rng, opt) => {
         rotated.add(m.s.name);
         pending.push({ m: null, p: r.peer.call({ cmd: 'group_process', peer: m.s.name, device: 1, skdm: m.skdm2 }) });
       }
-      pending.push({ m, p: r.peer.call({ cmd: 'group_decrypt', peer: m.s.name, device: 1, ciphertext: b64(m.ct) }) });
+      pending.push({ m, p: r.peer.call({ cmd: 'group_decrypt', peer: m.s.name, device: 1, ciphertext: transit(m.ct) }) });
     }
     for (const { m, p } of pending) {
       const q = await p;
@@ -142,6 +146,9 @@ CASES.group3 = async (mk, rng, opt) => {
   }
   return `${kinds.join('')}: ${members.length} x ${N} messages, rotation at ${ROT}`;
 };
+
+// sotto-peer's init replies a bundle; peer_layers.js replies identityKey.
+const identityOf = (r) => (r.bundle ? r.bundle.identityKey : r.identityKey);
 
 async function pki(rng, issuer, subjectKey, { expires = Date.now() + 86400000, signerPrivate } = {}) {
   const root = crypto.generateKeyPairSync('x25519');
@@ -172,8 +179,8 @@ async function checkUnsealed(q, want, label) {
 CASES.seal1 = async (mk, rng) => {
   const [s, l] = [mk('s'), mk('l')];
   const ids = {};
-  ids.s = (await s.ok({ cmd: 'init', name: rng.uuid() })).bundle.identityKey;
-  ids.l = (await l.ok({ cmd: 'init', name: rng.uuid() })).identityKey;
+  ids.s = identityOf(await s.ok({ cmd: 'init', name: rng.uuid() }));
+  ids.l = identityOf(await l.ok({ cmd: 'init', name: rng.uuid() }));
   const now = Date.now();
   let n = 0;
   for (const [X, Y, kx, ky] of [[s, l, 's', 'l'], [l, s, 'l', 's']]) {
@@ -185,7 +192,7 @@ CASES.seal1 = async (mk, rng) => {
         if (groupId) req.groupId = groupId;
         const sealed = (await X.ok(req)).sealed;
         check(unb64(sealed)[0] === 0x11, 'v1 envelope does not start with 0x11');
-        const q = await Y.call({ cmd: 'unseal', sealed, trustRoot: cert.trustRoot, timestamp: now });
+        const q = await Y.call({ cmd: 'unseal', sealed: transit(unb64(sealed)), trustRoot: cert.trustRoot, timestamp: now });
         await checkUnsealed(q, { content, msgType, contentHint: hint, groupId, cert, senderKey: ids[kx] }, `${Y.label} opening ${X.label}'s v1`);
         n++;
       }
@@ -257,7 +264,7 @@ CASES.seal2 = async (mk, rng, opt) => {
         check(a.message === b.message, `sotto and libsignal fan out different copies for ${r.serviceId}`);
         check(a.devices.length === 1 && a.devices[0] === r.device && a.registrationIds[0] === b.registrationIds[0],
           `device list differs for ${r.serviceId}`);
-        const q = await r.peer.call({ cmd: 'unseal', sealed: a.message, trustRoot: cert.trustRoot, timestamp: Date.now() });
+        const q = await r.peer.call({ cmd: 'unseal', sealed: transit(unb64(a.message)), trustRoot: cert.trustRoot, timestamp: Date.now() });
         await checkUnsealed(q, { content, msgType: 7, contentHint: 1, groupId: q.groupId, cert, senderKey }, `${r.peer.label} opening ${sender.label}'s v2 (${N})`);
         if (N > 1) {
           const other = rcpt[(i + 1) % N];
@@ -279,10 +286,10 @@ CASES.seal2 = async (mk, rng, opt) => {
 // the other's scannable form: match, mismatch (another key), version mismatch.
 CASES.fingerprint = async (mk, rng) => {
   const [s, l] = [mk('s'), mk('l')];
-  const ks = (await s.ok({ cmd: 'init' })).bundle.identityKey;
-  const kl = (await l.ok({ cmd: 'init' })).identityKey;
+  const ks = identityOf(await s.ok({ cmd: 'init' }));
+  const kl = identityOf(await l.ok({ cmd: 'init' }));
   const idS = b64(rng.bytes(17)), idL = b64(rng.bytes(17));
-  const fs = await s.ok({ cmd: 'fingerprint', localId: idS, remoteId: idL, remoteKey: kl });
+  const fs = await s.ok({ cmd: 'fingerprint', localId: idS, remoteId: idL, remoteKey: TAMPER ? transit(unb64(kl)) : kl });
   const fl = await l.ok({ cmd: 'fingerprint', localId: idL, remoteId: idS, remoteKey: ks });
   check(fs.displayable === fl.displayable && /^\d{60}$/.test(fs.displayable), 'displayable fingerprints differ');
   for (const [X, mine, theirsKey, lid, rid, other] of [[s, fs, kl, idS, idL, fl], [l, fl, ks, idL, idS, fs]]) {
@@ -300,13 +307,14 @@ CASES.fingerprint = async (mk, rng) => {
 // ---------------------------------------------------------------------------
 
 function parseArgs(argv) {
-  const o = { case: null, members: 'sls', messages: 1000, seed: (Date.now() ^ process.pid) >>> 0, recipients: [1, 2, 10] };
+  const o = { case: null, members: 'sls', messages: 1000, seed: (Date.now() ^ process.pid) >>> 0, recipients: [1, 2, 10], tamper: false };
   for (let i = 2; i < argv.length; i++) {
     const a = argv[i], v = argv[i + 1];
     if (a === '--sotto') { o.sotto = v; i++; } else if (a === '--libsignal') { o.libsignal = v; i++; }
     else if (a === '--case') { o.case = v.split(','); i++; } else if (a === '--members') { o.members = v; i++; }
     else if (a === '--messages') { o.messages = Number(v); i++; } else if (a === '--seed') { o.seed = Number(v) >>> 0; i++; }
     else if (a === '--recipients') { o.recipients = v.split(',').map(Number); i++; }
+    else if (a === '--tamper') { o.tamper = true; TAMPER = true; }
     else { console.error(`unknown argument ${a}`); process.exit(2); }
   }
   if (!o.sotto || !o.libsignal) { console.error('need --sotto and --libsignal'); process.exit(2); }
