@@ -1,6 +1,6 @@
 /* sotto client: TLS connections, HTTP/1.1 and WebSocket (see net.h). */
 #define _GNU_SOURCE
-#include "net.h"
+#include "net_internal.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,20 +20,9 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-#include <wslay/wslay.h>
 
 #define READ_CHUNK 16384
-#define WS_KEY_BYTES 16
-#define WS_GUID "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
-struct sotto_conn {
-    int fd;
-    SSL_CTX *ctx;
-    SSL *ssl;
-    uint8_t *rb;          /* bytes read but not yet consumed */
-    size_t rlen, rcap;
-    char fingerprint[2 * SOTTO_PIN_BYTES + 1];
-};
 
 /* ---------- URL ---------- */
 
@@ -106,7 +95,7 @@ static int left_ms(int64_t deadline)
     return l > 1000000 ? 1000000 : (int)l;
 }
 
-static int64_t deadline_in(int timeout_ms)
+int64_t sotto_net_deadline_in(int timeout_ms)
 {
     return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
 }
@@ -123,7 +112,7 @@ static void ossl_reason(char *buf, size_t n)
 }
 
 /* Waits for the socket; 1 ready, 0 timeout, -1 error. */
-static int wait_fd(int fd, short events, int64_t deadline)
+int sotto_net_wait_fd(int fd, short events, int64_t deadline)
 {
     struct pollfd pfd = {.fd = fd, .events = events};
     for (;;) {
@@ -156,7 +145,7 @@ static int tcp_connect(const sotto_url *u, int64_t deadline, char *err)
         if (connect(fd, a->ai_addr, a->ai_addrlen) == 0)
             break;
         if (errno == EINPROGRESS) {
-            int w = wait_fd(fd, POLLOUT, deadline);
+            int w = sotto_net_wait_fd(fd, POLLOUT, deadline);
             int soerr = 0;
             socklen_t sl = sizeof soerr;
             if (w > 0 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) == 0 && soerr == 0)
@@ -211,7 +200,7 @@ sotto_cstatus sotto_conn_open(sotto_conn **out, const sotto_url *u, const sotto_
                               int timeout_ms, char *err)
 {
     *out = NULL;
-    int64_t deadline = deadline_in(timeout_ms);
+    int64_t deadline = sotto_net_deadline_in(timeout_ms);
     sotto_conn *c = calloc(1, sizeof *c);
     if (c == NULL)
         return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
@@ -264,7 +253,7 @@ sotto_cstatus sotto_conn_open(sotto_conn **out, const sotto_url *u, const sotto_
             break;
         int e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            int w = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+            int w = sotto_net_wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
             if (w <= 0) {
                 rc = sotto_cfail(err, SOTTO_C_NETWORK, "TLS handshake with %s timed out", u->host);
                 goto fail;
@@ -330,7 +319,7 @@ void sotto_conn_fingerprint(const sotto_conn *c, char out[2 * SOTTO_PIN_BYTES + 
     memcpy(out, c->fingerprint, sizeof c->fingerprint);
 }
 
-static sotto_cstatus conn_write_all(sotto_conn *c, const void *buf, size_t len, int64_t deadline, char *err)
+sotto_cstatus sotto_net_write_all(sotto_conn *c, const void *buf, size_t len, int64_t deadline, char *err)
 {
     const uint8_t *p = buf;
     while (len > 0) {
@@ -343,7 +332,7 @@ static sotto_cstatus conn_write_all(sotto_conn *c, const void *buf, size_t len, 
         }
         int e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            if (wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) <= 0)
+            if (sotto_net_wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline) <= 0)
                 return sotto_cfail(err, SOTTO_C_NETWORK, "timed out writing to the server");
             continue;
         }
@@ -378,7 +367,7 @@ static sotto_cstatus conn_fill(sotto_conn *c, size_t max, int64_t deadline, int 
         }
         int e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-            int w = wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
+            int w = sotto_net_wait_fd(c->fd, e == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline);
             if (w <= 0)
                 return sotto_cfail(err, SOTTO_C_NETWORK, "timed out waiting for the server");
             continue;
@@ -389,7 +378,7 @@ static sotto_cstatus conn_fill(sotto_conn *c, size_t max, int64_t deadline, int 
     }
 }
 
-static void conn_consume(sotto_conn *c, size_t n)
+void sotto_net_consume(sotto_conn *c, size_t n)
 {
     memmove(c->rb, c->rb + n, c->rlen - n);
     c->rlen -= n;
@@ -448,7 +437,7 @@ sotto_cstatus sotto_http_status(int status)
 }
 
 /* Finds a header value (case-insensitive name) in head; copies up to cap-1. */
-static int header_value(const char *head, const char *name, char *out, size_t cap)
+int sotto_net_header_value(const char *head, const char *name, char *out, size_t cap)
 {
     size_t nl = strlen(name);
     const char *p = strstr(head, "\r\n");
@@ -474,7 +463,7 @@ static int header_value(const char *head, const char *name, char *out, size_t ca
 }
 
 /* Reads a response head into head (NUL-terminated); *any = 1 once a byte arrived. */
-static sotto_cstatus read_head(sotto_conn *c, char **head, int64_t deadline, int *any, char *err)
+sotto_cstatus sotto_net_read_head(sotto_conn *c, char **head, int64_t deadline, int *any, char *err)
 {
     *head = NULL;
     for (;;) {
@@ -488,7 +477,7 @@ static sotto_cstatus read_head(sotto_conn *c, char **head, int64_t deadline, int
                 return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
             memcpy(h, c->rb, hl);
             h[hl] = '\0';
-            conn_consume(c, hl);
+            sotto_net_consume(c, hl);
             *head = h;
             return SOTTO_C_OK;
         }
@@ -537,11 +526,11 @@ static sotto_cstatus read_body(sotto_conn *c, const char *head, sotto_http_resp 
     sotto_cstatus rc;
     if ((rc = append(r, (const uint8_t *)"", 0, err)) != SOTTO_C_OK)
         return rc;
-    if (header_value(head, "Connection", v, sizeof v) && strcasecmp(v, "close") == 0)
+    if (sotto_net_header_value(head, "Connection", v, sizeof v) && strcasecmp(v, "close") == 0)
         *must_close = 1;
     if (r->status == 204 || r->status == 304 || (r->status >= 100 && r->status < 200))
         return SOTTO_C_OK;
-    if (header_value(head, "Transfer-Encoding", v, sizeof v) && strcasecmp(v, "chunked") == 0) {
+    if (sotto_net_header_value(head, "Transfer-Encoding", v, sizeof v) && strcasecmp(v, "chunked") == 0) {
         for (;;) {
             uint8_t *e;
             while ((e = c->rlen ? memmem(c->rb, c->rlen, "\r\n", 2) : NULL) == NULL) {
@@ -554,19 +543,19 @@ static sotto_cstatus read_body(sotto_conn *c, const char *head, sotto_http_resp 
             unsigned long n = strtoul((const char *)c->rb, &end, 16);
             if (end == (char *)c->rb || n > SOTTO_HTTP_BODY_MAX)
                 return sotto_cfail(err, SOTTO_C_SERVER, "bad chunk size");
-            conn_consume(c, (size_t)(e - c->rb) + 2);
+            sotto_net_consume(c, (size_t)(e - c->rb) + 2);
             if ((rc = read_exact(c, n + 2, deadline, err)) != SOTTO_C_OK)
                 return rc;
             if (n == 0) { /* no trailers expected: "0\r\n\r\n" */
-                conn_consume(c, 2);
+                sotto_net_consume(c, 2);
                 return SOTTO_C_OK;
             }
             if ((rc = append(r, c->rb, n, err)) != SOTTO_C_OK)
                 return rc;
-            conn_consume(c, n + 2);
+            sotto_net_consume(c, n + 2);
         }
     }
-    if (header_value(head, "Content-Length", v, sizeof v)) {
+    if (sotto_net_header_value(head, "Content-Length", v, sizeof v)) {
         char *end;
         errno = 0;
         unsigned long long n = strtoull(v, &end, 10);
@@ -575,7 +564,7 @@ static sotto_cstatus read_body(sotto_conn *c, const char *head, sotto_http_resp 
         if ((rc = read_exact(c, (size_t)n, deadline, err)) != SOTTO_C_OK)
             return rc;
         rc = append(r, c->rb, (size_t)n, err);
-        conn_consume(c, (size_t)n);
+        sotto_net_consume(c, (size_t)n);
         return rc;
     }
     /* Neither: the body runs to the end of the connection. */
@@ -592,7 +581,7 @@ static sotto_cstatus read_body(sotto_conn *c, const char *head, sotto_http_resp 
     return rc;
 }
 
-static sotto_cstatus parse_status(const char *head, int *status, char *err)
+sotto_cstatus sotto_net_parse_status(const char *head, int *status, char *err)
 {
     if (strncmp(head, "HTTP/1.", 7) != 0 || head[8] != ' ' || head[9] < '1' || head[9] > '5' ||
         head[10] < '0' || head[10] > '9' || head[11] < '0' || head[11] > '9')
@@ -601,24 +590,10 @@ static sotto_cstatus parse_status(const char *head, int *status, char *err)
     return SOTTO_C_OK;
 }
 
-static sotto_cstatus build_request(const sotto_http *h, char *req, size_t cap, const char *method,
-                                   const char *path, size_t body_len, const char *extra, char *err)
+void sotto_net_host_header(const sotto_url *u, char *out, size_t cap)
 {
-    char hostport[SOTTO_URL_HOST_MAX + SOTTO_URL_PORT_MAX + 4];
-    int v6 = strchr(h->url.host, ':') != NULL;
-    snprintf(hostport, sizeof hostport, "%s%s%s%s%s", v6 ? "[" : "", h->url.host, v6 ? "]" : "",
-             strcmp(h->url.port, "443") ? ":" : "", strcmp(h->url.port, "443") ? h->url.port : "");
-    int n = snprintf(req, cap,
-                     "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sotto/0.1\r\n%s%s%s"
-                     "%s%zu%s%s\r\n",
-                     method, h->url.prefix, path, hostport, h->auth[0] ? "Authorization: " : "",
-                     h->auth, h->auth[0] ? "\r\n" : "",
-                     body_len || strcmp(method, "GET") ? "Content-Type: application/json\r\nContent-Length: " : "",
-                     body_len, body_len || strcmp(method, "GET") ? "\r\n" : "", extra ? extra : "");
-    /* The %zu above is always printed; drop it for GET without a body. */
-    if (n < 0 || (size_t)n >= cap)
-        return sotto_cfail(err, SOTTO_C_USAGE, "request head too long");
-    return SOTTO_C_OK;
+    int v6 = strchr(u->host, ':') != NULL;
+    snprintf(out, cap, "%s%s%s:%s", v6 ? "[" : "", u->host, v6 ? "]" : "", u->port);
 }
 
 sotto_cstatus sotto_http_request(sotto_http *h, const char *method, const char *path,
@@ -629,21 +604,16 @@ sotto_cstatus sotto_http_request(sotto_http *h, const char *method, const char *
     if (strlen(path) > SOTTO_HTTP_PATH_MAX || path[0] != '/')
         return sotto_cfail(err, SOTTO_C_USAGE, "bad request path");
     char req[SOTTO_HTTP_PATH_MAX + SOTTO_URL_PREFIX_MAX + SOTTO_HTTP_AUTH_MAX + 512];
-    int get = body == NULL && strcmp(method, "GET") == 0;
+    char host[SOTTO_URL_HOST_MAX + SOTTO_URL_PORT_MAX + 4], len_hdr[64] = "";
+    sotto_net_host_header(&h->url, host, sizeof host);
+    if (body != NULL || strcmp(method, "GET") != 0)
+        snprintf(len_hdr, sizeof len_hdr, "Content-Type: application/json\r\nContent-Length: %zu\r\n", body_len);
+    int n = snprintf(req, sizeof req, "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sotto/0.1\r\n%s%s%s%s\r\n",
+                     method, h->url.prefix, path, host, h->auth[0] ? "Authorization: " : "", h->auth,
+                     h->auth[0] ? "\r\n" : "", len_hdr);
+    if (n < 0 || (size_t)n >= sizeof req)
+        return sotto_cfail(err, SOTTO_C_USAGE, "request head too long");
     sotto_cstatus rc;
-    if (get) {
-        char hostport[SOTTO_URL_HOST_MAX + SOTTO_URL_PORT_MAX + 4];
-        int v6 = strchr(h->url.host, ':') != NULL;
-        snprintf(hostport, sizeof hostport, "%s%s%s:%s", v6 ? "[" : "", h->url.host, v6 ? "]" : "",
-                 h->url.port);
-        int n = snprintf(req, sizeof req, "GET %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: sotto/0.1\r\n%s%s%s\r\n",
-                         h->url.prefix, path, hostport, h->auth[0] ? "Authorization: " : "", h->auth,
-                         h->auth[0] ? "\r\n" : "");
-        if (n < 0 || (size_t)n >= sizeof req)
-            return sotto_cfail(err, SOTTO_C_USAGE, "request head too long");
-    } else if ((rc = build_request(h, req, sizeof req, method, path, body_len, NULL, err)) != SOTTO_C_OK) {
-        return rc;
-    }
     for (int attempt = 0; attempt < 2; attempt++) {
         int reused = h->conn != NULL;
         if (h->conn == NULL) {
@@ -651,14 +621,14 @@ sotto_cstatus sotto_http_request(sotto_http *h, const char *method, const char *
             if (rc != SOTTO_C_OK)
                 return rc;
         }
-        int64_t deadline = deadline_in(h->timeout_ms);
+        int64_t deadline = sotto_net_deadline_in(h->timeout_ms);
         int any = 0;
         char *head = NULL;
-        rc = conn_write_all(h->conn, req, strlen(req), deadline, err);
+        rc = sotto_net_write_all(h->conn, req, strlen(req), deadline, err);
         if (rc == SOTTO_C_OK && body_len > 0)
-            rc = conn_write_all(h->conn, body, body_len, deadline, err);
+            rc = sotto_net_write_all(h->conn, body, body_len, deadline, err);
         if (rc == SOTTO_C_OK)
-            rc = read_head(h->conn, &head, deadline, &any, err);
+            rc = sotto_net_read_head(h->conn, &head, deadline, &any, err);
         if (rc != SOTTO_C_OK) {
             sotto_conn_close(h->conn);
             h->conn = NULL;
@@ -668,7 +638,7 @@ sotto_cstatus sotto_http_request(sotto_http *h, const char *method, const char *
             return rc;
         }
         int must_close = 0;
-        rc = parse_status(head, &resp->status, err);
+        rc = sotto_net_parse_status(head, &resp->status, err);
         if (rc == SOTTO_C_OK)
             rc = read_body(h->conn, head, resp, deadline, &must_close, err);
         free(head);
@@ -685,255 +655,3 @@ sotto_cstatus sotto_http_request(sotto_http *h, const char *method, const char *
     return sotto_cfail(err, SOTTO_C_NETWORK, "the server closed the connection");
 }
 
-/* ---------- WebSocket ---------- */
-
-typedef struct ws_msg {
-    struct ws_msg *next;
-    size_t len;
-    char data[];
-} ws_msg;
-
-struct sotto_ws {
-    sotto_conn *c;
-    wslay_event_context_ptr ctx;
-    ws_msg *head, *tail;
-    int failed;
-};
-
-static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags, void *user)
-{
-    (void)flags;
-    sotto_ws *w = user;
-    sotto_conn *c = w->c;
-    if (c->rlen > 0) {
-        size_t n = c->rlen < len ? c->rlen : len;
-        memcpy(buf, c->rb, n);
-        conn_consume(c, n);
-        return (ssize_t)n;
-    }
-    size_t n = 0;
-    int r = SSL_read_ex(c->ssl, buf, len, &n);
-    if (r == 1)
-        return (ssize_t)n;
-    int e = SSL_get_error(c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    } else {
-        ERR_clear_error();
-        w->failed = 1;
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    }
-    return -1;
-}
-
-static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags, void *user)
-{
-    (void)flags;
-    sotto_ws *w = user;
-    size_t n = 0;
-    int r = SSL_write_ex(w->c->ssl, data, len, &n);
-    if (r == 1)
-        return (ssize_t)n;
-    int e = SSL_get_error(w->c->ssl, r);
-    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
-        wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
-    } else {
-        ERR_clear_error();
-        w->failed = 1;
-        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
-    }
-    return -1;
-}
-
-static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
-{
-    (void)ctx;
-    (void)user;
-    randombytes_buf(buf, len);
-    return 0;
-}
-
-static void ws_msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg, void *user)
-{
-    (void)ctx;
-    sotto_ws *w = user;
-    if (arg->opcode != WSLAY_TEXT_FRAME && arg->opcode != WSLAY_BINARY_FRAME)
-        return;
-    ws_msg *m = malloc(sizeof *m + arg->msg_length + 1);
-    if (m == NULL) {
-        w->failed = 1;
-        return;
-    }
-    m->next = NULL;
-    m->len = arg->msg_length;
-    memcpy(m->data, arg->msg, arg->msg_length);
-    m->data[m->len] = '\0';
-    if (w->tail != NULL)
-        w->tail->next = m;
-    else
-        w->head = m;
-    w->tail = m;
-}
-
-sotto_cstatus sotto_ws_open(sotto_ws **out, const sotto_http *h, const char *path, char *err)
-{
-    *out = NULL;
-    if (strlen(path) > SOTTO_HTTP_PATH_MAX || path[0] != '/')
-        return sotto_cfail(err, SOTTO_C_USAGE, "bad WebSocket path");
-    sotto_ws *w = calloc(1, sizeof *w);
-    if (w == NULL)
-        return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
-    sotto_cstatus rc = sotto_conn_open(&w->c, &h->url, &h->trust, h->timeout_ms, err);
-    if (rc != SOTTO_C_OK) {
-        free(w);
-        return rc;
-    }
-    uint8_t keyb[WS_KEY_BYTES];
-    char key[sodium_base64_ENCODED_LEN(WS_KEY_BYTES, sodium_base64_VARIANT_ORIGINAL)];
-    randombytes_buf(keyb, sizeof keyb);
-    sodium_bin2base64(key, sizeof key, keyb, sizeof keyb, sodium_base64_VARIANT_ORIGINAL);
-    char req[SOTTO_HTTP_PATH_MAX + SOTTO_URL_PREFIX_MAX + SOTTO_HTTP_AUTH_MAX + 512];
-    int v6 = strchr(h->url.host, ':') != NULL;
-    int n = snprintf(req, sizeof req,
-                     "GET %s%s HTTP/1.1\r\nHost: %s%s%s:%s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                     "Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\nUser-Agent: sotto/0.1\r\n"
-                     "%s%s%s\r\n",
-                     h->url.prefix, path, v6 ? "[" : "", h->url.host, v6 ? "]" : "", h->url.port, key,
-                     h->auth[0] ? "Authorization: " : "", h->auth, h->auth[0] ? "\r\n" : "");
-    int64_t deadline = deadline_in(h->timeout_ms);
-    char *head = NULL;
-    int any = 0, status = 0;
-    if (n < 0 || (size_t)n >= sizeof req)
-        rc = sotto_cfail(err, SOTTO_C_USAGE, "request head too long");
-    else
-        rc = conn_write_all(w->c, req, (size_t)n, deadline, err);
-    sodium_memzero(req, sizeof req);
-    if (rc == SOTTO_C_OK)
-        rc = read_head(w->c, &head, deadline, &any, err);
-    if (rc == SOTTO_C_OK)
-        rc = parse_status(head, &status, err);
-    if (rc == SOTTO_C_OK && status != 101) {
-        rc = sotto_http_status(status);
-        if (rc == SOTTO_C_OK)
-            rc = SOTTO_C_SERVER;
-        sotto_cfail(err, rc, "WebSocket upgrade refused: HTTP %d", status);
-    }
-    if (rc == SOTTO_C_OK) {
-        /* Sec-WebSocket-Accept = base64(SHA-1(key || GUID)). */
-        char cat[64], want[64], got[64];
-        unsigned char md[20];
-        snprintf(cat, sizeof cat, "%s%s", key, WS_GUID);
-        SHA1((const unsigned char *)cat, strlen(cat), md);
-        sodium_bin2base64(want, sizeof want, md, sizeof md, sodium_base64_VARIANT_ORIGINAL);
-        if (!header_value(head, "Sec-WebSocket-Accept", got, sizeof got) || strcmp(got, want) != 0)
-            rc = sotto_cfail(err, SOTTO_C_SERVER, "WebSocket upgrade: bad Sec-WebSocket-Accept");
-    }
-    free(head);
-    if (rc != SOTTO_C_OK) {
-        sotto_ws_close(w);
-        return rc;
-    }
-    struct wslay_event_callbacks cbs = {
-        .recv_callback = ws_recv_cb,
-        .send_callback = ws_send_cb,
-        .genmask_callback = ws_genmask_cb,
-        .on_msg_recv_callback = ws_msg_cb,
-    };
-    if (wslay_event_context_client_init(&w->ctx, &cbs, w) != 0) {
-        sotto_ws_close(w);
-        return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
-    }
-    wslay_event_config_set_max_recv_msg_length(w->ctx, SOTTO_WS_MESSAGE_MAX);
-    *out = w;
-    return SOTTO_C_OK;
-}
-
-static sotto_cstatus ws_flush(sotto_ws *w, int64_t deadline, char *err)
-{
-    while (wslay_event_want_write(w->ctx)) {
-        if (wslay_event_send(w->ctx) != 0 || w->failed)
-            return sotto_cfail(err, SOTTO_C_NETWORK, "WebSocket connection lost");
-        if (wslay_event_want_write(w->ctx) && wait_fd(w->c->fd, POLLOUT, deadline) <= 0)
-            return sotto_cfail(err, SOTTO_C_NETWORK, "timed out writing to the server");
-    }
-    return SOTTO_C_OK;
-}
-
-sotto_cstatus sotto_ws_recv(sotto_ws *w, char **msg, size_t *len, int timeout_ms, char *err)
-{
-    *msg = NULL;
-    *len = 0;
-    int64_t deadline = deadline_in(timeout_ms);
-    for (;;) {
-        if (w->head != NULL) {
-            ws_msg *m = w->head;
-            w->head = m->next;
-            if (w->head == NULL)
-                w->tail = NULL;
-            char *out = malloc(m->len + 1);
-            if (out == NULL) {
-                free(m);
-                return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
-            }
-            memcpy(out, m->data, m->len + 1);
-            *msg = out;
-            *len = m->len;
-            sodium_memzero(m->data, m->len);
-            free(m);
-            return SOTTO_C_OK;
-        }
-        if (w->failed || !wslay_event_want_read(w->ctx))
-            return sotto_cfail(err, SOTTO_C_NETWORK, "the server closed the WebSocket");
-        sotto_cstatus rc = ws_flush(w, deadline, err);
-        if (rc != SOTTO_C_OK)
-            return rc;
-        if (w->c->rlen == 0 && SSL_pending(w->c->ssl) == 0) {
-            int r = wait_fd(w->c->fd, POLLIN, deadline);
-            if (r < 0)
-                return sotto_cfail(err, SOTTO_C_NETWORK, "poll failed");
-            if (r == 0)
-                return SOTTO_C_OK; /* timeout */
-        }
-        if (wslay_event_recv(w->ctx) != 0 || w->failed)
-            return sotto_cfail(err, SOTTO_C_NETWORK, "WebSocket connection lost");
-        if ((rc = ws_flush(w, deadline_in(SOTTO_NET_TIMEOUT_MS), err)) != SOTTO_C_OK)
-            return rc;
-    }
-}
-
-sotto_cstatus sotto_ws_send_text(sotto_ws *w, const char *msg, size_t len, char *err)
-{
-    struct wslay_event_msg m = {.opcode = WSLAY_TEXT_FRAME, .msg = (const uint8_t *)msg, .msg_length = len};
-    if (wslay_event_queue_msg(w->ctx, &m) != 0)
-        return sotto_cfail(err, SOTTO_C_NETWORK, "WebSocket closed");
-    return ws_flush(w, deadline_in(SOTTO_NET_TIMEOUT_MS), err);
-}
-
-int sotto_ws_fd(const sotto_ws *w)
-{
-    return w->c->fd;
-}
-
-int sotto_ws_pending(const sotto_ws *w)
-{
-    return w->head != NULL || w->c->rlen > 0 || SSL_pending(w->c->ssl) > 0;
-}
-
-void sotto_ws_close(sotto_ws *w)
-{
-    if (w == NULL)
-        return;
-    if (w->ctx != NULL) {
-        if (!w->failed && wslay_event_queue_close(w->ctx, WSLAY_CODE_NORMAL_CLOSURE, NULL, 0) == 0)
-            ws_flush(w, deadline_in(1000), NULL);
-        wslay_event_context_free(w->ctx);
-    }
-    while (w->head != NULL) {
-        ws_msg *m = w->head;
-        w->head = m->next;
-        sodium_memzero(m->data, m->len);
-        free(m);
-    }
-    sotto_conn_close(w->c);
-    free(w);
-}
