@@ -120,7 +120,9 @@ SOTTO_API sotto_err sotto_sealed_v2_seal(const sotto_identity *us,
                                          uint8_t *out, size_t cap, size_t *len);
 
 /* Server side: the recipients of a sent v2 envelope and the received form
- * for each. entries may be NULL to learn the count. */
+ * for each. entries may be NULL to learn how many to provide (an upper bound:
+ * entries of one service id repeated in the message are merged, as libsignal
+ * merges them, only when entries are given). */
 typedef struct sotto_sealed_v2_entry {
     uint8_t service_id[SOTTO_SERVICE_ID_BYTES];
     uint32_t n_devices;
