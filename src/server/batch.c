@@ -42,9 +42,20 @@ struct sotto_batch {
     sub_meta *meta;
     size_t n, cap;
     size_t envelopes;
+    sotto_store_err rc;
+    uint64_t work_ns;
+};
+
+/* Acks wait in a queue of their own and are deleted by the same writer
+ * handle, in jobs that alternate with the message commits (two writing
+ * handles would fight over SQLite's write lock and sleep in its busy
+ * handler). Message commits go first; acks for one device within a job are
+ * merged into as few store calls as SOTTO_STORE_MAX_ACKS allows. */
+struct sotto_ackq {
+    uv_work_t w;
+    sotto_srv *srv;
     ack_item *acks;
     size_t n_acks, cap_acks;
-    sotto_store_err rc;
 };
 
 static sotto_batch *batch_new(sotto_srv *s)
@@ -61,15 +72,28 @@ static void batch_destroy(sotto_batch *b)
         return;
     free(b->subs);
     free(b->meta);
-    free(b->acks);
     free(b);
+}
+
+static void ackq_destroy(sotto_ackq *q)
+{
+    if (q == NULL)
+        return;
+    free(q->acks);
+    free(q);
 }
 
 int sotto_batch_init(sotto_srv *s)
 {
     s->pending = batch_new(s);
     s->spare = batch_new(s);
-    return s->pending && s->spare ? 0 : -1;
+    s->ack_pending = calloc(1, sizeof *s->ack_pending);
+    s->ack_spare = calloc(1, sizeof *s->ack_spare);
+    if (s->ack_pending)
+        s->ack_pending->srv = s;
+    if (s->ack_spare)
+        s->ack_spare->srv = s;
+    return s->pending && s->spare && s->ack_pending && s->ack_spare ? 0 : -1;
 }
 
 void sotto_batch_free(sotto_srv *s)
@@ -78,11 +102,16 @@ void sotto_batch_free(sotto_srv *s)
     batch_destroy(s->spare);
     batch_destroy(s->inflight);
     s->pending = s->spare = s->inflight = NULL;
+    ackq_destroy(s->ack_pending);
+    ackq_destroy(s->ack_spare);
+    ackq_destroy(s->ack_inflight);
+    s->ack_pending = s->ack_spare = s->ack_inflight = NULL;
 }
 
 bool sotto_batch_idle(const sotto_srv *s)
 {
-    return s->inflight == NULL && (s->pending == NULL || (s->pending->n == 0 && s->pending->n_acks == 0));
+    return s->inflight == NULL && (s->pending == NULL || s->pending->n == 0) &&
+           s->ack_inflight == NULL && (s->ack_pending == NULL || s->ack_pending->n_acks == 0);
 }
 
 static void batch_work(uv_work_t *w)
@@ -90,6 +119,7 @@ static void batch_work(uv_work_t *w)
     sotto_batch *b = w->data;
     sotto_srv *s = b->srv;
     b->rc = SOTTO_STORE_OK;
+    uint64_t t0 = uv_hrtime();
     for (size_t i = 0; i < b->n; i += SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH) {
         size_t k = b->n - i < SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH
                        ? b->n - i : SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH;
@@ -100,15 +130,11 @@ static void batch_work(uv_work_t *w)
             b->rc = e;
         }
     }
-    for (size_t i = 0; i < b->n_acks; i++) {
-        ack_item *a = &b->acks[i];
-        a->rc = sotto_store_ack(s->writer, a->uuid, a->device,
-                                (const uint8_t (*)[SOTTO_STORE_ENVELOPE_ID_BYTES])a->ids, a->n,
-                                &a->deleted);
-    }
+    b->work_ns = uv_hrtime() - t0;
 }
 
 static void start(sotto_srv *s);
+static void ack_start(sotto_srv *s);
 
 static void answer_submission(sotto_conn *c, const sotto_store_submission *sub)
 {
@@ -162,8 +188,8 @@ static void batch_done(uv_work_t *w, int status)
         answer_submission(b->meta[i].c, sub);
     }
     sotto_g_metrics.messages_relayed_total += stored;
-    sotto_log(SOTTO_LOG_DEBUG, "batch_committed", " submissions=%zu envelopes=%zu acks=%zu",
-              b->n, stored, b->n_acks);
+    sotto_log(SOTTO_LOG_DEBUG, "batch_committed", " submissions=%zu envelopes=%zu commit_us=%llu",
+              b->n, stored, (unsigned long long)(b->work_ns / 1000u));
     /* Then the pushes: after every sender has its answer. */
     for (size_t i = 0; i < b->n; i++) {
         sotto_store_submission *sub = &b->subs[i];
@@ -174,38 +200,22 @@ static void batch_done(uv_work_t *w, int status)
         b->meta[i].bodies = NULL;
         sotto_conn_unref(b->meta[i].c);
     }
-    for (size_t i = 0; i < b->n_acks; i++) {
-        ack_item *a = &b->acks[i];
-        if (a->rc == SOTTO_STORE_OK)
-            sotto_g_metrics.messages_acked_total += a->deleted;
-        else
-            sotto_metrics_error(SOTTO_ERRK_STORE);
-        if (a->respond && !a->c->handle_closed) {
-            if (a->rc == SOTTO_STORE_OK)
-                sotto_conn_respond(a->c, 204, NULL, NULL, 0, NULL);
-            else
-                sotto_conn_error(a->c, 503, "try again");
-        } else if (!a->respond && a->rc == SOTTO_STORE_OK && a->c->state == SOTTO_CONN_WS) {
-            sotto_ws_pump(a->c);
-        }
-        free(a->ids);
-        a->ids = NULL;
-        sotto_conn_unref(a->c);
-    }
-    b->n = b->envelopes = b->n_acks = 0;
+    b->n = b->envelopes = 0;
     s->inflight = NULL;
     s->spare = b;
-    if (s->pending->n > 0 || s->pending->n_acks > 0)
+    if (s->pending->n > 0 && s->ack_pending->n_acks == 0)
         start(s);
+    else
+        ack_start(s);       /* then the acks that waited, then messages again */
     sotto_srv_check_drain(s);
 }
 
 static void start(sotto_srv *s)
 {
-    if (s->inflight != NULL)
+    if (s->inflight != NULL || s->ack_inflight != NULL)
         return;
     sotto_batch *b = s->pending;
-    if (b->n == 0 && b->n_acks == 0)
+    if (b->n == 0)
         return;
     if (s->batch_timer_on) {
         uv_timer_stop(&s->batch_timer);
@@ -301,25 +311,111 @@ void sotto_batch_submit(sotto_conn *c, const uint8_t recipient[SOTTO_STORE_UUID_
     arm(s);
 }
 
+static int cmp_ack(const void *x, const void *y)
+{
+    const ack_item *a = x, *b = y;
+    int c = memcmp(a->uuid, b->uuid, sizeof a->uuid);
+    if (c != 0)
+        return c;
+    return a->device < b->device ? -1 : a->device > b->device;
+}
+
+static void ack_work(uv_work_t *w)
+{
+    sotto_ackq *q = w->data;
+    sotto_srv *s = q->srv;
+    /* Group by device (a stable order is not needed: acks commute). */
+    qsort(q->acks, q->n_acks, sizeof *q->acks, cmp_ack);
+    uint8_t ids[SOTTO_STORE_MAX_ACKS][SOTTO_STORE_ENVELOPE_ID_BYTES];
+    size_t i = 0;
+    while (i < q->n_acks) {
+        size_t j = i, n = 0;
+        /* Take whole items while they fit in one call. */
+        while (j < q->n_acks && cmp_ack(&q->acks[i], &q->acks[j]) == 0 &&
+               n + q->acks[j].n <= SOTTO_STORE_MAX_ACKS) {
+            memcpy(ids + n, q->acks[j].ids, q->acks[j].n * sizeof ids[0]);
+            n += q->acks[j].n;
+            j++;
+        }
+        size_t deleted = 0;
+        sotto_store_err e = sotto_store_ack(s->writer, q->acks[i].uuid, q->acks[i].device,
+                                            (const uint8_t (*)[SOTTO_STORE_ENVELOPE_ID_BYTES])ids, n,
+                                            &deleted);
+        for (size_t k = i; k < j; k++)
+            q->acks[k].rc = e;
+        q->acks[i].deleted = deleted;
+        i = j;
+    }
+}
+
+static void ack_done(uv_work_t *w, int status)
+{
+    sotto_ackq *q = w->data;
+    sotto_srv *s = q->srv;
+    s->jobs--;
+    for (size_t i = 0; i < q->n_acks; i++) {
+        ack_item *a = &q->acks[i];
+        if (status != 0)
+            a->rc = SOTTO_STORE_ERR_BUSY;
+        if (a->rc == SOTTO_STORE_OK)
+            sotto_g_metrics.messages_acked_total += a->deleted;
+        else
+            sotto_metrics_error(SOTTO_ERRK_STORE);
+        if (a->respond && !a->c->handle_closed) {
+            if (a->rc == SOTTO_STORE_OK)
+                sotto_conn_respond(a->c, 204, NULL, NULL, 0, NULL);
+            else
+                sotto_conn_error(a->c, 503, "try again");
+        } else if (!a->respond && a->rc == SOTTO_STORE_OK && a->c->state == SOTTO_CONN_WS) {
+            sotto_ws_pump(a->c);
+        }
+        free(a->ids);
+        a->ids = NULL;
+        sotto_conn_unref(a->c);
+    }
+    q->n_acks = 0;
+    s->ack_inflight = NULL;
+    s->ack_spare = q;
+    if (s->pending->n > 0)
+        start(s);           /* messages first */
+    else
+        ack_start(s);
+    sotto_srv_check_drain(s);
+}
+
+static void ack_start(sotto_srv *s)
+{
+    if (s->ack_inflight != NULL || s->inflight != NULL || s->ack_pending->n_acks == 0)
+        return;
+    sotto_ackq *q = s->ack_pending;
+    s->ack_inflight = q;
+    s->ack_pending = s->ack_spare;
+    s->ack_spare = NULL;
+    q->w.data = q;
+    s->jobs++;
+    if (uv_queue_work(s->loop, &q->w, ack_work, ack_done) != 0)
+        ack_done(&q->w, -1);
+}
+
 void sotto_batch_ack(sotto_conn *c, const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID_BYTES], size_t n,
                      bool respond)
 {
     sotto_srv *s = c->srv;
-    sotto_batch *b = s->pending;
+    sotto_ackq *q = s->ack_pending;
     if (n == 0 || n > SOTTO_STORE_MAX_ACKS)
         return;
-    if (b->n_acks == b->cap_acks) {
-        size_t cap = b->cap_acks ? b->cap_acks * 2 : 64;
-        ack_item *na = cap <= SOTTOD_BATCH_HARD_CAP ? realloc(b->acks, cap * sizeof *na) : NULL;
+    if (q->n_acks == q->cap_acks) {
+        size_t cap = q->cap_acks ? q->cap_acks * 2 : 64;
+        ack_item *na = cap <= SOTTOD_BATCH_HARD_CAP ? realloc(q->acks, cap * sizeof *na) : NULL;
         if (na == NULL) {
             if (respond)
                 sotto_conn_error(c, 503, "server busy, try again");
             return; /* a WebSocket ack lost here is redelivered later: at least once */
         }
-        b->acks = na;
-        b->cap_acks = cap;
+        q->acks = na;
+        q->cap_acks = cap;
     }
-    ack_item *a = &b->acks[b->n_acks];
+    ack_item *a = &q->acks[q->n_acks];
     memset(a, 0, sizeof *a);
     a->ids = malloc(n * sizeof *a->ids);
     if (a->ids == NULL) {
@@ -333,9 +429,9 @@ void sotto_batch_ack(sotto_conn *c, const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID
     a->respond = respond;
     memcpy(a->uuid, c->uuid, sizeof a->uuid);
     a->device = c->device;
-    b->n_acks++;
+    q->n_acks++;
     if (respond)
         c->paused = true;
     sotto_conn_ref(c);
-    arm(s);
+    ack_start(s);
 }
