@@ -3,7 +3,7 @@
 // with each side as initiator.
 //
 //   node driver.js --a "<cmd for peer A>" --b "<cmd for peer B>" [--case NAME[,NAME...]]
-//                  [--seed N] [--strict] [--extended] [--list]
+//                  [--seed N] [--strict] [--extended] [--quick] [--list]
 //
 // Prints one line per case and role, then "N passed, M failed"; exits 1 on any failure.
 // A case needing an optional command (fingerprint, group_*) that a peer answers with
@@ -15,6 +15,9 @@
 const { spawn } = require('child_process');
 
 const REPLY_TIMEOUT_MS = 60000;
+// Message counts of the long cases; --quick divides them by 5 (every case still runs).
+const SIZES = { pingpong: 1000, oneWay: 5000 };
+const QUICK_DIVISOR = 5;
 const EXIT_TIMEOUT_MS = 30000;
 const DEVICE = 1;
 
@@ -431,14 +434,14 @@ CASES.pingpong = async (X, Y, rng) => {
   const x = await initSide(X, xn);
   const y = await initSide(Y, yn);
   await establish(x, y);
-  await pingPong(x, y, rng, 1000);
+  await pingPong(x, y, rng, SIZES.pingpong);
 };
 
 CASES['one-way'] = async (X, Y, rng) => {
   const x = await initSide(X, 'alice');
   const y = await initSide(Y, 'bob');
   await establish(x, y);
-  const TOTAL = 5000;
+  const TOTAL = SIZES.oneWay;
   const CHUNK = 250;
   let inflight = null;
   for (let sent = 0; sent < TOTAL; sent += CHUNK) {
@@ -942,7 +945,7 @@ const CASE_ORDER = ['pingpong', 'one-way', 'shuffle', 'tamper', 'no-prekey', 'sa
 // Main
 
 function parseArgs(argv) {
-  const o = { cases: null, seed: null, list: false, strict: false, extended: false };
+  const o = { cases: null, seed: null, list: false, strict: false, extended: false, quick: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const val = () => {
@@ -956,6 +959,7 @@ function parseArgs(argv) {
     else if (a === '--list') o.list = true;
     else if (a === '--strict') o.strict = true;
     else if (a === '--extended') o.extended = true;
+    else if (a === '--quick') o.quick = true;
     else throw new Error(`unknown argument ${a}`);
   }
   return o;
@@ -972,7 +976,7 @@ async function main() {
   try {
     opts = parseArgs(process.argv.slice(2));
   } catch (e) {
-    process.stderr.write(`driver: ${e.message}\nusage: node driver.js --a CMD --b CMD [--case NAME[,NAME]] [--seed N] [--strict] [--extended] [--list]\n`);
+    process.stderr.write(`driver: ${e.message}\nusage: node driver.js --a CMD --b CMD [--case NAME[,NAME]] [--seed N] [--strict] [--extended] [--quick] [--list]\n`);
     process.exit(2);
   }
   if (opts.list) {
@@ -982,6 +986,9 @@ async function main() {
   if (!opts.a || !opts.b) {
     process.stderr.write('driver: --a and --b are required\n');
     process.exit(2);
+  }
+  if (opts.quick) {
+    for (const k of Object.keys(SIZES)) SIZES[k] /= QUICK_DIVISOR;
   }
   const cases = opts.cases ?? (opts.extended ? [...CASE_ORDER, ...EXTENDED_CASES] : CASE_ORDER);
   for (const c of cases) {
@@ -994,6 +1001,7 @@ async function main() {
   console.log(`seed ${seed}  (rerun with --seed ${seed})`);
   console.log(`A: ${opts.a}`);
   console.log(`B: ${opts.b}`);
+  if (opts.quick) console.log(`quick: pingpong ${SIZES.pingpong}, one-way ${SIZES.oneWay} messages`);
 
   const A = new Peer('A', opts.a);
   const B = new Peer('B', opts.b);
