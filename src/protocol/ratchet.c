@@ -169,6 +169,8 @@ static sotto_err plan_make(dr_plan *p, sotto_state *st, const sotto_signal_msg *
     for (uint32_t i = 0; p->chain < 0 && i < st->n_dropped; i++)
         if (memcmp(st->dropped[i], m->ratchet_key, SOTTO_KEY_BYTES) == 0)
             return SOTTO_ERR_KEY_NO_LONGER_HELD; /* libsignal: a DH step, then a bad MAC */
+    if (p->chain < 0 && m->counter > SOTTO_MAX_FORWARD_JUMPS)
+        return SOTTO_ERR_TOO_FAR_AHEAD; /* the same answer, before any DH work */
     if (p->chain < 0) {
         /* DH ratchet step: receiving half with our current sender key, then a
          * fresh sender key for the sending half. */

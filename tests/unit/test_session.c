@@ -227,6 +227,10 @@ static void case_07_forward_jump(void **st)
      * skipped keys). */
     static const uint32_t at[] = { 0, 25000, 25001 };
     burst(as, &a, 25002, keep, at, 3);
+    /* Before m0 the chain is new to Bob: counter 25,001 is past the Double
+     * Ratchet's limit, 25,000 past the SPQR chain's (25,001 indices on). */
+    dec_fails_unchanged(bs, &b, &keep[2], SOTTO_ERR_TOO_FAR_AHEAD);
+    dec_fails_unchanged(bs, &b, &keep[1], SOTTO_ERR_TOO_FAR_AHEAD);
     dec_expect(bs, &b, &keep[0], "m0");
     size_t n0;
     uint8_t *before = save_bytes(bs, &n0);
