@@ -149,6 +149,33 @@ static void run(uint32_t seed)
     dev_free(&d[1]);
 }
 
+/* The compact record of evicted counters: ascending ranges, merged when
+ * adjacent; past SOTTO_EVICTED_RANGES_MAX the two oldest merge (the gap
+ * between them then reads as evicted, never the other way round). */
+static void test_eviction_record(void **st)
+{
+    (void)st;
+    sotto_recv_chain c;
+    memset(&c, 0, sizeof c);
+    sotto_chain_note_evicted(&c, 5, 5);
+    sotto_chain_note_evicted(&c, 6, 6);
+    sotto_chain_note_evicted(&c, 8, 10);
+    assert_int_equal(c.n_evicted, 2);
+    assert_true(sotto_chain_was_evicted(&c, 5));
+    assert_true(sotto_chain_was_evicted(&c, 6));
+    assert_false(sotto_chain_was_evicted(&c, 7));
+    assert_true(sotto_chain_was_evicted(&c, 9));
+    assert_false(sotto_chain_was_evicted(&c, 11));
+    for (uint32_t i = 0; i < 2 * SOTTO_EVICTED_RANGES_MAX; i++)
+        sotto_chain_note_evicted(&c, 100 + 2 * i, 100 + 2 * i);
+    assert_int_equal(c.n_evicted, SOTTO_EVICTED_RANGES_MAX);
+    assert_true(sotto_chain_was_evicted(&c, 7));   /* merged into an old range */
+    uint32_t last = 100 + 2 * (2 * SOTTO_EVICTED_RANGES_MAX - 1);
+    assert_true(sotto_chain_was_evicted(&c, last));
+    assert_false(sotto_chain_was_evicted(&c, last - 1)); /* recent gaps stay exact */
+    assert_false(sotto_chain_was_evicted(&c, 4));
+}
+
 static void test_random_1(void **st) { (void)st; run(0x1234567u); }
 static void test_random_2(void **st) { (void)st; run(0x9e3779b9u); }
 static void test_random_3(void **st) { (void)st; run(0xdeadbeefu); }
@@ -157,6 +184,7 @@ static void test_random_4(void **st) { (void)st; run(77u); }
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_eviction_record),
         cmocka_unit_test(test_random_1),
         cmocka_unit_test(test_random_2),
         cmocka_unit_test(test_random_3),
