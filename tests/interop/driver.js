@@ -867,6 +867,34 @@ CASES['multi-session'] = async (X, Y, rng) => {
   }
 };
 
+// One-time prekeys (EC and Kyber) serve one session: a second initiator with the same
+// bundle is refused, and the refusal leaves the first session working.
+CASES['prekey-reuse'] = async (X, Y, rng) => {
+  const X2 = new Peer(`${X.label}'`, X.cmd);
+  X2.start();
+  try {
+    const y = await initSide(Y, 'bob');
+    const withEc = (await Y.ok({ cmd: 'bundle' })).bundle;
+    const kyberOnly = (await Y.ok({ cmd: 'bundle', noPreKey: true })).bundle;
+    for (const [what, b, n1, n2] of [['one-time EC and Kyber prekeys', withEc, 'alice', 'carol'],
+      ['a one-time Kyber prekey', kyberOnly, 'dave', 'erin']]) {
+      const first = await initSide(X, n1);
+      await X.ok({ cmd: 'process_bundle', peer: y.name, device: y.device, bundle: b }, 'process_bundle');
+      const m1 = await encryptMany(first, y, [rng.plaintext(), rng.plaintext()]);
+      await deliverMany([m1[0]]);
+      const again = await initSide(X2, n2);
+      await X2.ok({ cmd: 'process_bundle', peer: y.name, device: y.device, bundle: b }, 'process_bundle');
+      const [m2] = await encryptMany(again, y, [rng.plaintext()]);
+      await refuse(y, again, m2.type, m2.ct, `a second session on ${what}`);
+      await deliverMany([m1[1]]);
+      await pingPong(first, y, rng, 3);
+    }
+  } finally {
+    const end = await X2.stop();
+    check(!end, end);
+  }
+};
+
 // A last-resort Kyber prekey serves several sessions.
 CASES['last-resort-kyber'] = async (X, Y, rng) => {
   const y = await initSide(Y, 'bob');
@@ -939,7 +967,7 @@ CASES.robustness = async (X, Y, rng) => {
 // it runs only with --extended or by name.
 const EXTENDED_CASES = ['far-jump'];
 const CASE_ORDER = ['pingpong', 'one-way', 'shuffle', 'tamper', 'no-prekey', 'save-load', 'signatures',
-  'simultaneous', 'identity-change', 'limits', 'multi-session', 'last-resort-kyber', 'group', 'fingerprint', 'service-ids', 'robustness'];
+  'simultaneous', 'identity-change', 'limits', 'multi-session', 'prekey-reuse', 'last-resort-kyber', 'group', 'fingerprint', 'service-ids', 'robustness'];
 
 // ---------------------------------------------------------------------------
 // Main
