@@ -496,10 +496,13 @@ sotto_err sotto_group_decrypt(sotto_sender_key_record *rec,
         const uint32_t total = st->n_keys + n_fresh;
         const uint32_t drop = total > SOTTO_GROUP_MAX_MESSAGE_KEYS ? total - SOTTO_GROUP_MAX_MESSAGE_KEYS : 0;
         sotto_gk_skipped *k = st->keys;
-        if (drop >= st->n_keys) {
+        if (n_fresh == 0) {
+            /* in order: nothing to store (and drop is 0) */
+        } else if (drop >= st->n_keys) {
             /* all old keys go, and perhaps some of the fresh ones (not here:
              * fresh holds at most MAX_MESSAGE_KEYS) */
-            sodium_memzero(k, st->n_keys * sizeof *k);
+            if (st->n_keys)
+                sodium_memzero(k, st->n_keys * sizeof *k);
             const uint32_t skip = drop - st->n_keys;
             memcpy(k, fresh + skip, (n_fresh - skip) * sizeof *k);
             st->n_keys = n_fresh - skip;
