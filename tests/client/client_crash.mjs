@@ -100,6 +100,15 @@ class Daemon {
   async stop() { this.sock.end(); this.proc.kill('SIGTERM'); return withTimeout(this.exited, 'daemon stop'); }
 }
 
+const chains = {};
+let restartError = null;
+function restart(who, kill, start) {
+  const delay = crypto.randomInt(15);
+  chains[who] = (chains[who] || Promise.resolve())
+    .then(() => sleep(delay)).then(kill).then(start)
+    .catch(e => { restartError = restartError || new Error(`${who} restart: ${e.message}`); });
+}
+
 function plan(n, k) { // k random distinct positions in [1, n)
   const s = new Set();
   while (s.size < Math.min(k, n - 1)) s.add(1 + crypto.randomInt(n - 1));
@@ -126,8 +135,9 @@ async function main() {
   for (let i = 0; i < N;) {
     const text = msgText(i);
     const p = alice.call('send', { recipient: bn, message: text });
-    if (killServer.delete(i)) setTimeout(async () => { await server.kill(); await server.start(); }, crypto.randomInt(15));
-    if (killBob.delete(i)) setTimeout(async () => { await bob.kill(); await bob.start(); }, crypto.randomInt(15));
+    // Restarts of one process are chained, never overlapping; a failed one fails the test.
+    if (killServer.delete(i)) restart('server', () => server.kill(), () => server.start());
+    if (killBob.delete(i)) restart('bob', () => bob.kill(), () => bob.start());
     const aliceDies = killAlice.delete(i);
     if (aliceDies) setTimeout(() => alice.proc.kill('SIGKILL'), crypto.randomInt(15));
     try {
@@ -147,6 +157,8 @@ async function main() {
     if (h.result.some(m => m.message === text)) i++;
     else resent++;
   }
+  await Promise.all(Object.values(chains));
+  if (restartError) throw restartError;
   // Everything pending goes out on reconnect or the daemon's 30 s tick.
   const deadline = Date.now() + 180000;
   let got = [];
