@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// The driver's own test: paired with broken-peer.js in each mode, the driver must
+// The driver's own test: paired with broken-peer.js in each mode, or with peer.js given
+// a deliberate state fault (INTEROP_PEER_FAULT), the driver must
 // report failures (exit 1, "N passed, M failed" with M > 0, one FAIL line per failed
 // case, no crash); through the transparent mode it must pass. Runs a short case list.
 //
@@ -12,7 +13,12 @@ const path = require('path');
 const here = __dirname;
 const node = process.execPath;
 const peer = `${node} ${path.join(here, 'peer.js')}`;
-const broken = (mode) => `${node} ${path.join(here, 'broken-peer.js')} --mode ${mode} -- ${peer}`;
+// "fault:X" runs peer.js with INTEROP_PEER_FAULT=X (state bugs no reply rewriter can fake);
+// anything else is a broken-peer.js mode.
+const broken = (mode) =>
+  mode.startsWith('fault:')
+    ? `env INTEROP_PEER_FAULT=${mode.slice(6)} ${peer}`
+    : `${node} ${path.join(here, 'broken-peer.js')} --mode ${mode} -- ${peer}`;
 const si = process.argv.indexOf('--seed');
 const seed = si >= 0 ? process.argv[si + 1] : String(1 + Math.floor(Math.random() * 1e9));
 
@@ -24,6 +30,9 @@ const PLAN = {
   'accept-tampered': 'tamper',
   'bad-signature': 'signatures',
   'wrong-id': 'pingpong',
+  'fault:keep-prekeys': 'prekey-reuse',
+  'fault:trust-all': 'identity-change',
+  'fault:pin-on-failure': 'robustness',
 };
 
 let bad = 0;

@@ -938,14 +938,15 @@ CASES.robustness = async (X, Y, rng) => {
     check(!r.ok, `${p.label} accepted an unknown command`);
   }
   const bad = [
+    // Signed by someone else: refused, and that identity must not be trusted on first use
+    // (first of the bundles, before any carries Y's own identity).
+    { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, identityKey: x.identityKey } },
     { cmd: 'encrypt', peer: y.name, device: y.device, plaintext: b64(rng.plaintext()) }, // no session yet
     { cmd: 'encrypt', peer: y.name, device: y.device },
     { cmd: 'process_bundle', peer: y.name, device: y.device },
     { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, signedPreKeySignature: b64(rng.bytes(64)) } },
     { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, kyberPreKeySignature: b64(rng.bytes(64)) } },
     { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, identityKey: 'AAAA' } },
-    // Signed by someone else: refused, and that identity must not be trusted on first use.
-    { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, identityKey: x.identityKey } },
     { cmd: 'process_bundle', peer: y.name, device: y.device, bundle: { ...y.bundle, kyberPreKey: b64(rng.bytes(1569)) } },
     { cmd: 'decrypt', peer: y.name, device: y.device, type: 2, ciphertext: b64(rng.bytes(100)) },
     { cmd: 'decrypt', peer: y.name, device: y.device, type: 3, ciphertext: b64(rng.bytes(100)) },

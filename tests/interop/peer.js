@@ -20,6 +20,18 @@ const MAX_LINE = 16 * 1024 * 1024;
 
 let S; // the libsignal module, loaded at start-up (it is an ES module)
 
+// Deliberate faults, only for check-broken.js (proving the driver catches state bugs a
+// reply rewriter cannot fake). Unset in every real pairing.
+//   keep-prekeys    one-time EC and Kyber prekeys are never removed
+//   trust-all       any identity is trusted, changed or not
+//   pin-on-failure  a failed process_bundle still trusts the bundle's identity (first use)
+const FAULTS = ['keep-prekeys', 'trust-all', 'pin-on-failure'];
+const FAULT = process.env.INTEROP_PEER_FAULT || null;
+if (FAULT && !FAULTS.includes(FAULT)) {
+  process.stderr.write(`peer.js: unknown INTEROP_PEER_FAULT ${FAULT}\n`);
+  process.exit(2);
+}
+
 // ---------------------------------------------------------------------------
 // Helpers
 
@@ -155,6 +167,7 @@ function makeStores(state) {
       return old ? S.IdentityChange.ReplacedExisting : S.IdentityChange.NewOrUnchanged;
     }
     async isTrustedIdentity(address, key, _direction) {
+      if (FAULT === 'trust-all') return true;
       const old = state.identities.get(addrKey(address));
       return !old || bytesEqual(old, key.serialize());
     }
@@ -174,6 +187,7 @@ function makeStores(state) {
       return S.PreKeyRecord.deserialize(raw);
     }
     async removePreKey(id) {
+      if (FAULT === 'keep-prekeys') return;
       j().delete(state.preKeys, id);
     }
   }
@@ -202,7 +216,7 @@ function makeStores(state) {
     }
     async markKyberPreKeyUsed(id, signedPreKeyId, baseKey) {
       if (id !== LAST_RESORT_KYBER_ID) {
-        j().delete(state.kyberPreKeys, id);
+        if (FAULT !== 'keep-prekeys') j().delete(state.kyberPreKeys, id);
         return;
       }
       const k = `${signedPreKeyId}:${b64(baseKey.serialize())}`;
@@ -365,8 +379,16 @@ const commands = {
   async process_bundle(req) {
     const st = need();
     const addr = peerAddress(req);
-    const bundle = parseBundle(req.bundle);
-    await S.processPreKeyBundle(bundle, addr, st.address, st.stores.sessions, st.stores.identities);
+    try {
+      const bundle = parseBundle(req.bundle);
+      await S.processPreKeyBundle(bundle, addr, st.address, st.stores.sessions, st.stores.identities);
+    } catch (e) {
+      const k = addrKey(addr);
+      if (FAULT === 'pin-on-failure' && !st.identities.has(k) && typeof req.bundle?.identityKey === 'string') {
+        st.identities.set(k, unb64(req.bundle, 'identityKey')); // outside the journal: survives
+      }
+      throw e;
+    }
     return {};
   },
 
