@@ -867,6 +867,30 @@ CASES['multi-session'] = async (X, Y, rng) => {
   }
 };
 
+// X starts a new session over an existing one (fresh bundle, same identities) while
+// messages of the old session are still in flight both ways: those still decrypt (from
+// the archived state), and the conversation moves to the new session.
+CASES['session-reset'] = async (X, Y, rng) => {
+  const x = await initSide(X, 'alice');
+  const y = await initSide(Y, 'bob');
+  await establish(x, y);
+  await pingPong(x, y, rng, 3);
+  for (let reset = 0; reset < 4; reset++) {
+    const oldFromX = await encryptMany(x, y, [rng.plaintext(), rng.plaintext()]);
+    const oldFromY = await encryptMany(y, x, [rng.plaintext(), rng.plaintext()]);
+    await establish(x, y);
+    const fresh = await encryptMany(x, y, [rng.plaintext(), rng.plaintext()]);
+    check(fresh.every((m) => m.type === 3), `${X.label}: a new session must start with PreKey messages`);
+    await deliverMany([fresh[0], oldFromX[1]]);
+    await deliverMany([oldFromY[0]]);
+    await deliverMany([oldFromX[0], fresh[1]]);
+    await deliverMany([oldFromY[1]]);
+    const reply = await encryptMany(y, x, [rng.plaintext()]);
+    await deliverMany(reply);
+    await pingPong(x, y, rng, rng.range(2, 5));
+  }
+};
+
 // One-time prekeys (EC and Kyber) serve one session: a second initiator with the same
 // bundle is refused, and the refusal leaves the first session working.
 CASES['prekey-reuse'] = async (X, Y, rng) => {
@@ -968,7 +992,7 @@ CASES.robustness = async (X, Y, rng) => {
 // it runs only with --extended or by name.
 const EXTENDED_CASES = ['far-jump'];
 const CASE_ORDER = ['pingpong', 'one-way', 'shuffle', 'tamper', 'no-prekey', 'save-load', 'signatures',
-  'simultaneous', 'identity-change', 'limits', 'multi-session', 'prekey-reuse', 'last-resort-kyber', 'group', 'fingerprint', 'service-ids', 'robustness'];
+  'simultaneous', 'identity-change', 'limits', 'multi-session', 'session-reset', 'prekey-reuse', 'last-resort-kyber', 'group', 'fingerprint', 'service-ids', 'robustness'];
 
 // ---------------------------------------------------------------------------
 // Main
