@@ -144,7 +144,28 @@ CASES.group3 = async (mk, rng, opt) => {
     check(!(await r.peer.call({ cmd: 'group_decrypt', peer: rng.uuid(), device: 1, ciphertext: b64(events[0].ct) })).ok,
       `${r.peer.label} accepted a group message from an unknown sender`);
   }
-  return `${kinds.join('')}: ${members.length} x ${N} messages, rotation at ${ROT}`;
+  // A second distribution id per sender, used at the same time as the first: 50 more
+  // messages on each, all delivered shuffled together.
+  const dist2 = rng.uuid();
+  const mixed = members.map(() => []);
+  for (const s of members) {
+    const skdm = (await s.peer.ok({ cmd: 'group_create', distributionId: dist2 })).skdm;
+    for (const r of members) if (r !== s) await r.peer.ok({ cmd: 'group_process', peer: s.name, device: 1, skdm });
+    for (let k = 0; k < 100; k++) {
+      const d = k % 2 ? dist2 : dist;
+      const pt = rng.bytes(1 + rng.int(64));
+      const ct = unb64((await s.peer.ok({ cmd: 'group_encrypt', distributionId: d, plaintext: b64(pt) })).ciphertext);
+      for (const r of members) if (r !== s) mixed[r.i].push({ s, pt, ct });
+    }
+  }
+  for (const r of members) {
+    const ps = rng.shuffle(mixed[r.i]).map((m) => ({ m, p: r.peer.call({ cmd: 'group_decrypt', peer: m.s.name, device: 1, ciphertext: transit(m.ct) }) }));
+    for (const { m, p } of ps) {
+      const q = await p;
+      check(q.ok && eq(unb64(q.plaintext), m.pt), `${r.peer.label}: two distributions at once: ${q.error ?? 'wrong plaintext'}`);
+    }
+  }
+  return `${kinds.join('')}: ${members.length} x ${N} messages, rotation at ${ROT}; a second distribution id alongside`;
 };
 
 // sotto-peer's init replies a bundle; peer_layers.js replies identityKey.
@@ -230,15 +251,14 @@ CASES.seal2 = async (mk, rng, opt) => {
       await fan.s.ok({ cmd: 'init' });
       await fan.l.ok({ cmd: 'init' });
       const sid = (await sender.ok({ cmd: 'init', name: rng.uuid() }));
-      const senderKey = sk === 's' ? sid.bundle.identityKey : sid.identityKey;
+      const senderKey = identityOf(sid);
       const rcpt = [];
       for (let i = 0; i < N; i++) {
         const peer = mk(rk);
         const serviceId = i % 4 === 3 ? `PNI:${rng.uuid()}` : rng.uuid();
         const r = await peer.ok({ cmd: 'init', name: serviceId, device: 1 + (i % 3) });
-        const bundle = rk === 's' ? r.bundle : null;
-        rcpt.push({ peer, serviceId, device: 1 + (i % 3), registrationId: rk === 's' ? bundle.registrationId : r.registrationId,
-          identityKey: rk === 's' ? bundle.identityKey : r.identityKey, bundle });
+        rcpt.push({ peer, serviceId, device: 1 + (i % 3), registrationId: r.bundle ? r.bundle.registrationId : r.registrationId,
+          identityKey: identityOf(r), bundle: r.bundle ?? null });
       }
       if (sk === 'l') {
         // libsignal takes each recipient's registration id from a session

@@ -7,6 +7,7 @@
 #   interop/layers-group-lsl     the same with libsignal, sotto, libsignal
 #   interop/layers-sealed        v1 both ways + refusals; v2 with 1, 2, 10 recipients both ways, fan-out
 #   interop/layers-fingerprint   displayable and scannable, compare both ways
+#   interop/layers-sotto-self    sotto-peer in every role (group sss, sealed, fingerprint)
 set(LAYERS_LIBSIGNAL "\"${NODE}\" \"${INTEROP_DIR}/peer_layers.js\"")
 set(LAYERS_DRIVER ${NODE} ${INTEROP_DIR}/driver_layers.js --libsignal ${LAYERS_LIBSIGNAL})
 
@@ -27,6 +28,8 @@ if(TARGET sotto-peer)
     COMMAND ${LAYERS_DRIVER} --sotto ${LAYERS_SOTTO} --case seal1,seal2 --recipients 1,2,10)
   add_test(NAME interop/layers-fingerprint
     COMMAND ${LAYERS_DRIVER} --sotto ${LAYERS_SOTTO} --case fingerprint)
-  list(APPEND INTEROP_TESTS interop/layers-can-fail interop/layers-group-sls interop/layers-group-lsl
+  add_test(NAME interop/layers-sotto-self
+    COMMAND ${NODE} ${INTEROP_DIR}/driver_layers.js --sotto ${LAYERS_SOTTO} --libsignal ${LAYERS_SOTTO} --members sss)
+  list(APPEND INTEROP_TESTS interop/layers-sotto-self interop/layers-can-fail interop/layers-group-sls interop/layers-group-lsl
        interop/layers-sealed interop/layers-fingerprint)
 endif()
