@@ -79,6 +79,10 @@ struct sotto_conn {
     bool ws_registered;
     bool ws_close_sent;
     bool ws_ping_sent;
+    bool ws_fragmented;             /* inside a fragmented client message */
+    uint8_t ws_hdr_len;             /* frame-boundary tracker: header bytes seen */
+    uint8_t ws_hdr[14];
+    uint64_t ws_payload_left;       /* payload bytes of the current frame still to come */
     uint64_t ws_last_rx_ms;         /* last bytes from the peer */
 };
 

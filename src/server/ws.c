@@ -57,6 +57,85 @@ void sotto_dev_notify(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], 
         sotto_ws_pump(c);
 }
 
+/* ---- parking ----
+ * wslay keeps ~8.8 KiB per context. An idle WebSocket (nothing queued to
+ * send, between two client messages) needs none of it, so its context is
+ * freed and made anew when bytes arrive or something must be sent. To know
+ * that the client is between frames, the bytes handed to wslay go through a
+ * small frame-boundary tracker (header length, payload length, FIN). */
+
+static void track(sotto_conn *c, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        if (c->ws_payload_left > 0) {
+            size_t k = n < c->ws_payload_left ? n : (size_t)c->ws_payload_left;
+            c->ws_payload_left -= k;
+            p += k;
+            n -= k;
+            continue;
+        }
+        c->ws_hdr[c->ws_hdr_len++] = *p++;
+        n--;
+        if (c->ws_hdr_len < 2)
+            continue;
+        uint8_t len7 = c->ws_hdr[1] & 0x7f;
+        size_t need = 2u + (len7 == 126 ? 2u : len7 == 127 ? 8u : 0u) +
+                      ((c->ws_hdr[1] & 0x80) ? 4u : 0u);
+        if (c->ws_hdr_len < need)
+            continue;
+        uint64_t len = len7;
+        if (len7 == 126)
+            len = ((uint64_t)c->ws_hdr[2] << 8) | c->ws_hdr[3];
+        else if (len7 == 127) {
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = (len << 8) | c->ws_hdr[2 + i];
+        }
+        uint8_t op = c->ws_hdr[0] & 0x0f;
+        if (op < 8) /* data frames: a message ends with FIN */
+            c->ws_fragmented = (c->ws_hdr[0] & 0x80) == 0;
+        c->ws_payload_left = len;
+        c->ws_hdr_len = 0;
+    }
+}
+
+static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
+                          void *user);
+static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t len, int flags,
+                          void *user);
+static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user);
+static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
+                      void *user);
+static const struct wslay_event_callbacks ws_callbacks = {
+    .recv_callback = ws_recv_cb,
+    .send_callback = ws_send_cb,
+    .genmask_callback = ws_genmask_cb,
+    .on_msg_recv_callback = ws_on_msg,
+};
+
+static int unpark(sotto_conn *c)
+{
+    if (c->ws != NULL)
+        return 0;
+    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
+        c->ws = NULL;
+        return -1;
+    }
+    wslay_event_config_set_max_recv_msg_length(c->ws, c->srv->cfg.max_ws_message);
+    return 0;
+}
+
+static void maybe_park(sotto_conn *c)
+{
+    if (c->ws == NULL || c->ws_close_sent || c->closing || c->ws_fragmented ||
+        c->ws_hdr_len != 0 || c->ws_payload_left != 0 || c->in_len != 0 ||
+        wslay_event_want_write(c->ws) || !wslay_event_want_read(c->ws) ||
+        wslay_event_get_close_received(c->ws) || SSL_pending(c->ssl) > 0)
+        return;
+    wslay_event_context_free(c->ws);
+    c->ws = NULL;
+}
+
 /* ---- wslay callbacks ---- */
 
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
@@ -74,11 +153,14 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
             c->in = NULL;
             c->in_cap = 0;
         }
+        track(c, buf, n);
         return (ssize_t)n;
     }
     int r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (r > 0)
+    if (r > 0) {
+        track(c, buf, (size_t)r);
         return r;
+    }
     int e = SSL_get_error(c->ssl, r);
     ERR_clear_error();
     if (e == SSL_ERROR_WANT_READ)
@@ -142,12 +224,6 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     sotto_batch_ack(c, (const uint8_t (*)[SOTTO_STORE_ENVELOPE_ID_BYTES])ids, n, false);
 }
 
-static const struct wslay_event_callbacks ws_callbacks = {
-    .recv_callback = ws_recv_cb,
-    .send_callback = ws_send_cb,
-    .genmask_callback = ws_genmask_cb,
-    .on_msg_recv_callback = ws_on_msg,
-};
 
 /* ---- life ---- */
 
@@ -162,8 +238,11 @@ static void ws_after_io(sotto_conn *c)
         return;
     }
     sotto_conn_flush(c);
-    if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws))
+    if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)) {
         sotto_conn_close(c);
+        return;
+    }
+    maybe_park(c);
 }
 
 int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
@@ -178,11 +257,8 @@ int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
     char accept[sodium_base64_ENCODED_LEN(20, sodium_base64_VARIANT_ORIGINAL)];
     sodium_bin2base64(accept, sizeof accept, sha, sizeof sha, sodium_base64_VARIANT_ORIGINAL);
 
-    if (wslay_event_context_server_init(&c->ws, &ws_callbacks, c) != 0) {
-        c->ws = NULL;
+    if (unpark(c) != 0)
         return -1;
-    }
-    wslay_event_config_set_max_recv_msg_length(c->ws, c->srv->cfg.max_ws_message);
 
     char head[256];
     int n = snprintf(head, sizeof head,
@@ -222,7 +298,7 @@ int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
 
 void sotto_ws_on_readable(sotto_conn *c)
 {
-    if (c->ws == NULL || c->closing)
+    if (c->closing || c->state != SOTTO_CONN_WS || unpark(c) != 0)
         return;
     bool was_closing = wslay_event_get_close_sent(c->ws);
     if (wslay_event_recv(c->ws) != 0) {
@@ -245,7 +321,8 @@ void sotto_ws_on_readable(sotto_conn *c)
 void sotto_ws_pump(sotto_conn *c)
 {
     sotto_srv *s = c->srv;
-    if (c->ws == NULL || !sotto_conn_alive(c) || c->ws_close_sent || s->draining)
+    if (c->state != SOTTO_CONN_WS || !sotto_conn_alive(c) || c->ws_close_sent || s->draining ||
+        unpark(c) != 0)
         return;
     while (c->ws_inflight < SOTTOD_WS_WINDOW &&
            uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < SOTTOD_MAX_WRITE_QUEUE / 2) {
@@ -309,7 +386,7 @@ void sotto_ws_pump(sotto_conn *c)
 
 void sotto_ws_ping(sotto_conn *c)
 {
-    if (c->ws == NULL || c->handle_closed)
+    if (c->state != SOTTO_CONN_WS || c->handle_closed || unpark(c) != 0)
         return;
     struct wslay_event_msg m = { WSLAY_PING, (const uint8_t *)"", 0 };
     if (wslay_event_queue_msg(c->ws, &m) == 0)
@@ -319,7 +396,7 @@ void sotto_ws_ping(sotto_conn *c)
 
 void sotto_ws_close(sotto_conn *c, uint16_t code, const char *reason)
 {
-    if (c->ws == NULL || c->handle_closed)
+    if (c->state != SOTTO_CONN_WS || c->handle_closed || unpark(c) != 0)
         return;
     if (!c->ws_close_sent) {
         wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
