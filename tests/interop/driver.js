@@ -3,7 +3,7 @@
 // with each side as initiator.
 //
 //   node driver.js --a "<cmd for peer A>" --b "<cmd for peer B>" [--case NAME[,NAME...]]
-//                  [--seed N] [--strict] [--extended] [--quick] [--list]
+//                  [--seed N] [--strict] [--extended] [--quick] [--require-spqr] [--list]
 //
 // Prints one line per case and role, then "N passed, M failed"; exits 1 on any failure.
 // A case needing an optional command (fingerprint, group_*) that a peer answers with
@@ -355,6 +355,39 @@ function checkBundle(b, what, withPreKey) {
   }
 }
 
+// SPQR epoch carried by a message (pq_ratchet: 0x01 || varint epoch || ...), or -1.
+function spqrEpoch(type, ct) {
+  try {
+    let fields = null;
+    let buf = ct;
+    if (type === 3) {
+      const inner = protoFields(ct, 1, ct.length).find((f) => f.field === 4);
+      buf = ct.slice(inner.valStart, inner.valEnd);
+    }
+    fields = protoFields(buf, 1, buf.length - MAC_LEN);
+    const pq = fields.find((f) => f.field === 5);
+    if (!pq || pq.valEnd - pq.valStart < 2 || buf[pq.valStart] !== 1) return -1;
+    let v = 0;
+    let mul = 1;
+    for (let i = pq.valStart + 1; i < pq.valEnd; i++) {
+      v += (buf[i] & 0x7f) * mul;
+      if (!(buf[i] & 0x80)) return v;
+      mul *= 128;
+    }
+  } catch {
+    // not parseable: no epoch to report
+  }
+  return -1;
+}
+
+// Highest SPQR epoch seen per sender in the current case (reported, not judged: a peer
+// that only sends SPQR "None" payloads interoperates without advancing epochs).
+let epochs = {};
+// --require-spqr: the pingpong case fails unless both sides' SPQR epochs advance (libsignal
+// reaches about epoch 12 in 1,000 messages; a None-only peer stays at 1).
+let REQUIRE_SPQR = false;
+const MIN_SPQR_EPOCH = 2;
+
 // Encrypts plaintexts on `from` for `to`, pipelined.
 async function encryptMany(from, to, pts) {
   const replies = await Promise.all(
@@ -363,7 +396,10 @@ async function encryptMany(from, to, pts) {
   return replies.map((r, i) => {
     check(r.ok, `${from.peer.label}: encrypt failed: ${r.error}`);
     check(r.type === 2 || r.type === 3, `${from.peer.label}: encrypt returned type ${r.type}`);
-    return { type: r.type, ct: unb64(r.ciphertext), pt: pts[i], from, to };
+    const ct = unb64(r.ciphertext);
+    const e = spqrEpoch(r.type, ct);
+    if (e > (epochs[from.peer.label] ?? -1)) epochs[from.peer.label] = e;
+    return { type: r.type, ct, pt: pts[i], from, to };
   });
 }
 
@@ -435,6 +471,11 @@ CASES.pingpong = async (X, Y, rng) => {
   const y = await initSide(Y, yn);
   await establish(x, y);
   await pingPong(x, y, rng, SIZES.pingpong);
+  if (REQUIRE_SPQR) {
+    for (const p of [X, Y]) {
+      check((epochs[p.label] ?? -1) >= MIN_SPQR_EPOCH, `${p.label}: SPQR epoch never passed ${epochs[p.label] ?? 'none'} (--require-spqr)`);
+    }
+  }
 };
 
 CASES['one-way'] = async (X, Y, rng) => {
@@ -1013,6 +1054,7 @@ function parseArgs(argv) {
     else if (a === '--strict') o.strict = true;
     else if (a === '--extended') o.extended = true;
     else if (a === '--quick') o.quick = true;
+    else if (a === '--require-spqr') REQUIRE_SPQR = true;
     else throw new Error(`unknown argument ${a}`);
   }
   return o;
@@ -1029,7 +1071,7 @@ async function main() {
   try {
     opts = parseArgs(process.argv.slice(2));
   } catch (e) {
-    process.stderr.write(`driver: ${e.message}\nusage: node driver.js --a CMD --b CMD [--case NAME[,NAME]] [--seed N] [--strict] [--extended] [--quick] [--list]\n`);
+    process.stderr.write(`driver: ${e.message}\nusage: node driver.js --a CMD --b CMD [--case NAME[,NAME]] [--seed N] [--strict] [--extended] [--quick] [--require-spqr] [--list]\n`);
     process.exit(2);
   }
   if (opts.list) {
@@ -1076,6 +1118,7 @@ async function main() {
       }
       const rng = new Rng(hashSeed(seed, `${name}/${X.label}`));
       const t = Date.now();
+      epochs = {};
       let err = null;
       try {
         await CASES[name](X, Y, rng);
@@ -1086,7 +1129,8 @@ async function main() {
       const tag = `${name} [${X.label} initiates]`;
       if (!err) {
         passed++;
-        console.log(`PASS ${tag} ${secs}s`);
+        const ep = Object.keys(epochs).sort().map((k) => `${k} ${epochs[k]}`).join(', ');
+        console.log(`PASS ${tag} ${secs}s${ep ? ` (max SPQR epoch sent: ${ep})` : ''}`);
       } else if (err instanceof SkipError && !opts.strict) {
         skipped++;
         console.log(`SKIP ${tag}: ${err.message}`);
