@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// Conformance driver: pairs two peers speaking the peer protocol (/work/shared/docs/peer-protocol.md) and runs every case
-// with each side as initiator.
+// Conformance driver: pairs two peers speaking the peer protocol
+// (/work/shared/docs/peer-protocol.md) and runs every case with each side as initiator.
 //
 //   node driver.js --a "<cmd for peer A>" --b "<cmd for peer B>" [--case NAME[,NAME...]]
 //                  [--seed N] [--strict] [--extended] [--quick] [--require-spqr] [--list]
@@ -1049,7 +1049,10 @@ function parseArgs(argv) {
     if (a === '--a') o.a = val();
     else if (a === '--b') o.b = val();
     else if (a === '--case') o.cases = val().split(',').filter(Boolean);
-    else if (a === '--seed') o.seed = Number(val());
+    else if (a === '--seed') {
+      o.seed = Number(val());
+      if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) throw new Error('--seed needs an integer in [0, 2^32)');
+    }
     else if (a === '--list') o.list = true;
     else if (a === '--strict') o.strict = true;
     else if (a === '--extended') o.extended = true;
