@@ -388,9 +388,31 @@ static void ack_start(sotto_srv *s)
     if (s->ack_inflight != NULL || s->inflight != NULL || s->ack_pending->n_acks == 0)
         return;
     sotto_ackq *q = s->ack_pending;
-    s->ack_inflight = q;
-    s->ack_pending = s->ack_spare;
-    s->ack_spare = NULL;
+    if (q->n_acks > SOTTOD_ACKS_PER_JOB) {
+        /* Each device group costs a transaction: take a bounded slice so
+         * message commits are never held up for long; the rest waits. */
+        sotto_ackq *sl = s->ack_spare;
+        if (sl->cap_acks < SOTTOD_ACKS_PER_JOB) {
+            ack_item *na = realloc(sl->acks, SOTTOD_ACKS_PER_JOB * sizeof *na);
+            if (na == NULL)
+                goto whole;
+            sl->acks = na;
+            sl->cap_acks = SOTTOD_ACKS_PER_JOB;
+        }
+        memcpy(sl->acks, q->acks, SOTTOD_ACKS_PER_JOB * sizeof *sl->acks);
+        sl->n_acks = SOTTOD_ACKS_PER_JOB;
+        memmove(q->acks, q->acks + SOTTOD_ACKS_PER_JOB,
+                (q->n_acks - SOTTOD_ACKS_PER_JOB) * sizeof *q->acks);
+        q->n_acks -= SOTTOD_ACKS_PER_JOB;
+        s->ack_spare = NULL;
+        s->ack_inflight = sl;
+        q = sl;
+    } else {
+    whole:
+        s->ack_inflight = q;
+        s->ack_pending = s->ack_spare;
+        s->ack_spare = NULL;
+    }
     q->w.data = q;
     s->jobs++;
     if (uv_queue_work(s->loop, &q->w, ack_work, ack_done) != 0)
