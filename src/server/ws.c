@@ -209,6 +209,7 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     if (arg->opcode != WSLAY_TEXT_FRAME) {
         sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
         wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA, (const uint8_t *)"text only", 9);
+        c->ws_close_sent = true;
         return;
     }
     static uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES];
@@ -218,6 +219,7 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
         sotto_log(SOTTO_LOG_INFO, "ws_bad_message", " reason=\"%s\"", why);
         wslay_event_queue_close(ctx, WSLAY_CODE_PROTOCOL_ERROR, (const uint8_t *)why, strlen(why));
+        c->ws_close_sent = true;
         return;
     }
     c->ws_inflight = c->ws_inflight > n ? c->ws_inflight - (uint32_t)n : 0;
@@ -236,6 +238,15 @@ static void ws_after_io(sotto_conn *c)
         sotto_conn_flush(c);
         sotto_conn_close(c);
         return;
+    }
+    /* wslay answers oversized and malformed frames with a close of its own
+     * (ours set ws_close_sent when queued and count themselves). */
+    if (!c->ws_close_sent && wslay_event_get_close_sent(c->ws)) {
+        uint16_t code = wslay_event_get_status_code_sent(c->ws);
+        sotto_metrics_error(code == WSLAY_CODE_MESSAGE_TOO_BIG ? SOTTO_ERRK_WS_TOO_LARGE
+                                                               : SOTTO_ERRK_WS_PROTOCOL);
+        sotto_log(SOTTO_LOG_INFO, "ws_closed", " code=%u", (unsigned)code);
+        c->ws_close_sent = true;
     }
     sotto_conn_flush(c);
     if (!wslay_event_want_read(c->ws) && !wslay_event_want_write(c->ws)) {
@@ -300,20 +311,10 @@ void sotto_ws_on_readable(sotto_conn *c)
 {
     if (c->closing || c->state != SOTTO_CONN_WS || unpark(c) != 0)
         return;
-    bool was_closing = wslay_event_get_close_sent(c->ws);
     if (wslay_event_recv(c->ws) != 0) {
         sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
         sotto_conn_close(c);
         return;
-    }
-    /* wslay answers oversized and malformed frames with a close of its own. */
-    if (!was_closing && wslay_event_get_close_sent(c->ws)) {
-        uint16_t code = wslay_event_get_status_code_sent(c->ws);
-        if (code == WSLAY_CODE_MESSAGE_TOO_BIG)
-            sotto_metrics_error(SOTTO_ERRK_WS_TOO_LARGE);
-        else if (code == WSLAY_CODE_PROTOCOL_ERROR && !c->ws_close_sent)
-            sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
-        c->ws_close_sent = true;
     }
     ws_after_io(c);
 }

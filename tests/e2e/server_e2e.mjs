@@ -215,7 +215,7 @@ async function step(name, fn) {
 
 // ---- the scenario ----
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sottod-e2e-'));
-fs.writeFileSync(path.join(dir, 'sottod.conf'), '# e2e\nregister_burst = 4\nregister_per_hour = 1\nlog_level = debug\n');
+fs.writeFileSync(path.join(dir, 'sottod.conf'), '# e2e\nregister_burst = 4\nregister_per_hour = 1\nlog_level = debug\nheader_timeout_ms = 1500\nmax_connections = 40\n');
 const port = await freePort();
 let srv = new Server(dir, port);
 const alice = { name: 'alice', secret: 'alice-secret-0123456789' };
@@ -439,6 +439,36 @@ try {
     assert.equal(f.code, 1002);
     ws.close();
   });
+  await step('pipelined requests are answered in order on one connection', async () => {
+    const c = await new Conn(srv).open();
+    c.write('GET /health HTTP/1.1\r\nHost: x\r\n\r\nGET /nowhere HTTP/1.1\r\nHost: x\r\n\r\nGET /health HTTP/1.1\r\nHost: x\r\n\r\n');
+    assert.equal((await c.readResponse()).status, 200);
+    assert.equal((await c.readResponse()).status, 404);
+    assert.equal((await c.readResponse()).status, 200);
+    c.end();
+  });
+  await step('a request head that never completes: 408 and closed', async () => {
+    const c = await new Conn(srv).open();
+    c.write('GET /health HTTP/1.1\r\nHost: x\r\n');
+    const r = await c.readResponse();
+    assert.equal(r.status, 408);
+    await c.waitClosed('408 close');
+  });
+  await step('connections past max_connections are refused; the server stays up', async () => {
+    const open = [];
+    let refused = 0;
+    const attempt = () => new Promise(res => {
+      const s = tls.connect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false });
+      s.once('secureConnect', () => { open.push(s); res(); });
+      s.once('error', () => { refused++; res(); });
+      s.once('close', () => { res(); });
+    });
+    for (let i = 0; i < 45; i++) await withTimeout(attempt(), 'connect');
+    assert.ok(refused >= 5 || open.length <= 40, `open ${open.length}, refused ${refused}`);
+    open.forEach(s => s.destroy());
+    await new Promise(r => setTimeout(r, 300));
+    assert.equal((await http(srv, 'GET', '/health')).status, 200);
+  });
   await step('still alive; metrics count relayed messages and errors', async () => {
     const h = await http(srv, 'GET', '/health');
     assert.equal(h.status, 200);
@@ -447,6 +477,9 @@ try {
     assert.match(m.body, /sottod_errors_total\{kind="http_malformed"\} [1-9]/);
     assert.match(m.body, /sottod_errors_total\{kind="http_too_large"\} [1-9]/);
     assert.match(m.body, /sottod_connections_total [1-9]/);
+    assert.match(m.body, /sottod_errors_total\{kind="conn_limit"\} [1-9]/);
+    assert.match(m.body, /sottod_errors_total\{kind="timeout"\} [1-9]/);
+    assert.match(m.body, /sottod_errors_total\{kind="ws_too_large"\} 1/);
   });
   await step('logs never hold addresses, secrets or contents', async () => {
     const logs = srv.stderr;
