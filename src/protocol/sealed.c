@@ -11,7 +11,10 @@
  *   shared ciphertext; each recipient gets C = M xor KDF(DH(E, IK)) and a tag
  *   AT = KDF(DH(sender IK, recipient IK), E, C) that authenticates the sender.
  * Every secret lives in stack locals wiped at the single exit. */
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -340,6 +343,75 @@ static size_t put_varint(uint8_t *p, size_t v)
     return n;
 }
 
+/* One recipient's key material: C || AT written to slot. */
+typedef struct v2_job { const uint8_t *ik; uint8_t *slot; } v2_job;
+typedef struct v2_ctx {
+    const uint8_t *r, *e_pub, *mkey, *our_priv, *our_pub;
+    v2_job *jobs;
+} v2_ctx;
+typedef struct v2_chunk { const v2_ctx *ctx; size_t lo, hi; sotto_err e; } v2_chunk;
+
+static void *v2_run(void *arg)
+{
+    v2_chunk *c = arg;
+    const v2_ctx *x = c->ctx;
+    uint8_t dh[K32], ci[K32], at[V2_TAG_BYTES];
+    sotto_err e = SOTTO_OK;
+    for (size_t i = c->lo; i < c->hi && e == SOTTO_OK; i++) {
+        const uint8_t *ik = x->jobs[i].ik;
+        e = sotto_x25519(dh, x->r, ik + 1);
+        if (e == SOTTO_OK)
+            e = v2_xor(ci, dh, x->e_pub, ik, x->mkey);
+        if (e == SOTTO_OK)
+            e = sotto_x25519(dh, x->our_priv, ik + 1);
+        if (e == SOTTO_OK)
+            e = v2_tag(at, dh, x->e_pub, ci, x->our_pub, ik);
+        memcpy(x->jobs[i].slot, ci, K32);
+        memcpy(x->jobs[i].slot + K32, at, V2_TAG_BYTES);
+    }
+    sodium_memzero(dh, sizeof dh);
+    sodium_memzero(ci, sizeof ci);
+    c->e = e;
+    return NULL;
+}
+
+/* Up to SOTTO_SEALED_V2_THREADS_MAX threads (one per online core), each with
+ * at least SOTTO_SEALED_V2_PER_THREAD_MIN recipients; a thread that cannot be
+ * started leaves its chunk to the calling thread. */
+static sotto_err v2_slots(const v2_ctx *ctx, size_t n)
+{
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t threads = cores > 1 ? (size_t)cores : 1;
+    if (threads > SOTTO_SEALED_V2_THREADS_MAX)
+        threads = SOTTO_SEALED_V2_THREADS_MAX;
+    if (threads > n / SOTTO_SEALED_V2_PER_THREAD_MIN)
+        threads = n / SOTTO_SEALED_V2_PER_THREAD_MIN;
+    if (threads <= 1) {
+        v2_chunk c = { ctx, 0, n, SOTTO_OK };
+        v2_run(&c);
+        return c.e;
+    }
+    v2_chunk chunk[SOTTO_SEALED_V2_THREADS_MAX];
+    pthread_t tid[SOTTO_SEALED_V2_THREADS_MAX];
+    int started[SOTTO_SEALED_V2_THREADS_MAX] = { 0 };
+    for (size_t t = 0; t < threads; t++) {
+        chunk[t] = (v2_chunk){ ctx, n * t / threads, n * (t + 1) / threads, SOTTO_OK };
+        if (t > 0)
+            started[t] = pthread_create(&tid[t], NULL, v2_run, &chunk[t]) == 0;
+    }
+    v2_run(&chunk[0]);
+    sotto_err e = chunk[0].e;
+    for (size_t t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            v2_run(&chunk[t]);
+        if (e == SOTTO_OK)
+            e = chunk[t].e;
+    }
+    return e;
+}
+
 size_t sotto_sealed_v2_bound(const sotto_sealed_content *c, size_t n)
 {
     if (!content_ok(c) || n == 0 || n > SOTTO_SEALED_V2_MAX_RECIPIENTS)
@@ -379,14 +451,21 @@ sotto_err sotto_sealed_v2_seal(const sotto_identity *us, const sotto_sealed_reci
     if (cap < need)
         return SOTTO_ERR_BUFFER_TOO_SMALL;
 
-    uint8_t mkey[K32], r[K32], e_pub[PUB33], k[K32], dh[K32], ci[K32], at[V2_TAG_BYTES];
+    uint8_t mkey[K32], r[K32], e_pub[PUB33], k[K32], dh[K32];
     static const uint8_t zero_nonce[SOTTO_GCM_SIV_NONCE_BYTES];
     randombytes_buf(mkey, sizeof mkey);
     sotto_err e = v2_derive(r, e_pub, k, mkey);
     uint8_t *p = out;
     *p++ = SOTTO_SEALED_V2_VERSION;
     p += put_varint(p, groups);
-    for (size_t i = 0; i < n && e == SOTTO_OK;) {
+    /* Layout first (service ids, devices, a slot for C || AT per recipient),
+     * then the slots: two X25519 per recipient, spread over threads for
+     * large lists as libsignal does. */
+    v2_job *jobs = malloc(groups * sizeof *jobs);
+    if (jobs == NULL)
+        e = SOTTO_ERR_NO_MEMORY;
+    size_t g = 0;
+    for (size_t i = 0; i < n && e == SOTTO_OK; g++) {
         size_t j = i + 1;
         while (j < n && memcmp(rcpt[j].service_id, rcpt[i].service_id, SOTTO_SERVICE_ID_BYTES) == 0)
             j++;
@@ -398,19 +477,16 @@ sotto_err sotto_sealed_v2_seal(const sotto_identity *us, const sotto_sealed_reci
             *p++ = (uint8_t)(reg >> 8);
             *p++ = (uint8_t)reg;
         }
-        const uint8_t *ik = rcpt[i].identity_key;
-        e = sotto_x25519(dh, r, ik + 1);
-        if (e == SOTTO_OK)
-            e = v2_xor(ci, dh, e_pub, ik, mkey);
-        if (e == SOTTO_OK)
-            e = sotto_x25519(dh, us->priv, ik + 1);
-        if (e == SOTTO_OK)
-            e = v2_tag(at, dh, e_pub, ci, us->pub, ik);
-        memcpy(p, ci, K32);
-        memcpy(p + K32, at, V2_TAG_BYTES);
+        jobs[g].ik = rcpt[i].identity_key;
+        jobs[g].slot = p;
         p += V2_KEY_BYTES;
         i = j;
     }
+    if (e == SOTTO_OK) {
+        v2_ctx ctx = { r, e_pub, mkey, us->priv, us->pub, jobs };
+        e = v2_slots(&ctx, groups);
+    }
+    free(jobs);
     if (e == SOTTO_OK) {
         memcpy(p, e_pub + 1, K32);
         p += K32;

@@ -5,6 +5,8 @@
 
 #define SOTTO_SEALED_MAC_BYTES   10          /* truncated HMAC-SHA256 of v1 */
 #define SOTTO_REVOKED_SERVER_KEY_ID 0xDEADC357u
+#define SOTTO_SEALED_V2_THREADS_MAX     8   /* v2 sealing: recipients' key agreements in parallel */
+#define SOTTO_SEALED_V2_PER_THREAD_MIN  6   /* below this, one thread (libsignal: 6 too) */
 
 /* Parses a serialized server certificate: id, key, and where the signed part
  * and the signature are (pointers into buf). */

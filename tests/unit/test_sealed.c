@@ -242,6 +242,51 @@ static void test_v2(void **state)
         sotto_identity_free(r[i]);
 }
 
+/* Enough recipients for the parallel key agreements (sealed.c v2_slots):
+ * every copy opens for its own recipient only. */
+static void test_v2_many(void **state)
+{
+    (void)state;
+    enum { N = 40 };
+    pki p;
+    make_pki(&p, 1);
+    sotto_identity *alice, *r[N];
+    assert_int_equal(sotto_identity_generate(&alice, 1), SOTTO_OK);
+    sotto_sealed_recipient *rc = calloc(N, sizeof *rc);
+    for (int i = 0; i < N; i++) {
+        assert_int_equal(sotto_identity_generate(&r[i], (uint32_t)(1 + i)), SOTTO_OK);
+        rc[i].service_id[1] = (uint8_t)i;
+        rc[i].service_id[2] = 0x42;
+        rc[i].device_id = 1;
+        rc[i].registration_id = (uint32_t)(1 + i);
+        sotto_identity_public_key(r[i], rc[i].identity_key);
+    }
+    uint8_t cert[1024];
+    size_t cert_len = make_sender_cert(cert, sizeof cert, &p, alice, EXPIRES);
+    static const uint8_t body[] = "many";
+    sotto_sealed_content c = { SOTTO_MSG_PLAINTEXT, cert, cert_len, body, sizeof body, 0, NULL, 0 };
+    size_t cap = sotto_sealed_v2_bound(&c, N), n, ne, shared, m, k;
+    uint8_t *sent = malloc(cap), rx[BUF], out[BUF];
+    assert_int_equal(sotto_sealed_v2_seal(alice, rc, N, &c, sent, cap, &n), SOTTO_OK);
+    sotto_sealed_v2_entry *ent = calloc(N, sizeof *ent);
+    assert_int_equal(sotto_sealed_v2_parse(sent, n, ent, N, &ne, &shared), SOTTO_OK);
+    assert_int_equal(ne, N);
+    for (int i = 0; i < N; i++) {
+        sotto_unsealed info;
+        assert_int_equal(sotto_sealed_v2_received(sent, n, &ent[i], shared, rx, sizeof rx, &m), SOTTO_OK);
+        assert_int_equal(sotto_sealed_open(r[i], p.root_pub, NOW, rx, m, out, sizeof out, &k, &info), SOTTO_OK);
+        assert_memory_equal(out, body, sizeof body);
+        assert_int_not_equal(sotto_sealed_open(r[(i + 7) % N], p.root_pub, NOW, rx, m, out, sizeof out, &k, &info),
+                             SOTTO_OK);
+    }
+    free(sent);
+    free(ent);
+    free(rc);
+    sotto_identity_free(alice);
+    for (int i = 0; i < N; i++)
+        sotto_identity_free(r[i]);
+}
+
 int main(void)
 {
     if (sotto_init() != SOTTO_OK)
@@ -250,6 +295,7 @@ int main(void)
         cmocka_unit_test(test_certificates),
         cmocka_unit_test(test_v1),
         cmocka_unit_test(test_v2),
+        cmocka_unit_test(test_v2_many),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
