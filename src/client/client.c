@@ -255,6 +255,50 @@ out:
     return rc;
 }
 
+/* A new signed prekey when the current one is SOTTO_SIGNED_PREKEY_ROTATE_S
+ * old: stored (private half) at once, made current after the server took it.
+ * Older ones stay in the store for prekey messages still on their way. */
+static sotto_cstatus rotate_signed_prekey(sotto_client *c, json_t **spk, int64_t *new_id, char *err)
+{
+    *spk = NULL;
+    *new_id = 0;
+    int64_t at, cur;
+    sotto_cstatus rc = sotto_cstore_meta_get_int(c->st, M_SPK_AT, &at, err);
+    if (rc == SOTTO_C_NOT_FOUND) /* a store from before rotation: count from now */
+        return sotto_cstore_meta_set_int(c->st, M_SPK_AT, time(NULL), err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    if (time(NULL) - at < SOTTO_SIGNED_PREKEY_ROTATE_S)
+        return SOTTO_C_OK;
+    rc = sotto_cstore_meta_get_int(c->st, M_SPK_ID, &cur, err);
+    if (rc == SOTTO_C_NOT_FOUND)
+        cur = 1;
+    else if (rc != SOTTO_C_OK)
+        return rc;
+    /* Ids already handed out but not made current are skipped over: find a free one. */
+    int64_t id = cur;
+    uint8_t pub[SOTTO_EC_PUBLIC_BYTES], priv[SOTTO_EC_PRIVATE_BYTES], sig[SOTTO_SIGNATURE_BYTES];
+    do {
+        id = id >= SOTTO_PREKEY_ID_MAX ? 1 : id + 1;
+        rc = sotto_cstore_prekey_get(c->st, SOTTO_PK_SIGNED, (uint32_t)id, pub, sizeof pub, priv, sizeof priv, NULL);
+    } while (rc == SOTTO_C_OK && id != cur);
+    if (rc != SOTTO_C_NOT_FOUND) {
+        sodium_memzero(priv, sizeof priv);
+        return sotto_cfail(err, SOTTO_C_STORE, "no free signed prekey id");
+    }
+    rc = sotto_cl_lib(sotto_ec_keypair(pub, priv), err, "signed prekey");
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cl_lib(sotto_identity_sign(c->id, sig, pub, sizeof pub), err, "signing");
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cstore_prekey_put(c->st, SOTTO_PK_SIGNED, (uint32_t)id, pub, sizeof pub, priv, sizeof priv, err);
+    sodium_memzero(priv, sizeof priv);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    *spk = key_json((uint32_t)id, pub, sizeof pub, sig);
+    *new_id = id;
+    return SOTTO_C_OK;
+}
+
 sotto_cstatus sotto_client_refill(sotto_client *c, char *err)
 {
     int status;
@@ -272,7 +316,11 @@ sotto_cstatus sotto_client_refill(sotto_client *c, char *err)
     }
     json_decref(r);
     c->prekey_msgs = 0;
-    if (ec >= SOTTO_PREKEY_LOW && kem >= SOTTO_PREKEY_LOW)
+    json_t *spk = NULL;
+    int64_t spk_id = 0;
+    if ((rc = rotate_signed_prekey(c, &spk, &spk_id, err)) != SOTTO_C_OK)
+        return rc;
+    if (ec >= SOTTO_PREKEY_LOW && kem >= SOTTO_PREKEY_LOW && spk == NULL)
         return SOTTO_C_OK;
     json_t *body = json_object(), *pk = json_array(), *pq = json_array();
     if (ec < SOTTO_PREKEY_LOW)
@@ -281,6 +329,8 @@ sotto_cstatus sotto_client_refill(sotto_client *c, char *err)
         rc = make_prekeys(c, 1, SOTTO_PREKEY_BATCH, pq, err);
     json_object_set_new(body, "preKeys", pk);
     json_object_set_new(body, "pqPreKeys", pq);
+    if (spk != NULL)
+        json_object_set_new(body, "signedPreKey", spk);
     if (rc == SOTTO_C_OK)
         rc = sotto_cl_call(c, "PUT", "/v1/keys", body, &status, &r, err);
     json_decref(body);
@@ -289,6 +339,12 @@ sotto_cstatus sotto_client_refill(sotto_client *c, char *err)
     if (status != 200 && status != 204)
         rc = sotto_cl_http_fail(status, r, "key upload", err);
     json_decref(r);
+    /* The server has the new signed prekey: it is current from now on. */
+    if (rc == SOTTO_C_OK && spk != NULL) {
+        rc = sotto_cstore_meta_set_int(c->st, M_SPK_ID, spk_id, err);
+        if (rc == SOTTO_C_OK)
+            rc = sotto_cstore_meta_set_int(c->st, M_SPK_AT, time(NULL), err);
+    }
     return rc;
 }
 
@@ -478,6 +534,10 @@ static sotto_cstatus create_keys(sotto_client *c, const sotto_register_args *a, 
         rc = sotto_cstore_meta_set_int(c->st, M_REGID, regid, err);
     if (rc == SOTTO_C_OK)
         rc = sotto_cstore_meta_set_int(c->st, M_REGISTERED, 0, err);
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cstore_meta_set_int(c->st, M_SPK_ID, 1, err);
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cstore_meta_set_int(c->st, M_SPK_AT, time(NULL), err);
     if (rc == SOTTO_C_OK)
         rc = sotto_cstore_prekey_put(c->st, SOTTO_PK_SIGNED, 1, spk_pub, sizeof spk_pub, spk_priv,
                                      sizeof spk_priv, err);

@@ -27,6 +27,7 @@
 #define SOTTO_PEER_DEVICES_MAX 16   /* devices of one recipient we handle */
 #define SOTTO_SECRET_BYTES     32   /* random device secret, sent base64 */
 #define SOTTO_REGID_MAX        16380
+#define SOTTO_SIGNED_PREKEY_ROTATE_S (7 * 86400) /* a new signed prekey every week */
 
 typedef struct sotto_client sotto_client;
 
@@ -58,7 +59,8 @@ sotto_cstatus sotto_client_flush(sotto_client *c, char *err);
 /* The state of one stored message, -1 when unknown. */
 int sotto_client_msg_state(sotto_client *c, int64_t id);
 
-/* Uploads fresh one-time prekeys when the server holds fewer than SOTTO_PREKEY_LOW. */
+/* Uploads fresh one-time prekeys when the server holds fewer than
+ * SOTTO_PREKEY_LOW, and a new signed prekey once a week. */
 sotto_cstatus sotto_client_refill(sotto_client *c, char *err);
 
 /* One received and stored message, for printing or notifying. */

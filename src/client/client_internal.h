@@ -26,6 +26,8 @@
 #define M_NEXT_EC "next_ec_id"
 #define M_NEXT_KEM "next_kem_id"
 #define M_REGISTERED "registered"
+#define M_SPK_ID "signed_prekey_id"   /* the current signed prekey */
+#define M_SPK_AT "signed_prekey_at"   /* when it became current (seconds) */
 #define M_UUID_OF "uuid_of:"     /* + username -> uuid */
 #define M_NAME_OF "name_of:"     /* + uuid -> username */
 #define M_IDENTITY "identity:"   /* + uuid -> remote identity key (first seen) */

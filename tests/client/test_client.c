@@ -55,6 +55,9 @@ static json_t *puts_seen[MAX_PUTS];
 static int n_puts;
 static int bundle_fetches;
 static int drop_puts; /* close the connection instead of answering this many PUTs */
+static json_t *key_uploads[MAX_PUTS];
+static int n_key_uploads;
+static uint8_t alice_idkey[SOTTO_EC_PUBLIC_BYTES];
 
 static SSL_CTX *srv_ctx;
 static int srv_fd;
@@ -104,10 +107,18 @@ static int route(const char *method, const char *path, const char *body, char **
     if (strcmp(method, "POST") == 0 && strcmp(path, "/v1/accounts") == 0) {
         json_t *req = json_loads(body, 0, NULL);
         status = json_is_string(json_object_get(req, "secret")) ? 200 : 400;
+        const char *ik = json_string_value(json_object_get(req, "identityKey"));
+        size_t got = 0;
+        if (ik == NULL || sodium_base642bin(alice_idkey, sizeof alice_idkey, ik, strlen(ik), NULL, &got, NULL,
+                                            sodium_base64_VARIANT_ORIGINAL) != 0 || got != sizeof alice_idkey)
+            status = 400;
         json_decref(req);
         r = json_pack("{s:s,s:i}", "uuid", ALICE_UUID, "deviceId", 1);
     } else if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/keys") == 0) {
         r = json_pack("{s:i,s:i}", "count", 100, "pqCount", 100);
+    } else if (strcmp(method, "PUT") == 0 && strcmp(path, "/v1/keys") == 0 && n_key_uploads < MAX_PUTS) {
+        key_uploads[n_key_uploads++] = json_loads(body, 0, NULL);
+        r = json_object();
     } else if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/keys/bob/*") == 0) {
         bundle_fetches++;
         r = bundle_json(BOB_UUID, 1, 2); /* the server still lists devices 1 and 2 */
@@ -372,6 +383,31 @@ static void test_send_409(void **state)
     assert_int_equal(bob_reads_in(puts_seen[2], 1, t2, &ds, u3), SOTTO_OK);                    /* re-encrypted */
     assert_memory_equal(u1, u3, sizeof u1);
     sotto_session_free(ds);
+
+    /* A week later the signed prekey is replaced: id 2, signed by the
+     * identity registered, current once the server took it. */
+    int64_t v;
+    assert_int_equal(sotto_client_refill(c, err), SOTTO_C_OK);
+    assert_int_equal(n_key_uploads, 0); /* counts are fine, the key is new */
+    assert_int_equal(sotto_cstore_meta_set_int(sotto_client_store(c), "signed_prekey_at", 1, err), SOTTO_C_OK);
+    assert_int_equal(sotto_client_refill(c, err), SOTTO_C_OK);
+    assert_int_equal(n_key_uploads, 1);
+    json_t *spk = json_object_get(key_uploads[0], "signedPreKey");
+    assert_int_equal(json_integer_value(json_object_get(spk, "keyId")), 2);
+    uint8_t spub[SOTTO_EC_PUBLIC_BYTES], ssig[SOTTO_SIGNATURE_BYTES];
+    size_t got;
+    const char *pk64 = json_string_value(json_object_get(spk, "publicKey"));
+    const char *sig64 = json_string_value(json_object_get(spk, "signature"));
+    assert_int_equal(sodium_base642bin(spub, sizeof spub, pk64, strlen(pk64), NULL, &got, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL), 0);
+    assert_int_equal(sodium_base642bin(ssig, sizeof ssig, sig64, strlen(sig64), NULL, &got, NULL,
+                                       sodium_base64_VARIANT_ORIGINAL), 0);
+    assert_int_equal(sotto_verify(alice_idkey, spub, sizeof spub, ssig), SOTTO_OK);
+    assert_int_equal(sotto_cstore_meta_get_int(sotto_client_store(c), "signed_prekey_id", &v, err), SOTTO_C_OK);
+    assert_int_equal(v, 2);
+    assert_int_equal(sotto_client_refill(c, err), SOTTO_C_OK);
+    assert_int_equal(n_key_uploads, 1); /* not again */
+    json_decref(key_uploads[0]);
 
     /* Sending to yourself and to a bad name are refused before anything is stored. */
     assert_int_equal(sotto_client_queue(c, "alice", (const uint8_t *)"x", 1, &id, err), SOTTO_C_USAGE);
