@@ -1,16 +1,33 @@
 #!/bin/bash
-# Set-up, build, then start the relay server on embedded SQLite.
+# Set-up, build, then start the relay server on embedded SQLite (foreground;
+# Ctrl-C or SIGTERM drains and stops it). SOTTO_DATA and SOTTO_LISTEN override
+# the data directory and the address.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
 ./scripts/build.sh
-if [ -x build/bin/sottod ]; then
-  data=${SOTTO_DATA:-$PWD/sottod-data}
-  listen=${SOTTO_LISTEN:-127.0.0.1:8443}
-  echo "sottod: data in $data, listening on $listen"
-  echo "next: build/bin/sotto -c ~/.sotto-alice register --server https://$listen --username alice --pin <fingerprint printed below>"
-  exec build/bin/sottod --data "$data" --listen "$listen"
-else
-  echo "sottod is not built yet in this tree; the library and build/bin/sotto-peer are."
-  echo "next: echo '{\"cmd\":\"init\"}' | build/bin/sotto-peer"
-fi
+
+data=${SOTTO_DATA:-$PWD/sottod-data}
+listen=${SOTTO_LISTEN:-127.0.0.1:8443}
+build/bin/sottod --data "$data" --listen "$listen" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null' INT TERM
+for _ in $(seq 100); do
+  [ -s "$data/sottod.crt" ] && break
+  kill -0 "$pid" 2>/dev/null || { wait "$pid"; exit $?; }
+  sleep 0.1
+done
+fp=$(openssl x509 -in "$data/sottod.crt" -noout -fingerprint -sha256 | cut -d= -f2 | tr -d : | tr 'A-F' 'a-f')
+cat <<MSG
+
+sottod runs on https://$listen with its state in $data.
+Next step, in another terminal (one config directory per person):
+  SOTTO_PASSPHRASE=alice-secret build/bin/sotto -c /tmp/alice register --server https://$listen --username alice --pin $fp
+  SOTTO_PASSPHRASE=bob-secret   build/bin/sotto -c /tmp/bob   register --server https://$listen --username bob   --pin $fp
+  SOTTO_PASSPHRASE=alice-secret build/bin/sotto -c /tmp/alice send -m "hello bob" bob
+  SOTTO_PASSPHRASE=bob-secret   build/bin/sotto -c /tmp/bob   receive
+MSG
+set +e
+wait "$pid"; rc=$?
+wait "$pid" 2>/dev/null
+exit $rc

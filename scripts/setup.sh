@@ -7,7 +7,7 @@ PKGS=(build-essential cmake pkg-config clang libclang-rt-14-dev valgrind
       libsodium-dev libssl-dev libprotobuf-c-dev protobuf-c-compiler
       libsqlite3-dev libsqlcipher-dev libpq-dev libuv1-dev libwslay-dev
       libjansson-dev libcmocka-dev libsignal-protocol-c-dev
-      nodejs npm)
+      openssl nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
