@@ -336,6 +336,41 @@ try {
     assert.deepEqual(ids, [liveId]);
   });
 
+  await step('70 more queued envelopes arrive in order, 64 unacked at most', async () => {
+    const c = await new Conn(srv).open();
+    const sentBodies = [];
+    for (let i = 0; i < 70; i++) {
+      const body = Buffer.from(`message ${i}`);
+      sentBodies.push(body.toString());
+      const r = await c.request('PUT', '/v1/messages/bob', { auth: authOf(alice),
+        body: { messages: [{ destinationDeviceId: 1, type: 1, content: b64(body) }] } });
+      assert.equal(r.status, 200, r.body);
+    }
+    c.end();
+    const ws = await WS.open(srv, authOf(bob));
+    const got = [];
+    const first = [];
+    for (let i = 0; i < 64; i++) first.push(await ws.nextJson('windowed envelope'));
+    // the window is full: nothing more until an ack (queue_empty comes only after the rest)
+    await new Promise(r => setTimeout(r, 300));
+    assert.equal(ws.c.buf.length, 0, 'pushed past the window');
+    const more = ws.nextJson('after ack');
+    // the unacked envelope from before (liveId) comes first, then these 70
+    assert.equal(first[0].envelope.id, liveId);
+    ws.send({ type: 'ack', ids: first.map(m => m.envelope.id).slice(1, 11) });
+    const rest = [await more];
+    while (first.length + rest.length < 71) rest.push(await ws.nextJson('rest'));
+    for (const m of [...first, ...rest]) got.push(Buffer.from(m.envelope.content, 'base64').toString());
+    assert.deepEqual(got.slice(1), sentBodies);
+    assert.equal((await ws.nextJson('queue_empty after backlog')).type, 'queue_empty');
+    const all = [...first, ...rest].map(m => m.envelope.id).slice(1);
+    ws.send({ type: 'ack', ids: all.slice(10) });
+    await new Promise(r => setTimeout(r, 300));
+    ws.close();
+    const f = await http(srv, 'GET', '/v1/messages', { auth: authOf(bob) });
+    assert.deepEqual(f.json().messages.map(e => e.id), [liveId]);
+  });
+
   let ws2;
   await step('SIGTERM drains: open WebSocket gets close 1001, exit code 0', async () => {
     const r = await http(srv, 'PUT', '/v1/messages/bob', { auth: authOf(alice),
