@@ -351,35 +351,52 @@ uint64_t sotto_spqr_braid_epoch(const sotto_spqr_braid *b)
     return b->scka.epoch;
 }
 
-/* Runs fn on a heap copy and swaps it in only on success. */
-static sotto_err commit(sotto_spqr_braid *b, sotto_spqr_braid *work, sotto_err e)
+void sotto_spqr_braid_discard(sotto_spqr_braid *next)
 {
-    if (e == SOTTO_OK) {
-        sotto_spqr_braid_wipe(b);
-        *b = *work;
-        sodium_memzero(work, sizeof *work);
-    } else {
-        sotto_spqr_braid_wipe(work);
+    if (next != NULL) {
+        sotto_spqr_braid_wipe(next);
+        free(next);
     }
-    free(work);
-    return e;
 }
 
-sotto_err sotto_spqr_braid_send(sotto_spqr_braid *b, uint8_t msg[SOTTO_SPQR_BRAID_MSG_MAX],
-                                size_t *msg_len, uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES],
-                                int *has_key)
+void sotto_spqr_braid_commit(sotto_spqr_braid *b, sotto_spqr_braid *next)
 {
-    sotto_spqr_braid_msg m;
-    uint8_t secret[32];
-    int has_secret = 0;
-    *msg_len = 0;
-    *has_key = 0;
+    if (next == NULL)
+        return;
+    sotto_spqr_braid_wipe(b);
+    *b = *next;
+    sodium_memzero(next, sizeof *next);
+    free(next);
+}
+
+static sotto_err heap_copy(const sotto_spqr_braid *b, sotto_spqr_braid **out)
+{
     sotto_spqr_braid *w = malloc(sizeof *w);
+    *out = NULL;
     if (w == NULL)
         return SOTTO_ERR_NO_MEMORY;
     sotto_err e = sotto_spqr_braid_copy(w, b);
     if (e != SOTTO_OK) {
         free(w);
+        return e;
+    }
+    *out = w;
+    return SOTTO_OK;
+}
+
+sotto_err sotto_spqr_braid_send_prepare(const sotto_spqr_braid *b, sotto_spqr_braid **next,
+                                        uint8_t msg[SOTTO_SPQR_BRAID_MSG_MAX], size_t *msg_len,
+                                        uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES], int *has_key)
+{
+    sotto_spqr_braid_msg m;
+    uint8_t secret[32];
+    int has_secret = 0;
+    sotto_spqr_braid *w;
+    *msg_len = 0;
+    *has_key = 0;
+    sotto_err e = heap_copy(b, &w);
+    if (e != SOTTO_OK) {
+        *next = NULL;
         return e;
     }
     e = sotto_spqr_scka_send(&w->scka, &m, secret, &has_secret);
@@ -391,19 +408,25 @@ sotto_err sotto_spqr_braid_send(sotto_spqr_braid *b, uint8_t msg[SOTTO_SPQR_BRAI
     if (e == SOTTO_OK) {
         *msg_len = sotto_spqr_braid_msg_write(&m, msg);
         *has_key = 1;
+        *next = w;
     } else {
         sodium_memzero(key, SOTTO_SPQR_BRAID_KEY_BYTES);
+        sotto_spqr_braid_discard(w);
+        *next = NULL;
     }
-    return commit(b, w, e);
+    return e;
 }
 
-sotto_err sotto_spqr_braid_recv(sotto_spqr_braid *b, const uint8_t *msg, size_t msg_len,
-                                uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES], int *has_key)
+sotto_err sotto_spqr_braid_recv_prepare(const sotto_spqr_braid *b, sotto_spqr_braid **next,
+                                        const uint8_t *msg, size_t msg_len,
+                                        uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES], int *has_key)
 {
     sotto_spqr_braid_msg m;
     uint8_t secret[32];
     int has_secret = 0;
+    sotto_spqr_braid *w;
     *has_key = 0;
+    *next = NULL;
     /* lib.rs recv: empty is version 0, below our minimum; a later version
      * than ours is not for us: no key, nothing changes. */
     if (msg_len == 0 || msg[0] == 0)
@@ -411,15 +434,8 @@ sotto_err sotto_spqr_braid_recv(sotto_spqr_braid *b, const uint8_t *msg, size_t 
     if (msg[0] > SOTTO_SPQR_VERSION_V1)
         return SOTTO_OK;
     sotto_err e = sotto_spqr_braid_msg_parse(&m, msg, msg_len);
-    if (e != SOTTO_OK)
+    if (e != SOTTO_OK || (e = heap_copy(b, &w)) != SOTTO_OK)
         return e;
-    sotto_spqr_braid *w = malloc(sizeof *w);
-    if (w == NULL)
-        return SOTTO_ERR_NO_MEMORY;
-    if ((e = sotto_spqr_braid_copy(w, b)) != SOTTO_OK) {
-        free(w);
-        return e;
-    }
     e = sotto_spqr_scka_recv(&w->scka, &m, secret, &has_secret);
     if (e == SOTTO_OK && has_secret)
         e = sotto_spqr_chain_add_epoch(&w->chain, m.epoch, secret);
@@ -429,7 +445,30 @@ sotto_err sotto_spqr_braid_recv(sotto_spqr_braid *b, const uint8_t *msg, size_t 
         if (e == SOTTO_OK)
             *has_key = 1;
     }
-    if (e != SOTTO_OK)
+    if (e == SOTTO_OK) {
+        *next = w;
+    } else {
         sodium_memzero(key, SOTTO_SPQR_BRAID_KEY_BYTES);
-    return commit(b, w, e);
+        sotto_spqr_braid_discard(w);
+    }
+    return e;
+}
+
+sotto_err sotto_spqr_braid_send(sotto_spqr_braid *b, uint8_t msg[SOTTO_SPQR_BRAID_MSG_MAX],
+                                size_t *msg_len, uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES],
+                                int *has_key)
+{
+    sotto_spqr_braid *next;
+    sotto_err e = sotto_spqr_braid_send_prepare(b, &next, msg, msg_len, key, has_key);
+    sotto_spqr_braid_commit(b, next);
+    return e;
+}
+
+sotto_err sotto_spqr_braid_recv(sotto_spqr_braid *b, const uint8_t *msg, size_t msg_len,
+                                uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES], int *has_key)
+{
+    sotto_spqr_braid *next;
+    sotto_err e = sotto_spqr_braid_recv_prepare(b, &next, msg, msg_len, key, has_key);
+    sotto_spqr_braid_commit(b, next);
+    return e;
 }

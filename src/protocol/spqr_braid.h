@@ -125,6 +125,19 @@ sotto_err sotto_spqr_braid_send(sotto_spqr_braid *b, uint8_t msg[SOTTO_SPQR_BRAI
 sotto_err sotto_spqr_braid_recv(sotto_spqr_braid *b, const uint8_t *msg, size_t msg_len,
                                 uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES], int *has_key);
 
+/* The same in two steps, for callers that must check more before keeping
+ * the result (the session's MAC, its output buffer): prepare works on a heap
+ * copy and leaves b alone; commit swaps the copy in (next NULL: nothing to
+ * do, as for a payload of a later version); discard drops it. */
+sotto_err sotto_spqr_braid_send_prepare(const sotto_spqr_braid *b, sotto_spqr_braid **next,
+                                        uint8_t msg[SOTTO_SPQR_BRAID_MSG_MAX], size_t *msg_len,
+                                        uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES], int *has_key);
+sotto_err sotto_spqr_braid_recv_prepare(const sotto_spqr_braid *b, sotto_spqr_braid **next,
+                                        const uint8_t *msg, size_t msg_len,
+                                        uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES], int *has_key);
+void sotto_spqr_braid_commit(sotto_spqr_braid *b, sotto_spqr_braid *next);
+void sotto_spqr_braid_discard(sotto_spqr_braid *next);
+
 /* The epoch of the messages we send now (the braid epoch); the chain's. */
 uint64_t sotto_spqr_braid_epoch(const sotto_spqr_braid *b);
 
