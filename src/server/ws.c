@@ -354,7 +354,11 @@ void sotto_ws_pump(sotto_conn *c)
         for (size_t i = 0; i < n && !full; i++) {
             size_t cap = ENVELOPE_JSON_OVERHEAD +
                          sodium_base64_ENCODED_LEN(env[i].body_len, sodium_base64_VARIANT_ORIGINAL);
-            char *buf = malloc(cap);
+            /* wslay copies what it queues: one static buffer serves every push. */
+            static char envbuf[ENVELOPE_JSON_OVERHEAD +
+                               sodium_base64_ENCODED_LEN(SOTTO_STORE_MAX_ENVELOPE_BYTES,
+                                                         sodium_base64_VARIANT_ORIGINAL)];
+            char *buf = cap <= sizeof envbuf ? envbuf : malloc(cap);
             if (buf == NULL)
                 break;
             static const char pre[] = "{\"type\":\"envelope\",\"envelope\":";
@@ -371,7 +375,8 @@ void sotto_ws_pump(sotto_conn *c)
                 }
                 queued_bytes += o;
             }
-            free(buf);
+            if (buf != envbuf)
+                free(buf);
             c->ws_last_seq = env[i].seq;
             /* Bound what one socket holds in memory; the rest waits in the store. */
             full = queued_bytes >= SOTTOD_MAX_WRITE_QUEUE;
