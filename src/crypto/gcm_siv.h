@@ -28,4 +28,8 @@ sotto_err sotto_aes256_gcm_siv_decrypt(uint8_t *out, const uint8_t key[SOTTO_GCM
  * exposed for the known-answer test. */
 void sotto_polyval(uint8_t out[16], const uint8_t h[16], const uint8_t *blocks, size_t n_blocks);
 
+/* Tests: 1 makes POLYVAL take the portable code even where PCLMULQDQ exists,
+ * so both paths meet the vectors. Not for production use. */
+void sotto_gcm_siv_force_portable(int on);
+
 #endif

@@ -100,9 +100,8 @@ static uint8_t *unhex(const char *h, size_t *n)
     return p;
 }
 
-static void test_rfc8452(void **state)
+static void rfc8452_once(void)
 {
-    (void)state;
     for (size_t v = 0; v < sizeof VECTORS / sizeof VECTORS[0]; v++) {
         size_t kn, nn, an, pn, cn;
         uint8_t *key = unhex(VECTORS[v].key, &kn), *nonce = unhex(VECTORS[v].nonce, &nn);
@@ -145,9 +144,19 @@ static void test_rfc8452(void **state)
     }
 }
 
-static void test_polyval(void **state) /* RFC 8452 Appendix A */
+/* Both POLYVAL paths (PCLMULQDQ where the CPU has it, and the portable one). */
+static void test_rfc8452(void **state)
 {
     (void)state;
+    sotto_gcm_siv_force_portable(0);
+    rfc8452_once();
+    sotto_gcm_siv_force_portable(1);
+    rfc8452_once();
+    sotto_gcm_siv_force_portable(0);
+}
+
+static void polyval_once(void)
+{
     size_t hn, xn, wn;
     uint8_t *h = unhex("25629347589242761d31f826ba4b757b", &hn);
     uint8_t *x = unhex("4f4f95668c83dfb6401762bb2d01a262d1a24ddd2721d006bbe45f20d3c9f362", &xn);
@@ -156,6 +165,16 @@ static void test_polyval(void **state) /* RFC 8452 Appendix A */
     sotto_polyval(out, h, x, 2);
     assert_memory_equal(out, want, 16);
     free(h); free(x); free(want);
+}
+
+static void test_polyval(void **state) /* RFC 8452 Appendix A, both paths */
+{
+    (void)state;
+    sotto_gcm_siv_force_portable(0);
+    polyval_once();
+    sotto_gcm_siv_force_portable(1);
+    polyval_once();
+    sotto_gcm_siv_force_portable(0);
 }
 
 static void test_long_and_errors(void **state)
