@@ -15,6 +15,7 @@
 #include <sodium.h>
 
 #include "crypto/mlkem768.h"
+#include "crypto/kyber_poly_common.h"
 
 #define VEC_RELPATH  "/tests/unit/vectors/mlkem768_noble.txt"
 #define VEC_COUNT    100
@@ -193,6 +194,36 @@ static void test_noncanonical_ek(void **state)
     assert_int_equal(sotto_mlkem768_check_ek(ek), -1);
 }
 
+/* NIST ACVP (usnistgov/ACVP-Server gen-val/json-files/ML-KEM-keyGen-FIPS203/
+ * internalProjection.json, tcId 26, ML-KEM-768, in the two versions the
+ * search index holds). Both are vectors of the FIPS 203 initial public
+ * draft, whose key generation hashes G(d) without the rank byte; they check
+ * our K-PKE key generation for k = 3 (t, rho and so H(ek), which the
+ * vector's dk carries), not the final domain separation, which the noble
+ * answers above cover. */
+static void test_acvp_ipd_kpke_keygen(void **state)
+{
+    (void)state;
+    static const struct { const char *d, *h_ek; } v[] = {
+        { "66E9D043D75A0410A9C0A9FF6E86432FCA970E994EE85B6D06E987850469B06C",
+          "E3B949E212E20A5451E20EE47B194D2CA4FA1F5E59372AD28508291413042AD8" },
+        { "E26918D071A8F820D6B7DC106E7A3F72585F4EBC080722007CFBB21DBA6A7ABE",
+          "9F85B646F77E79E5AA043127036D03C1EE760463BDC7A8F84669CE23F65F81AA" },
+    };
+    const kyber_params p = { 3, 10, 4 };
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        uint8_t d[32], want[32], ek[MLKEM768_EKBYTES], s[MLKEM768_EK_T_BYTES], h[32];
+        assert_int_equal(sodium_hex2bin(d, 32, v[i].d, 64, NULL, NULL, NULL), 0);
+        assert_int_equal(sodium_hex2bin(want, 32, v[i].h_ek, 64, NULL, NULL, NULL), 0);
+        kyber_sym sym;
+        sotto_kyber_sym_open(&sym);
+        sotto_kyber_indcpa_keypair(&sym, &p, ek, s, d, sizeof d);
+        sotto_kyber_hash_h(&sym, h, ek, sizeof ek);
+        sotto_kyber_sym_close(&sym);
+        assert_memory_equal(h, want, 32);
+    }
+}
+
 static void test_round_trips(void **state)
 {
     (void)state;
@@ -224,6 +255,7 @@ int main(void)
         cmocka_unit_test(test_incremental_matches),
         cmocka_unit_test(test_header_check),
         cmocka_unit_test(test_noncanonical_ek),
+        cmocka_unit_test(test_acvp_ipd_kpke_keygen),
         cmocka_unit_test(test_round_trips),
     };
     return cmocka_run_group_tests(tests, load, NULL);
