@@ -7,7 +7,7 @@
 //   node check-broken.js [--seed N]
 'use strict';
 
-const { spawnSync } = require('child_process');
+const { spawn } = require('child_process');
 const path = require('path');
 
 const here = __dirname;
@@ -35,27 +35,55 @@ const PLAN = {
   'fault:pin-on-failure': 'robustness',
 };
 
-let bad = 0;
-for (const [mode, cases] of Object.entries(PLAN)) {
-  const r = spawnSync(node, [path.join(here, 'driver.js'), '--a', peer, '--b', broken(mode), '--case', cases, '--seed', seed], {
-    encoding: 'utf8',
-    maxBuffer: 64 * 1024 * 1024,
+// Runs the driver once; resolves { status, stdout, stderr }.
+function runDriver(args) {
+  return new Promise((resolve) => {
+    const p = spawn(node, [path.join(here, 'driver.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.setEncoding('utf8').on('data', (d) => (stdout += d));
+    p.stderr.setEncoding('utf8').on('data', (d) => (stderr += d));
+    p.on('close', (status) => resolve({ status, stdout, stderr }));
   });
-  const out = r.stdout ?? '';
-  const m = out.match(/^(\d+) passed, (\d+) failed$/m);
-  const fails = (out.match(/^FAIL /gm) ?? []).length;
-  let verdict;
-  if (!m) verdict = 'no summary line';
-  else if (/^driver: /m.test(r.stderr ?? '')) verdict = `driver crashed: ${r.stderr}`;
-  else if (mode === 'none') verdict = r.status === 0 && m[2] === '0' ? null : 'transparent wrapper did not pass';
-  else if (r.status !== 1) verdict = `exit status ${r.status}, expected 1`;
-  else if (m[2] === '0' || Number(m[2]) !== fails) verdict = `summary says ${m[2]} failed, ${fails} FAIL lines`;
-  else verdict = null;
-  console.log(`${verdict ? 'BAD ' : 'ok  '} mode ${mode}: ${m ? m[0] : '?'}${verdict ? ` -- ${verdict}` : ''}`);
-  if (verdict) {
-    bad++;
-    process.stdout.write(out);
-  }
 }
-console.log(bad ? `${bad} mode(s) not detected` : 'driver detected every broken mode');
-process.exit(bad ? 1 : 0);
+
+function verdictOf(mode, r) {
+  const m = r.stdout.match(/^(\d+) passed, (\d+) failed$/m);
+  const fails = (r.stdout.match(/^FAIL /gm) ?? []).length;
+  if (!m) return [null, 'no summary line'];
+  if (/^driver: /m.test(r.stderr)) return [m, `driver crashed: ${r.stderr}`];
+  if (mode === 'none') return [m, r.status === 0 && m[2] === '0' ? null : 'transparent wrapper did not pass'];
+  if (r.status !== 1) return [m, `exit status ${r.status}, expected 1`];
+  if (m[2] === '0' || Number(m[2]) !== fails) return [m, `summary says ${m[2]} failed, ${fails} FAIL lines`];
+  return [m, null];
+}
+
+// A few driver runs at a time: each is mostly waiting on its peers.
+const PARALLEL = 3;
+
+async function main() {
+  const modes = Object.keys(PLAN);
+  const results = new Array(modes.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < modes.length) {
+      const i = next++;
+      const mode = modes[i];
+      results[i] = await runDriver(['--a', peer, '--b', broken(mode), '--case', PLAN[mode], '--seed', seed]);
+    }
+  };
+  await Promise.all(Array.from({ length: PARALLEL }, worker));
+  let bad = 0;
+  modes.forEach((mode, i) => {
+    const [m, verdict] = verdictOf(mode, results[i]);
+    console.log(`${verdict ? 'BAD ' : 'ok  '} mode ${mode}: ${m ? m[0] : '?'}${verdict ? ` -- ${verdict}` : ''}`);
+    if (verdict) {
+      bad++;
+      process.stdout.write(results[i].stdout);
+    }
+  });
+  console.log(bad ? `${bad} mode(s) not detected` : 'driver detected every broken mode');
+  process.exit(bad ? 1 : 0);
+}
+
+main();
