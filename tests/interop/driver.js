@@ -790,7 +790,7 @@ CASES.fingerprint = async (X, Y, rng) => {
   const y = await initSide(Y, 'bob');
   const xid = rng.bytes(16);
   const yid = new TextEncoder().encode('+14155550123');
-  for (const extra of [{}, { iterations: 1024 }]) {
+  for (const extra of [{}, { iterations: 1024 }, { version: 1 }]) {
     const fx = await X.ok({ cmd: 'fingerprint', localId: b64(xid), remoteId: b64(yid), remoteKey: y.identityKey, ...extra });
     const fy = await Y.ok({ cmd: 'fingerprint', localId: b64(yid), remoteId: b64(xid), remoteKey: x.identityKey, ...extra });
     check(/^[0-9]{60}$/.test(fx.displayable), `${X.label}: displayable is not 60 digits`);
@@ -805,6 +805,8 @@ CASES.fingerprint = async (X, Y, rng) => {
         check(inner, `scannable fingerprint field ${n} without content`);
         return b64(buf.slice(inner.valStart, inner.valEnd));
       };
+      const v = top.find((q) => q.field === 1 && q.wt === 0);
+      check(v && buf[v.valStart] === (extra.version ?? 2), `scannable fingerprint version is not ${extra.version ?? 2}`);
       return { local: sub(2), remote: sub(3) };
     };
     const sx = parse(fx.scannable);
