@@ -39,6 +39,19 @@ typedef struct sotto_conn sotto_conn;
 typedef struct sotto_batch sotto_batch;
 typedef struct sotto_ackq sotto_ackq;
 
+/* Follows a client's WebSocket byte stream frame by frame (header length,
+ * payload length, FIN) to tell when it is between two messages. */
+typedef struct sotto_ws_tracker {
+    uint64_t payload_left;  /* payload bytes of the current frame still to come */
+    uint8_t hdr[14];
+    uint8_t hdr_len;        /* header bytes seen of the next frame */
+    bool fragmented;        /* inside a fragmented data message */
+} sotto_ws_tracker;
+
+void sotto_ws_track(sotto_ws_tracker *t, const uint8_t *p, size_t n);
+/* True between two complete client messages (control frames included). */
+bool sotto_ws_track_idle(const sotto_ws_tracker *t);
+
 typedef enum sotto_conn_state {
     SOTTO_CONN_TLS = 0, /* handshake */
     SOTTO_CONN_HTTP,
@@ -79,10 +92,7 @@ struct sotto_conn {
     bool ws_registered;
     bool ws_close_sent;
     bool ws_ping_sent;
-    bool ws_fragmented;             /* inside a fragmented client message */
-    uint8_t ws_hdr_len;             /* frame-boundary tracker: header bytes seen */
-    uint8_t ws_hdr[14];
-    uint64_t ws_payload_left;       /* payload bytes of the current frame still to come */
+    sotto_ws_tracker ws_track;      /* where the client's byte stream is: parking */
     uint64_t ws_last_rx_ms;         /* last bytes from the peer */
 };
 

@@ -64,39 +64,49 @@ void sotto_dev_notify(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], 
  * that the client is between frames, the bytes handed to wslay go through a
  * small frame-boundary tracker (header length, payload length, FIN). */
 
-static void track(sotto_conn *c, const uint8_t *p, size_t n)
+void sotto_ws_track(sotto_ws_tracker *t, const uint8_t *p, size_t n)
 {
     while (n > 0) {
-        if (c->ws_payload_left > 0) {
-            size_t k = n < c->ws_payload_left ? n : (size_t)c->ws_payload_left;
-            c->ws_payload_left -= k;
+        if (t->payload_left > 0) {
+            size_t k = n < t->payload_left ? n : (size_t)t->payload_left;
+            t->payload_left -= k;
             p += k;
             n -= k;
             continue;
         }
-        c->ws_hdr[c->ws_hdr_len++] = *p++;
+        t->hdr[t->hdr_len++] = *p++;
         n--;
-        if (c->ws_hdr_len < 2)
+        if (t->hdr_len < 2)
             continue;
-        uint8_t len7 = c->ws_hdr[1] & 0x7f;
+        uint8_t len7 = t->hdr[1] & 0x7f;
         size_t need = 2u + (len7 == 126 ? 2u : len7 == 127 ? 8u : 0u) +
-                      ((c->ws_hdr[1] & 0x80) ? 4u : 0u);
-        if (c->ws_hdr_len < need)
+                      ((t->hdr[1] & 0x80) ? 4u : 0u);
+        if (t->hdr_len < need)
             continue;
         uint64_t len = len7;
-        if (len7 == 126)
-            len = ((uint64_t)c->ws_hdr[2] << 8) | c->ws_hdr[3];
-        else if (len7 == 127) {
+        if (len7 == 126) {
+            len = ((uint64_t)t->hdr[2] << 8) | t->hdr[3];
+        } else if (len7 == 127) {
             len = 0;
             for (int i = 0; i < 8; i++)
-                len = (len << 8) | c->ws_hdr[2 + i];
+                len = (len << 8) | t->hdr[2 + i];
         }
-        uint8_t op = c->ws_hdr[0] & 0x0f;
+        uint8_t op = t->hdr[0] & 0x0f;
         if (op < 8) /* data frames: a message ends with FIN */
-            c->ws_fragmented = (c->ws_hdr[0] & 0x80) == 0;
-        c->ws_payload_left = len;
-        c->ws_hdr_len = 0;
+            t->fragmented = (t->hdr[0] & 0x80) == 0;
+        t->payload_left = len;
+        t->hdr_len = 0;
     }
+}
+
+bool sotto_ws_track_idle(const sotto_ws_tracker *t)
+{
+    return t->payload_left == 0 && t->hdr_len == 0 && !t->fragmented;
+}
+
+static void track(sotto_conn *c, const uint8_t *p, size_t n)
+{
+    sotto_ws_track(&c->ws_track, p, n);
 }
 
 static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
@@ -127,8 +137,8 @@ static int unpark(sotto_conn *c)
 
 static void maybe_park(sotto_conn *c)
 {
-    if (c->ws == NULL || c->ws_close_sent || c->closing || c->ws_fragmented ||
-        c->ws_hdr_len != 0 || c->ws_payload_left != 0 || c->in_len != 0 ||
+    if (c->ws == NULL || c->ws_close_sent || c->closing || !sotto_ws_track_idle(&c->ws_track) ||
+        c->in_len != 0 ||
         wslay_event_want_write(c->ws) || !wslay_event_want_read(c->ws) ||
         wslay_event_get_close_received(c->ws) || SSL_pending(c->ssl) > 0)
         return;
