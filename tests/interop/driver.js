@@ -330,10 +330,12 @@ class Peer {
 // ---------------------------------------------------------------------------
 // Conversation helpers. A side is { peer, name } (peer: a Peer).
 
-async function initSide(peer, name, device = DEVICE) {
-  const r = await peer.ok({ cmd: 'init', name, device }, 'init');
+async function initSide(peer, name, device = DEVICE, registrationId = undefined) {
+  const r = await peer.ok({ cmd: 'init', name, device, registrationId }, 'init');
   checkBundle(r.bundle, `${peer.label} init`, true);
   check(r.bundle.deviceId === device, `${peer.label}: bundle deviceId ${r.bundle.deviceId}, init said ${device}`);
+  check(registrationId === undefined || r.bundle.registrationId === registrationId,
+    `${peer.label}: bundle registrationId ${r.bundle.registrationId}, init said ${registrationId}`);
   return { peer, name, device, bundle: r.bundle, identityKey: r.bundle.identityKey };
 }
 
@@ -617,10 +619,20 @@ CASES['no-prekey'] = async (X, Y, rng) => {
     check(b.preKeyId !== b2.preKeyId && b.preKey !== b2.preKey, `${Y.label}: bundle reused a one-time EC prekey`);
     check(b.kyberPreKeyId !== b2.kyberPreKeyId && b.kyberPreKey !== b2.kyberPreKey, `${Y.label}: bundle reused a one-time Kyber prekey`);
   }
-  await establish(x, y, { noPreKey: true });
+  const nb = await establish(x, y, { noPreKey: true });
   const msgs = await encryptMany(x, y, [rng.plaintext(), rng.plaintext(), rng.plaintext()]);
   const f = protoFields(msgs[0].ct, 1, msgs[0].ct.length);
   check(msgs[0].type === 3 && !f.some((q) => q.field === 1), 'PreKey message without a one-time prekey carries pre_key_id');
+  // The wrapper names the sender's registration id and the bundle's signed and Kyber prekeys.
+  const varint = (n) => {
+    const q = f.find((g) => g.field === n && g.wt === 0);
+    check(q, `PreKey message without field ${n}`);
+    let v = 0;
+    for (let i = q.valEnd - 1; i >= q.valStart; i--) v = v * 128 + (msgs[0].ct[i] & 0x7f);
+    return v;
+  };
+  check(varint(5) === x.bundle.registrationId, `${X.label}: PreKey message registration_id ${varint(5)}, bundle says ${x.bundle.registrationId}`);
+  check(varint(6) === nb.signedPreKeyId && varint(7) === nb.kyberPreKeyId, `${X.label}: PreKey message names the wrong prekeys`);
   await tamperAll(y, x, msgs[0], 'first PreKey message (no one-time prekey)');
   await deliverMany(rng.shuffle(msgs));
   await pingPong(x, y, rng, 20);
@@ -986,8 +998,8 @@ CASES['last-resort-kyber'] = async (X, Y, rng) => {
 // inside the first messages. Devices other than 1, too.
 CASES['service-ids'] = async (X, Y, rng) => {
   const [xn, yn] = names(rng, true);
-  const x = await initSide(X, xn, 2);
-  const y = await initSide(Y, yn, 127);
+  const x = await initSide(X, xn, 2, 16380);
+  const y = await initSide(Y, yn, 127, 1);
   await establish(x, y);
   await pingPong(x, y, rng, 20);
 };
