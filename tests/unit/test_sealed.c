@@ -14,6 +14,7 @@
 #include <sodium.h>
 
 #include "sotto/sotto.h"
+#include "layers.pb-c.h"
 
 #define NOW      1700000000000ull
 #define EXPIRES  (NOW + 86400000ull)
@@ -91,6 +92,60 @@ static void test_certificates(void **state)
     static const uint8_t junk[] = { 0x0a, 0x05, 0x01 };
     assert_int_equal(sotto_sender_certificate_parse(junk, sizeof junk, &c), SOTTO_ERR_MALFORMED);
     sotto_identity_free(alice);
+}
+
+/* A sender certificate naming its signer by id: libsignal's known production
+ * server certificates (id 2 and 3, whose trust roots are public) resolve and
+ * validate under their real roots up to the sender signature, which we cannot
+ * make (status BAD_SIGNATURE, not UNTRUSTED_SERVER); an unknown id does not
+ * parse. */
+static void test_known_server_certificates(void **state)
+{
+    (void)state;
+    static const struct { uint32_t id; const char *root_b64; } known[] = {
+        { 2, "BYhU6tPjqP46KGZEzRs1OL4U39V5dlPJ/X09ha4rErkm" },
+        { 3, "BUkY0I+9+oPgDCn4+Ac6Iu813yvqkDr/ga8DzLxFxuk6" },
+        { 99, NULL },
+    };
+    uint8_t ik[33], priv[32], sig[64] = { 0 };
+    assert_int_equal(sotto_ec_keypair(ik, priv), SOTTO_OK);
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        Sotto__Layers__SenderCertificateData d = SOTTO__LAYERS__SENDER_CERTIFICATE_DATA__INIT;
+        d.uuidstring = (char *)"9d0652a3-dcc3-4d11-975f-74d61598733f";
+        d.has_senderdevice = d.has_expires = d.has_identitykey = d.has_signerid = 1;
+        d.senderdevice = 1;
+        d.expires = EXPIRES;
+        d.identitykey.data = ik;
+        d.identitykey.len = sizeof ik;
+        d.signerid = known[i].id;
+        uint8_t inner[256], cert[512];
+        const size_t inner_len = sotto__layers__sender_certificate_data__pack(&d, inner);
+        Sotto__Layers__SenderCertificate c = SOTTO__LAYERS__SENDER_CERTIFICATE__INIT;
+        c.has_certificate = c.has_signature = 1;
+        c.certificate.data = inner;
+        c.certificate.len = inner_len;
+        c.signature.data = sig;
+        c.signature.len = sizeof sig;
+        const size_t n = sotto__layers__sender_certificate__pack(&c, cert);
+        sotto_sender_certificate out;
+        sotto_cert_status st;
+        if (known[i].root_b64 == NULL) {
+            assert_int_equal(sotto_sender_certificate_parse(cert, n, &out), SOTTO_ERR_MALFORMED);
+            continue;
+        }
+        uint8_t root[33];
+        size_t rl = 0;
+        assert_int_equal(sodium_base642bin(root, sizeof root, known[i].root_b64, strlen(known[i].root_b64), NULL,
+                                           &rl, NULL, sodium_base64_VARIANT_ORIGINAL), 0);
+        assert_int_equal(rl, 33);
+        assert_int_equal(sotto_sender_certificate_parse(cert, n, &out), SOTTO_OK);
+        assert_int_equal(out.server_key_id, known[i].id);
+        assert_int_equal(sotto_sender_certificate_validate(cert, n, root, NOW, &st), SOTTO_OK);
+        assert_int_equal(st, SOTTO_CERT_BAD_SIGNATURE);
+        root[5] ^= 1;  /* another root: the server certificate is not trusted */
+        assert_int_equal(sotto_sender_certificate_validate(cert, n, root, NOW, &st), SOTTO_OK);
+        assert_int_equal(st, SOTTO_CERT_UNTRUSTED_SERVER);
+    }
 }
 
 static void test_v1(void **state)
@@ -293,6 +348,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_certificates),
+        cmocka_unit_test(test_known_server_certificates),
         cmocka_unit_test(test_v1),
         cmocka_unit_test(test_v2),
         cmocka_unit_test(test_v2_many),
