@@ -331,6 +331,26 @@ sotto_err sotto_spqr_braid_init(sotto_spqr_braid *b, const uint8_t auth_key[32],
     return SOTTO_OK;
 }
 
+sotto_err sotto_spqr_braid_new(sotto_spqr_braid **out, const uint8_t auth_key[32], int dir)
+{
+    sotto_spqr_braid *b = malloc(sizeof *b);
+    *out = NULL;
+    if (b == NULL)
+        return SOTTO_ERR_NO_MEMORY;
+    sotto_err e = sotto_spqr_braid_init(b, auth_key, dir);
+    if (e != SOTTO_OK) {
+        free(b);
+        return e;
+    }
+    *out = b;
+    return SOTTO_OK;
+}
+
+void sotto_spqr_braid_free(sotto_spqr_braid *b)
+{
+    sotto_spqr_braid_discard(b);
+}
+
 void sotto_spqr_braid_wipe(sotto_spqr_braid *b)
 {
     sotto_spqr_chain_wipe(&b->chain);

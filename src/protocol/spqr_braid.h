@@ -110,6 +110,9 @@ typedef struct sotto_spqr_braid {
 /* Both from the 32-byte SPQR key of PQXDH; A (the initiator) sends keys first. */
 sotto_err sotto_spqr_braid_init(sotto_spqr_braid *b, const uint8_t auth_key[32], int dir);
 void sotto_spqr_braid_wipe(sotto_spqr_braid *b);
+/* The same on the heap (a session state holds a pointer); free wipes. */
+sotto_err sotto_spqr_braid_new(sotto_spqr_braid **out, const uint8_t auth_key[32], int dir);
+void sotto_spqr_braid_free(sotto_spqr_braid *b);
 sotto_err sotto_spqr_braid_copy(sotto_spqr_braid *dst, const sotto_spqr_braid *src);
 
 /* The next pq_ratchet payload (msg, msg_len <= SOTTO_SPQR_BRAID_MSG_MAX) and
