@@ -758,6 +758,12 @@ int sotto_srv_init(sotto_srv *s, uv_loop_t *loop, const sotto_config *cfg, char 
     s->cfg = *cfg;
     randombytes_buf(s->tag_key, sizeof s->tag_key);
     signal(SIGPIPE, SIG_IGN);
+    struct sockaddr_storage addr;
+    if (uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&addr) != 0 &&
+        uv_ip6_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in6 *)&addr) != 0) {
+        snprintf(err, errlen, "listen: '%s' is not an IP address", cfg->listen_host);
+        return -1;
+    }
 
     int generated = 0;
     s->ssl_ctx = sotto_tls_server_ctx(cfg->cert_file, cfg->key_file, s->fingerprint, &generated,
@@ -788,12 +794,6 @@ int sotto_srv_init(sotto_srv *s, uv_loop_t *loop, const sotto_config *cfg, char 
         return -1;
     }
 
-    struct sockaddr_storage addr;
-    if (uv_ip4_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in *)&addr) != 0 &&
-        uv_ip6_addr(cfg->listen_host, cfg->listen_port, (struct sockaddr_in6 *)&addr) != 0) {
-        snprintf(err, errlen, "listen: '%s' is not an IP address", cfg->listen_host);
-        return -1;
-    }
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
     int r = uv_tcp_bind(&s->listener, (struct sockaddr *)&addr, 0);

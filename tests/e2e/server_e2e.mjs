@@ -4,7 +4,7 @@
 // certificate fingerprint, and drives registration, keys, bundles, messages
 // (offline, WebSocket push + ack, HTTP fetch + ack), a SIGTERM restart that
 // must keep queued envelopes, and malformed / oversized input.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -521,6 +521,22 @@ try {
     assert.ok(!logs.includes('127.0.0.1:'), 'address in logs');
     for (const u of [alice, bob]) assert.ok(!logs.includes(u.secret) && !logs.includes(u.uuid), 'user data in logs');
     assert.ok(!logs.includes(b64(content1).slice(0, 16)), 'content in logs');
+  });
+  await step('command line: --help, disclose, bad --listen', async () => {
+    const h = spawnSync(SOTTOD, ['--help'], { encoding: 'utf8' });
+    assert.equal(h.status, 0);
+    assert.match(h.stdout, /disclose USERNAME/);
+    const d = spawnSync(SOTTOD, ['disclose', 'alice', '--data', dir], { encoding: 'utf8' });
+    assert.equal(d.status, 0, d.stderr);
+    assert.match(d.stdout, /alice/);
+    const n = spawnSync(SOTTOD, ['disclose', 'nobody', '--data', dir], { encoding: 'utf8' });
+    assert.equal(n.status, 1);
+    const other = fs.mkdtempSync(path.join(os.tmpdir(), 'sottod-e2e-bad-'));
+    const b = spawnSync(SOTTOD, ['--data', other, '--listen', 'not-an-address:1'], { encoding: 'utf8' });
+    assert.notEqual(b.status, 0);
+    assert.match(b.stderr, /not an IP address/);
+    assert.ok(!fs.existsSync(path.join(other, 'sottod.key')), 'no key made for a bad start');
+    fs.rmSync(other, { recursive: true, force: true });
   });
   await step('final SIGTERM exits 0', async () => {
     const ex = await srv.stop();
