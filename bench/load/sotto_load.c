@@ -1,0 +1,1323 @@
+/* sotto-load: drives real TLS (1.3) + HTTP/1.1 + WebSocket clients against
+ * sottod from one epoll loop (many connections, one thread), and measures:
+ *
+ *   relay: N clients, each with an authenticated WebSocket (receiving) and an
+ *          authenticated keep-alive HTTP connection (submitting, pipelined up
+ *          to --window requests). Client i writes to client (i+1) % N. A message
+ *          counts once the sender's PUT was answered 200 (durable commit) and
+ *          the recipient got it on its WebSocket (it is acked there). Latency is
+ *          from writing the PUT to reading the pushed envelope.
+ *   idle:  opens --conns connections, authenticates each (GET /v1/keys, or a
+ *          WebSocket upgrade with --ws), and reads sottod's RSS before and after.
+ *   register: registers --clients accounts (409 "taken" counts as present:
+ *          names and secrets are deterministic, so a data dir can be reused).
+ *   free-port: prints a free loopback TCP port.
+ *
+ * The server certificate is not verified (loopback benchmark only). Content of
+ * each envelope: u32 sender, u32 seq, u64 send time (ns, CLOCK_MONOTONIC), then
+ * filler to --size bytes; the receiver checks each (sender, seq) arrives once. */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto/kyber1024.h"
+#include "crypto/primitives.h"
+#include "crypto/xeddsa.h"
+
+#define LOAD_MAX_CLIENTS     50000u
+#define LOAD_MAX_SRC         16u
+#define LOAD_READ_CHUNK      16384u
+#define LOAD_MAX_RBUF        (4u << 20)   /* one HTTP response or WS frame, at most */
+#define LOAD_MAX_WINDOW      256u
+#define LOAD_MAX_SIZE        65536u
+#define LOAD_MIN_SIZE        16u
+#define LOAD_ACK_IDS_MAX     100u         /* API: 1..100 ids per ack frame */
+#define LOAD_UUID_CHARS      36u
+#define LOAD_EC_KEY_BYTES    33u
+#define LOAD_KYBER_KEY_BYTES (1u + KYBER1024_PUBLICKEYBYTES)
+#define LOAD_EPOLL_EVENTS    256
+
+/* ---------- small helpers ---------- */
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void die(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("sotto-load: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(2);
+}
+
+static void *xmalloc(size_t n)
+{
+    void *p = calloc(1, n ? n : 1);
+    if (p == NULL)
+        die("out of memory");
+    return p;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static void put_u64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get_u32(const uint8_t *p)
+{
+    uint32_t v = 0;
+    for (int i = 3; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+static uint64_t get_u64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static long rss_kib(int pid)
+{
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", pid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    long v = -1;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            v = strtol(line + 6, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return v;
+}
+
+/* ---------- options ---------- */
+
+typedef enum { MODE_RELAY, MODE_IDLE, MODE_REGISTER } load_mode;
+
+typedef struct opts {
+    load_mode mode;
+    char host[64];
+    uint16_t port;
+    uint32_t clients;     /* relay/register: accounts used */
+    uint32_t messages;    /* relay: total */
+    uint32_t window;      /* relay: PUTs in flight per client */
+    uint32_t size;        /* relay: envelope bytes */
+    uint32_t conns;       /* idle */
+    uint32_t accounts;    /* idle without --ws: accounts shared by the connections */
+    uint32_t concurrency; /* connections being set up at once */
+    uint32_t timeout_s;
+    uint32_t hold_s;      /* idle: settle time before reading RSS */
+    bool ws;              /* idle: WebSocket upgrades */
+    bool do_register;     /* relay/idle: register accounts first */
+    int server_pid;
+    char prefix[24];
+    struct sockaddr_in src[LOAD_MAX_SRC];
+    uint32_t nsrc;
+    bool check;           /* exit 1 unless every message arrived exactly once */
+} opts;
+
+static opts O;
+
+/* ---------- registration body (one identity, reused by every account) ---------- */
+
+static char *g_reg_keys; /* the JSON members after username/secret */
+
+static void b64_into(char *out, size_t cap, const uint8_t *p, size_t n)
+{
+    sodium_bin2base64(out, cap, p, n, sodium_base64_VARIANT_ORIGINAL);
+}
+
+static void make_reg_keys(void)
+{
+    uint8_t id_pub[32], id_priv[32], spk_pub[32], spk_priv[32];
+    uint8_t ec[LOAD_EC_KEY_BYTES], kyb[LOAD_KYBER_KEY_BYTES];
+    uint8_t ksk[KYBER1024_SECRETKEYBYTES], sig1[64], sig2[64], rnd[64];
+    sotto_x25519_keypair(id_pub, id_priv);
+    sotto_x25519_keypair(spk_pub, spk_priv);
+    sotto_kyber1024_keypair(kyb + 1, ksk);
+    kyb[0] = 0x08;
+    ec[0] = 0x05;
+    memcpy(ec + 1, spk_pub, 32);
+    randombytes_buf(rnd, sizeof rnd);
+    if (sotto_xeddsa_sign(sig1, id_priv, ec, sizeof ec, rnd) != 0)
+        die("xeddsa failed");
+    randombytes_buf(rnd, sizeof rnd);
+    if (sotto_xeddsa_sign(sig2, id_priv, kyb, sizeof kyb, rnd) != 0)
+        die("xeddsa failed");
+    char idb[64], ecb[64], s1[100], s2[100];
+    static char kb[2200];
+    uint8_t idk[LOAD_EC_KEY_BYTES];
+    idk[0] = 0x05;
+    memcpy(idk + 1, id_pub, 32);
+    b64_into(idb, sizeof idb, idk, sizeof idk);
+    b64_into(ecb, sizeof ecb, ec, sizeof ec);
+    b64_into(s1, sizeof s1, sig1, sizeof sig1);
+    b64_into(s2, sizeof s2, sig2, sizeof sig2);
+    b64_into(kb, sizeof kb, kyb, sizeof kyb);
+    size_t cap = 4096;
+    g_reg_keys = xmalloc(cap);
+    int n = snprintf(g_reg_keys, cap,
+                     "\"registrationId\":4242,\"identityKey\":\"%s\","
+                     "\"signedPreKey\":{\"keyId\":1,\"publicKey\":\"%s\",\"signature\":\"%s\"},"
+                     "\"pqLastResortPreKey\":{\"keyId\":1000,\"publicKey\":\"%s\",\"signature\":\"%s\"}}",
+                     idb, ecb, s1, kb, s2);
+    if (n < 0 || (size_t)n >= cap)
+        die("registration body too long");
+    sodium_memzero(id_priv, sizeof id_priv);
+    sodium_memzero(spk_priv, sizeof spk_priv);
+    sodium_memzero(ksk, sizeof ksk);
+}
+
+/* Deterministic name and secret, so a kept data dir can be reused. */
+static void account_name(char *out, size_t cap, uint32_t i)
+{
+    snprintf(out, cap, "%s%" PRIu32, O.prefix, i);
+}
+static void account_secret(char *out, size_t cap, uint32_t i)
+{
+    snprintf(out, cap, "load-secret-%s-%08" PRIu32, O.prefix, i);
+}
+
+/* ---------- connections ---------- */
+
+typedef enum {
+    CS_CONNECTING, CS_HANDSHAKE, CS_REGISTER, CS_AUTH, CS_UPGRADE, CS_READY, CS_DONE, CS_FAILED
+} conn_state;
+
+struct client;
+
+typedef struct conn {
+    int fd;
+    SSL *ssl;
+    conn_state state;
+    bool is_ws;          /* becomes a WebSocket */
+    bool want_out;       /* EPOLLOUT armed */
+    bool in_setup;       /* counted against O.concurrency */
+    struct client *cl;
+    uint32_t account;
+    char *rbuf;
+    size_t rlen, rcap;
+    char *wbuf;
+    size_t wlen, woff, wcap;
+    uint32_t inflight;   /* HTTP requests without an answer */
+} conn;
+
+typedef struct client {
+    uint32_t idx;
+    conn http, ws;
+    uint32_t to_send, next_seq; /* seq numbers this client sends */
+    uint32_t committed;         /* 200 answers */
+    bool queue_empty;
+    uint8_t *seen;              /* per seq of the sender writing to us: receive count */
+    uint32_t seen_cap;
+} client;
+
+static SSL_CTX *g_ctx;
+static int g_ep;
+static client *g_cl;
+static uint32_t g_ncl;
+static uint32_t g_setup_active, g_setup_next, g_setup_total, g_setup_done, g_failed;
+static conn **g_setup_list;
+static uint64_t g_start_ns, g_last_rx_ns;
+static uint64_t g_committed, g_received, g_dups, g_unknown, g_http_err, g_expected;
+static uint32_t *g_lat_us;
+static uint64_t g_nlat, g_lat_cap;
+static uint32_t g_src_rr;
+static uint64_t g_rng = 0x9e3779b97f4a7c15u;
+static char *g_filler_b64; /* reused base64 of the filler (after the 16-byte header) */
+static uint64_t g_reg_ok, g_reg_taken;
+
+static uint32_t rng32(void)
+{
+    g_rng ^= g_rng << 13;
+    g_rng ^= g_rng >> 7;
+    g_rng ^= g_rng << 17;
+    return (uint32_t)g_rng;
+}
+
+static void conn_fail(conn *c, const char *why);
+
+static void ep_mod(conn *c, bool out)
+{
+    struct epoll_event ev = {.events = EPOLLIN | (out ? EPOLLOUT : 0u), .data.ptr = c};
+    if (epoll_ctl(g_ep, EPOLL_CTL_MOD, c->fd, &ev) != 0)
+        die("epoll_ctl: %s", strerror(errno));
+    c->want_out = out;
+}
+
+static void wbuf_add(conn *c, const char *p, size_t n)
+{
+    if (c->woff == c->wlen)
+        c->woff = c->wlen = 0;
+    if (c->wlen + n > c->wcap) {
+        if (c->woff > 0) {
+            memmove(c->wbuf, c->wbuf + c->woff, c->wlen - c->woff);
+            c->wlen -= c->woff;
+            c->woff = 0;
+        }
+        size_t cap = c->wcap ? c->wcap : 4096;
+        while (c->wlen + n > cap)
+            cap *= 2;
+        if (cap != c->wcap) {
+            char *nb = realloc(c->wbuf, cap);
+            if (nb == NULL)
+                die("out of memory");
+            c->wbuf = nb;
+            c->wcap = cap;
+        }
+    }
+    memcpy(c->wbuf + c->wlen, p, n);
+    c->wlen += n;
+}
+
+static void flush(conn *c)
+{
+    while (c->woff < c->wlen) {
+        size_t n = c->wlen - c->woff;
+        int r = SSL_write(c->ssl, c->wbuf + c->woff, n > INT32_MAX ? INT32_MAX : (int)n);
+        if (r > 0) {
+            c->woff += (size_t)r;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_WRITE) {
+            if (!c->want_out)
+                ep_mod(c, true);
+            return;
+        }
+        if (e == SSL_ERROR_WANT_READ)
+            return;
+        conn_fail(c, "write failed");
+        return;
+    }
+    c->woff = c->wlen = 0;
+    if (c->wcap > 65536) { /* do not keep a burst's buffer */
+        free(c->wbuf);
+        c->wbuf = NULL;
+        c->wcap = 0;
+    }
+    if (c->want_out)
+        ep_mod(c, false);
+}
+
+static void auth_header(char *out, size_t cap, uint32_t account)
+{
+    char name[48], secret[64], cred[128], b64[200];
+    account_name(name, sizeof name, account);
+    account_secret(secret, sizeof secret, account);
+    int n = snprintf(cred, sizeof cred, "%s.1:%s", name, secret);
+    b64_into(b64, sizeof b64, (const uint8_t *)cred, (size_t)n);
+    snprintf(out, cap, "Authorization: Basic %s\r\n", b64);
+}
+
+static void send_register(conn *c)
+{
+    char name[48], secret[64];
+    account_name(name, sizeof name, c->account);
+    account_secret(secret, sizeof secret, c->account);
+    char body[4400];
+    int bl = snprintf(body, sizeof body, "{\"username\":\"%s\",\"secret\":\"%s\",%s", name, secret,
+                      g_reg_keys);
+    if (bl < 0 || (size_t)bl >= sizeof body)
+        die("registration body too long");
+    char head[256];
+    int hl = snprintf(head, sizeof head,
+                      "POST /v1/accounts HTTP/1.1\r\nHost: localhost\r\n"
+                      "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n", bl);
+    wbuf_add(c, head, (size_t)hl);
+    wbuf_add(c, body, (size_t)bl);
+    c->inflight++;
+    c->state = CS_REGISTER;
+    flush(c);
+}
+
+static void send_auth(conn *c)
+{
+    char auth[300], req[512];
+    auth_header(auth, sizeof auth, c->account);
+    int n;
+    if (c->is_ws) {
+        uint8_t key[16];
+        char kb[32];
+        randombytes_buf(key, sizeof key);
+        b64_into(kb, sizeof kb, key, sizeof key);
+        n = snprintf(req, sizeof req,
+                     "GET /v1/websocket HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
+                     "%s\r\n", kb, auth);
+        c->state = CS_UPGRADE;
+    } else {
+        n = snprintf(req, sizeof req, "GET /v1/keys HTTP/1.1\r\nHost: localhost\r\n%s\r\n", auth);
+        c->state = CS_AUTH;
+    }
+    wbuf_add(c, req, (size_t)n);
+    c->inflight++;
+    flush(c);
+}
+
+static void after_handshake(conn *c)
+{
+    if (O.do_register && !c->is_ws && c->cl != NULL)
+        send_register(c);
+    else
+        send_auth(c);
+}
+
+static void setup_finished(conn *c, bool ok);
+static void start_next_setups(void);
+static bool never(void);
+
+static void conn_close(conn *c)
+{
+    if (c->fd >= 0) {
+        epoll_ctl(g_ep, EPOLL_CTL_DEL, c->fd, NULL);
+        close(c->fd);
+        c->fd = -1;
+    }
+    if (c->ssl != NULL) {
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    free(c->rbuf);
+    free(c->wbuf);
+    c->rbuf = c->wbuf = NULL;
+    c->rlen = c->rcap = c->wlen = c->wcap = c->woff = 0;
+}
+
+static void conn_fail(conn *c, const char *why)
+{
+    if (c->state == CS_FAILED || c->state == CS_DONE)
+        return;
+    bool was_setup = c->in_setup;
+    fprintf(stderr, "sotto-load: connection (account %" PRIu32 ", %s) failed: %s\n", c->account,
+            c->is_ws ? "ws" : "http", why);
+    c->state = CS_FAILED;
+    g_failed++;
+    conn_close(c);
+    if (was_setup)
+        setup_finished(c, false);
+}
+
+static int conn_open(conn *c)
+{
+    c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (c->fd < 0)
+        return -1;
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (O.nsrc > 0) {
+        struct sockaddr_in *s = &O.src[g_src_rr++ % O.nsrc];
+        if (bind(c->fd, (struct sockaddr *)s, sizeof *s) != 0) {
+            close(c->fd);
+            c->fd = -1;
+            return -1;
+        }
+    }
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(O.port)};
+    inet_pton(AF_INET, O.host, &a.sin_addr);
+    if (connect(c->fd, (struct sockaddr *)&a, sizeof a) != 0 && errno != EINPROGRESS) {
+        close(c->fd);
+        c->fd = -1;
+        return -1;
+    }
+    c->ssl = SSL_new(g_ctx);
+    if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
+        die("SSL_new failed");
+    SSL_set_connect_state(c->ssl);
+    c->state = CS_CONNECTING;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
+    if (epoll_ctl(g_ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
+        die("epoll_ctl add: %s", strerror(errno));
+    c->want_out = true;
+    return 0;
+}
+
+/* ---------- HTTP responses ---------- */
+
+/* Returns the length of one whole response at the buffer's start (0: need
+ * more), its status and where its body starts. */
+static size_t http_frame(const char *b, size_t n, int *status, size_t *body_off, size_t *body_len)
+{
+    const char *end = memmem(b, n, "\r\n\r\n", 4);
+    if (end == NULL)
+        return 0;
+    size_t hl = (size_t)(end - b) + 4;
+    if (n < 12 || memcmp(b, "HTTP/1.1 ", 9) != 0) {
+        *status = -1;
+        return hl;
+    }
+    *status = atoi(b + 9);
+    size_t cl = 0;
+    for (const char *p = b; p < end; ) {
+        const char *eol = memmem(p, (size_t)(end - p) + 2, "\r\n", 2);
+        if (eol == NULL)
+            break;
+        if ((size_t)(eol - p) > 15 && strncasecmp(p, "Content-Length:", 15) == 0)
+            cl = (size_t)strtoul(p + 15, NULL, 10);
+        p = eol + 2;
+    }
+    if (*status == 101 || *status == 204)
+        cl = 0;
+    if (n - hl < cl)
+        return 0;
+    *body_off = hl;
+    *body_len = cl;
+    return hl + cl;
+}
+
+/* ---------- relay: sending ---------- */
+
+static void send_puts(client *cl)
+{
+    conn *c = &cl->http;
+    if (c->state != CS_READY || g_start_ns == 0)
+        return;
+    client *to = &g_cl[(cl->idx + 1) % g_ncl];
+    char to_name[48];
+    account_name(to_name, sizeof to_name, to->idx);
+    size_t b64len = sodium_base64_ENCODED_LEN(O.size, sodium_base64_VARIANT_ORIGINAL);
+    char *req = xmalloc(b64len + 512);
+    while (c->inflight < O.window && cl->next_seq < cl->to_send) {
+        uint8_t hdr[18];
+        uint32_t seq = cl->next_seq++;
+        uint64_t t = now_ns();
+        put_u32(hdr, cl->idx);
+        put_u32(hdr + 4, seq);
+        put_u64(hdr + 8, t);
+        hdr[16] = hdr[17] = 0xa5; /* the filler's first two bytes: 18 = a base64 quantum */
+        char hb[32];
+        b64_into(hb, sizeof hb, hdr, sizeof hdr); /* 24 chars, no padding */
+        char auth[300];
+        auth_header(auth, sizeof auth, cl->idx);
+        int bl = snprintf(req, b64len + 512,
+                          "{\"messages\":[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"%s%s\"}]}",
+                          hb, g_filler_b64);
+        char head[512];
+        int hl = snprintf(head, sizeof head,
+                          "PUT /v1/messages/%s HTTP/1.1\r\nHost: localhost\r\n%s"
+                          "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n",
+                          to_name, auth, bl);
+        wbuf_add(c, head, (size_t)hl);
+        wbuf_add(c, req, (size_t)bl);
+        c->inflight++;
+    }
+    free(req);
+    flush(c);
+}
+
+/* ---------- relay: receiving ---------- */
+
+static void lat_add(uint64_t ns)
+{
+    if (g_nlat == g_lat_cap) {
+        g_lat_cap = g_lat_cap ? g_lat_cap * 2 : 65536;
+        uint32_t *n = realloc(g_lat_us, g_lat_cap * sizeof *n);
+        if (n == NULL)
+            die("out of memory");
+        g_lat_us = n;
+    }
+    uint64_t us = ns / 1000;
+    g_lat_us[g_nlat++] = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
+}
+
+static void ws_send_frame(conn *c, uint8_t opcode, const char *p, size_t n)
+{
+    uint8_t h[14];
+    size_t hl = 0;
+    h[hl++] = (uint8_t)(0x80 | opcode);
+    if (n < 126) {
+        h[hl++] = (uint8_t)(0x80 | n);
+    } else if (n < 65536) {
+        h[hl++] = 0x80 | 126;
+        h[hl++] = (uint8_t)(n >> 8);
+        h[hl++] = (uint8_t)n;
+    } else {
+        h[hl++] = 0x80 | 127;
+        for (int i = 7; i >= 0; i--)
+            h[hl++] = (uint8_t)((uint64_t)n >> (8 * i));
+    }
+    uint32_t m = rng32();
+    uint8_t mask[4] = {(uint8_t)m, (uint8_t)(m >> 8), (uint8_t)(m >> 16), (uint8_t)(m >> 24)};
+    memcpy(h + hl, mask, 4);
+    hl += 4;
+    wbuf_add(c, (const char *)h, hl);
+    char tmp[4096];
+    for (size_t o = 0; o < n; ) {
+        size_t k = n - o < sizeof tmp ? n - o : sizeof tmp;
+        for (size_t i = 0; i < k; i++)
+            tmp[i] = (char)((uint8_t)p[o + i] ^ mask[(o + i) & 3]);
+        wbuf_add(c, tmp, k);
+        o += k;
+    }
+}
+
+typedef struct ackbuf {
+    char s[64 + LOAD_ACK_IDS_MAX * (LOAD_UUID_CHARS + 3)];
+    size_t len;
+    uint32_t n;
+} ackbuf;
+
+static void ack_flush(conn *c, ackbuf *a)
+{
+    if (a->n == 0)
+        return;
+    a->s[a->len++] = ']';
+    a->s[a->len++] = '}';
+    ws_send_frame(c, 0x1, a->s, a->len);
+    a->n = 0;
+    a->len = 0;
+}
+
+static void ack_add(conn *c, ackbuf *a, const char *id)
+{
+    if (a->n == LOAD_ACK_IDS_MAX)
+        ack_flush(c, a);
+    if (a->n == 0) {
+        static const char pre[] = "{\"type\":\"ack\",\"ids\":[";
+        memcpy(a->s, pre, sizeof pre - 1);
+        a->len = sizeof pre - 1;
+    } else {
+        a->s[a->len++] = ',';
+    }
+    a->s[a->len++] = '"';
+    memcpy(a->s + a->len, id, LOAD_UUID_CHARS);
+    a->len += LOAD_UUID_CHARS;
+    a->s[a->len++] = '"';
+    a->n++;
+}
+
+static void on_envelope(client *cl, const char *msg, size_t n, ackbuf *a)
+{
+    uint64_t t = now_ns();
+    const char *id = memmem(msg, n, "\"id\":\"", 6);
+    const char *ct = memmem(msg, n, "\"content\":\"", 11);
+    if (id == NULL || ct == NULL || (size_t)(msg + n - id) < 6 + LOAD_UUID_CHARS) {
+        g_unknown++;
+        return;
+    }
+    id += 6;
+    ack_add(&cl->ws, a, id);
+    ct += 11;
+    const char *ce = memchr(ct, '"', (size_t)(msg + n - ct));
+    uint8_t hdr[18];
+    size_t got = 0;
+    /* decode just the first 24 chars (18 bytes) */
+    if (ce == NULL || ce - ct < 24 ||
+        sodium_base642bin(hdr, sizeof hdr, ct, 24, NULL, &got, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 || got != 18) {
+        g_unknown++;
+        return;
+    }
+    uint32_t from = get_u32(hdr), seq = get_u32(hdr + 4);
+    uint64_t sent = get_u64(hdr + 8);
+    if (from != (cl->idx + g_ncl - 1) % g_ncl || seq >= cl->seen_cap || g_start_ns == 0 ||
+        sent < g_start_ns) {
+        g_unknown++; /* a leftover of an earlier run, or not ours */
+        return;
+    }
+    if (cl->seen[seq]++ != 0) {
+        g_dups++;
+        return;
+    }
+    g_received++;
+    g_last_rx_ns = t;
+    lat_add(t - sent);
+}
+
+static void ws_input(client *cl)
+{
+    conn *c = &cl->ws;
+    ackbuf a = {.n = 0};
+    size_t off = 0;
+    while (c->rlen - off >= 2) {
+        const uint8_t *h = (const uint8_t *)c->rbuf + off;
+        size_t avail = c->rlen - off, hl = 2;
+        uint64_t len = h[1] & 0x7f;
+        if (h[1] & 0x80) {
+            conn_fail(c, "masked frame from the server");
+            return;
+        }
+        if (len == 126) {
+            if (avail < 4)
+                break;
+            len = ((uint64_t)h[2] << 8) | h[3];
+            hl = 4;
+        } else if (len == 127) {
+            if (avail < 10)
+                break;
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = (len << 8) | h[2 + i];
+            hl = 10;
+        }
+        if (len > LOAD_MAX_RBUF) {
+            conn_fail(c, "frame too large");
+            return;
+        }
+        if (avail - hl < len)
+            break;
+        const char *p = (const char *)h + hl;
+        uint8_t op = h[0] & 0x0f;
+        if (!(h[0] & 0x80)) {
+            conn_fail(c, "fragmented frame (not expected from sottod)");
+            return;
+        }
+        if (op == 0x1) {
+            if (len >= 16 && memmem(p, (size_t)len, "\"type\":\"envelope\"", 17) != NULL)
+                on_envelope(cl, p, (size_t)len, &a);
+            else if (memmem(p, (size_t)len, "queue_empty", 11) != NULL)
+                cl->queue_empty = true;
+        } else if (op == 0x9) {
+            ws_send_frame(c, 0xA, p, (size_t)len);
+        } else if (op == 0x8) {
+            ack_flush(c, &a);
+            flush(c);
+            conn_fail(c, "closed by the server");
+            return;
+        }
+        off += hl + (size_t)len;
+    }
+    ack_flush(c, &a);
+    if (off > 0) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+    }
+    flush(c);
+}
+
+/* ---------- HTTP input ---------- */
+
+static void http_input(conn *c)
+{
+    size_t off = 0;
+    while (off < c->rlen && c->state != CS_FAILED) {
+        if (c->state == CS_READY && c->is_ws)
+            break;
+        int status = 0;
+        size_t bo = 0, bl = 0;
+        size_t n = http_frame(c->rbuf + off, c->rlen - off, &status, &bo, &bl);
+        if (n == 0)
+            break;
+        const char *body = c->rbuf + off + bo;
+        off += n;
+        if (c->inflight > 0)
+            c->inflight--;
+        switch (c->state) {
+        case CS_REGISTER:
+            if (status == 200)
+                g_reg_ok++;
+            else if (status == 409)
+                g_reg_taken++;
+            else {
+                char why[64];
+                snprintf(why, sizeof why, "registration answered %d", status);
+                conn_fail(c, why);
+                return;
+            }
+            if (O.mode == MODE_REGISTER) {
+                c->state = CS_DONE;
+                setup_finished(c, true);
+                conn_close(c);
+                return;
+            }
+            send_auth(c);
+            break;
+        case CS_AUTH:
+            if (status != 200) {
+                char why[64];
+                snprintf(why, sizeof why, "authentication answered %d", status);
+                conn_fail(c, why);
+                return;
+            }
+            c->state = CS_READY;
+            setup_finished(c, true);
+            break;
+        case CS_UPGRADE:
+            if (status != 101) {
+                char why[64];
+                snprintf(why, sizeof why, "upgrade answered %d", status);
+                conn_fail(c, why);
+                return;
+            }
+            c->state = CS_READY;
+            setup_finished(c, true);
+            break;
+        case CS_READY: {
+            client *cl = c->cl;
+            if (status == 200) {
+                cl->committed++;
+                g_committed++;
+            } else {
+                g_http_err++;
+                if (g_http_err <= 5)
+                    fprintf(stderr, "sotto-load: submit answered %d: %.*s\n", status,
+                            (int)(bl > 200 ? 200 : bl), body);
+            }
+            break;
+        }
+        default:
+            break;
+        }
+    }
+    if (c->state == CS_FAILED)
+        return;
+    if (off > 0) {
+        memmove(c->rbuf, c->rbuf + off, c->rlen - off);
+        c->rlen -= off;
+    }
+    if (c->state == CS_READY && c->is_ws && c->rlen > 0)
+        ws_input(c->cl);
+    else if (c->state == CS_READY && !c->is_ws && c->cl != NULL)
+        send_puts(c->cl);
+}
+
+static void conn_readable(conn *c)
+{
+    char buf[LOAD_READ_CHUNK];
+    for (;;) {
+        int r = SSL_read(c->ssl, buf, sizeof buf);
+        if (r > 0) {
+            if (c->rlen + (size_t)r > LOAD_MAX_RBUF) {
+                conn_fail(c, "input too large");
+                return;
+            }
+            if (c->rlen + (size_t)r > c->rcap) {
+                size_t cap = c->rcap ? c->rcap : LOAD_READ_CHUNK;
+                while (c->rlen + (size_t)r > cap)
+                    cap *= 2;
+                char *nb = realloc(c->rbuf, cap);
+                if (nb == NULL)
+                    die("out of memory");
+                c->rbuf = nb;
+                c->rcap = cap;
+            }
+            memcpy(c->rbuf + c->rlen, buf, (size_t)r);
+            c->rlen += (size_t)r;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        conn_fail(c, e == SSL_ERROR_ZERO_RETURN ? "closed by the server" : "read failed");
+        return;
+    }
+    if (c->rlen == 0)
+        return;
+    if (c->state == CS_READY && c->is_ws)
+        ws_input(c->cl);
+    else
+        http_input(c);
+    /* idle connections keep no buffers */
+    if (c->state != CS_FAILED && c->rlen == 0 && c->rcap > 0) {
+        free(c->rbuf);
+        c->rbuf = NULL;
+        c->rcap = 0;
+    }
+}
+
+static void conn_event(conn *c, uint32_t ev)
+{
+    if (c->state == CS_FAILED || c->state == CS_DONE)
+        return;
+    if (c->state == CS_CONNECTING) {
+        if (ev & (EPOLLERR | EPOLLHUP)) {
+            conn_fail(c, "connect failed");
+            return;
+        }
+        c->state = CS_HANDSHAKE;
+    }
+    if (c->state == CS_HANDSHAKE) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r == 1) {
+            ep_mod(c, false);
+            after_handshake(c);
+            return;
+        }
+        int e = SSL_get_error(c->ssl, r);
+        if (e == SSL_ERROR_WANT_READ) {
+            if (c->want_out)
+                ep_mod(c, false);
+            return;
+        }
+        if (e == SSL_ERROR_WANT_WRITE) {
+            if (!c->want_out)
+                ep_mod(c, true);
+            return;
+        }
+        conn_fail(c, "TLS handshake failed");
+        return;
+    }
+    if (ev & EPOLLOUT)
+        flush(c);
+    if (c->state != CS_FAILED && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
+        conn_readable(c);
+    if (c->state != CS_FAILED && c->woff < c->wlen)
+        flush(c);
+}
+
+/* ---------- set-up pacing ---------- */
+
+static void setup_finished(conn *c, bool ok)
+{
+    (void)ok;
+    if (!c->in_setup)
+        return;
+    c->in_setup = false;
+    g_setup_active--;
+    g_setup_done++;
+    start_next_setups();
+}
+
+static void start_next_setups(void)
+{
+    while (g_setup_active < O.concurrency && g_setup_next < g_setup_total) {
+        conn *c = g_setup_list[g_setup_next++];
+        c->in_setup = true;
+        g_setup_active++;
+        if (conn_open(c) != 0) {
+            fprintf(stderr, "sotto-load: connect: %s\n", strerror(errno));
+            c->state = CS_FAILED;
+            c->in_setup = false;
+            g_setup_active--;
+            g_setup_done++;
+            g_failed++;
+        }
+    }
+}
+
+/* Runs the loop until done() or the deadline; returns false on timeout. */
+static bool run_until(bool (*done)(void), uint64_t deadline_ns)
+{
+    struct epoll_event ev[LOAD_EPOLL_EVENTS];
+    while (!done()) {
+        uint64_t t = now_ns();
+        if (t >= deadline_ns)
+            return false;
+        uint64_t left_ms = (deadline_ns - t) / 1000000 + 1;
+        int n = epoll_wait(g_ep, ev, LOAD_EPOLL_EVENTS, left_ms > 1000 ? 1000 : (int)left_ms);
+        if (n < 0 && errno != EINTR)
+            die("epoll_wait: %s", strerror(errno));
+        for (int i = 0; i < n; i++)
+            conn_event(ev[i].data.ptr, ev[i].events);
+    }
+    return true;
+}
+
+static bool setups_done(void)
+{
+    return g_setup_done >= g_setup_total;
+}
+
+static bool relay_ready(void)
+{
+    if (!setups_done())
+        return false;
+    for (uint32_t i = 0; i < g_ncl; i++) {
+        if (g_cl[i].ws.state == CS_READY && !g_cl[i].queue_empty)
+            return false;
+    }
+    return true;
+}
+
+static bool relay_done(void)
+{
+    return g_received >= g_expected && g_committed + g_http_err >= g_expected;
+}
+
+static void progress_setup(const char *what, uint64_t t0)
+{
+    fprintf(stderr, "sotto-load: %s: %" PRIu32 " connections set up in %.1f s (%" PRIu32
+            " failed; registered %" PRIu64 ", already present %" PRIu64 ")\n",
+            what, g_setup_done - g_failed, (double)(now_ns() - t0) / 1e9, g_failed, g_reg_ok,
+            g_reg_taken);
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double pct(double p)
+{
+    if (g_nlat == 0)
+        return 0;
+    uint64_t i = (uint64_t)(p * (double)(g_nlat - 1) + 0.5);
+    return g_lat_us[i] / 1000.0;
+}
+
+/* ---------- modes ---------- */
+
+static int run_relay(void)
+{
+    g_ncl = O.clients;
+    g_cl = xmalloc(sizeof *g_cl * g_ncl);
+    uint32_t per = O.messages / g_ncl, extra = O.messages % g_ncl;
+    g_setup_total = 2 * g_ncl;
+    g_setup_list = xmalloc(sizeof *g_setup_list * g_setup_total);
+    for (uint32_t i = 0; i < g_ncl; i++) {
+        client *cl = &g_cl[i];
+        cl->idx = i;
+        cl->to_send = per + (i < extra ? 1 : 0);
+        cl->http.cl = cl->ws.cl = cl;
+        cl->http.account = cl->ws.account = i;
+        cl->http.fd = cl->ws.fd = -1;
+        cl->ws.is_ws = true;
+        g_setup_list[2 * i] = &cl->http;      /* registers first when asked */
+        g_setup_list[2 * i + 1] = &cl->ws;
+    }
+    for (uint32_t i = 0; i < g_ncl; i++) { /* what client i receives, from i-1 */
+        client *cl = &g_cl[i];
+        cl->seen_cap = g_cl[(i + g_ncl - 1) % g_ncl].to_send;
+        cl->seen = xmalloc(cl->seen_cap ? cl->seen_cap : 1);
+    }
+    /* the WebSocket of a client must not start before its account exists:
+     * with --register, open all HTTP connections (registering) first */
+    uint64_t t0 = now_ns();
+    if (O.do_register) {
+        conn **order = xmalloc(sizeof *order * g_setup_total);
+        for (uint32_t i = 0; i < g_ncl; i++) {
+            order[i] = &g_cl[i].http;
+            order[g_ncl + i] = &g_cl[i].ws;
+        }
+        free(g_setup_list);
+        g_setup_list = order;
+        g_setup_total = g_ncl;
+        start_next_setups();
+        if (!run_until(setups_done, t0 + (uint64_t)O.timeout_s * 1000000000u))
+            die("timed out registering");
+        g_setup_total = 2 * g_ncl;
+        start_next_setups();
+    } else {
+        start_next_setups();
+    }
+    if (!run_until(relay_ready, t0 + (uint64_t)O.timeout_s * 1000000000u))
+        die("timed out setting up connections");
+    progress_setup("relay", t0);
+    if (g_failed > 0)
+        die("%" PRIu32 " connections failed to set up", g_failed);
+
+    size_t fl = O.size - 18;
+    uint8_t *filler = xmalloc(fl ? fl : 1);
+    memset(filler, 0xa5, fl);
+    size_t cap = sodium_base64_ENCODED_LEN(fl, sodium_base64_VARIANT_ORIGINAL);
+    g_filler_b64 = xmalloc(cap);
+    sodium_bin2base64(g_filler_b64, cap, filler, fl, sodium_base64_VARIANT_ORIGINAL);
+    free(filler);
+
+    g_expected = O.messages;
+    g_start_ns = now_ns();
+    for (uint32_t i = 0; i < g_ncl; i++)
+        send_puts(&g_cl[i]);
+    bool ok = run_until(relay_done, g_start_ns + (uint64_t)O.timeout_s * 1000000000u);
+    uint64_t end = g_last_rx_ns > g_start_ns ? g_last_rx_ns : now_ns();
+    double secs = (double)(end - g_start_ns) / 1e9;
+    qsort(g_lat_us, g_nlat, sizeof *g_lat_us, cmp_u32);
+    uint64_t missing = 0, multi = 0;
+    for (uint32_t i = 0; i < g_ncl; i++) {
+        for (uint32_t s = 0; s < g_cl[i].seen_cap; s++) {
+            if (g_cl[i].seen[s] == 0)
+                missing++;
+            else if (g_cl[i].seen[s] > 1)
+                multi++;
+        }
+    }
+    printf("relay clients=%" PRIu32 " window=%" PRIu32 " size=%" PRIu32 " messages=%" PRIu64
+           " committed=%" PRIu64 " received=%" PRIu64 " missing=%" PRIu64 " duplicates=%" PRIu64
+           " submit_errors=%" PRIu64 " foreign=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f"
+           " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f%s\n",
+           O.clients, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
+           g_http_err, g_unknown, secs, secs > 0 ? (double)g_received / secs : 0.0, pct(0.50),
+           pct(0.90), pct(0.99), g_nlat ? g_lat_us[g_nlat - 1] / 1000.0 : 0.0,
+           ok ? "" : " TIMEOUT");
+    fflush(stdout);
+    (void)multi;
+    if (O.check && (!ok || missing != 0 || g_dups != 0 || g_http_err != 0 || g_committed != g_expected))
+        return 1;
+    return ok ? 0 : 1;
+}
+
+static int run_register(void)
+{
+    g_ncl = O.clients;
+    g_cl = xmalloc(sizeof *g_cl * g_ncl);
+    g_setup_total = g_ncl;
+    g_setup_list = xmalloc(sizeof *g_setup_list * g_setup_total);
+    for (uint32_t i = 0; i < g_ncl; i++) {
+        g_cl[i].idx = i;
+        g_cl[i].http.cl = &g_cl[i];
+        g_cl[i].http.account = i;
+        g_cl[i].http.fd = -1;
+        g_setup_list[i] = &g_cl[i].http;
+    }
+    uint64_t t0 = now_ns();
+    start_next_setups();
+    bool ok = run_until(setups_done, t0 + (uint64_t)O.timeout_s * 1000000000u);
+    double s = (double)(now_ns() - t0) / 1e9;
+    printf("register accounts=%" PRIu32 " new=%" PRIu64 " present=%" PRIu64 " failed=%" PRIu32
+           " seconds=%.1f per_s=%.1f%s\n", O.clients, g_reg_ok, g_reg_taken, g_failed, s,
+           s > 0 ? (double)g_reg_ok / s : 0.0, ok ? "" : " TIMEOUT");
+    return ok && g_failed == 0 ? 0 : 1;
+}
+
+static int run_idle(void)
+{
+    conn *cs = xmalloc(sizeof *cs * O.conns);
+    g_setup_total = O.conns;
+    g_setup_list = xmalloc(sizeof *g_setup_list * O.conns);
+    uint32_t acc = O.ws ? O.conns : O.accounts;
+    for (uint32_t i = 0; i < O.conns; i++) {
+        cs[i].fd = -1;
+        cs[i].is_ws = O.ws;
+        cs[i].account = i % acc;
+        g_setup_list[i] = &cs[i];
+    }
+    long before = O.server_pid > 0 ? rss_kib(O.server_pid) : -1;
+    uint64_t t0 = now_ns();
+    start_next_setups();
+    bool ok = run_until(setups_done, t0 + (uint64_t)O.timeout_s * 1000000000u);
+    double setup_s = (double)(now_ns() - t0) / 1e9;
+    progress_setup("idle", t0);
+    /* settle (answer pings meanwhile) */
+    uint64_t hold_end = now_ns() + (uint64_t)O.hold_s * 1000000000u;
+    run_until(never, hold_end);
+    long after = O.server_pid > 0 ? rss_kib(O.server_pid) : -1;
+    uint32_t open = 0;
+    for (uint32_t i = 0; i < O.conns; i++)
+        open += cs[i].state == CS_READY;
+    double per = open > 0 && before >= 0 ? (double)(after - before) * 1024.0 / open : 0.0;
+    printf("idle kind=%s conns=%" PRIu32 " open=%" PRIu32 " failed=%" PRIu32 " setup_s=%.1f"
+           " rss_before_kib=%ld rss_after_kib=%ld bytes_per_conn=%.0f%s\n",
+           O.ws ? "websocket" : "http", O.conns, open, g_failed, setup_s, before, after, per,
+           ok ? "" : " TIMEOUT");
+    fflush(stdout);
+    return ok && open == O.conns ? 0 : 1;
+}
+
+static bool never(void)
+{
+    return false;
+}
+
+/* ---------- main ---------- */
+
+static void usage(void)
+{
+    fputs("usage: sotto-load relay|idle|register|free-port [options]\n"
+          "  --host IP (127.0.0.1) --port N\n"
+          "  --clients N       relay/register: accounts (relay: one WS + one HTTP conn each)\n"
+          "  --messages N      relay: total messages (split over the clients)\n"
+          "  --window N        relay: submissions in flight per client (4)\n"
+          "  --size N          relay: envelope bytes (256, >= 18)\n"
+          "  --conns N         idle: connections\n"
+          "  --accounts N      idle (HTTP): accounts shared by the connections (100)\n"
+          "  --ws              idle: WebSocket upgrades (one account per connection)\n"
+          "  --register        register the accounts first (409 'taken' is fine)\n"
+          "  --prefix S        account names S0, S1, ... (load)\n"
+          "  --src IP[,IP...]  source addresses, round robin\n"
+          "  --concurrency N   connections being set up at once (64)\n"
+          "  --server-pid N    idle: read this process's RSS before and after\n"
+          "  --hold S          idle: seconds to wait before reading RSS (3)\n"
+          "  --timeout S       give up after S seconds per phase (600)\n"
+          "  --check           relay: exit 1 unless every message arrived exactly once\n",
+          stderr);
+    exit(2);
+}
+
+static uint32_t num(const char *s, uint32_t lo, uint32_t hi, const char *what)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno != 0 || *end != 0 || s[0] < '0' || s[0] > '9' || v < lo || v > hi)
+        die("%s: want %" PRIu32 "..%" PRIu32 ", got '%s'", what, lo, hi, s);
+    return (uint32_t)v;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0};
+    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+    socklen_t l = sizeof a;
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof a) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &l) != 0)
+        die("free-port: %s", strerror(errno));
+    printf("%u\n", ntohs(a.sin_port));
+    close(fd);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        usage();
+    if (strcmp(argv[1], "free-port") == 0)
+        return free_port();
+    if (strcmp(argv[1], "relay") == 0)
+        O.mode = MODE_RELAY;
+    else if (strcmp(argv[1], "idle") == 0)
+        O.mode = MODE_IDLE;
+    else if (strcmp(argv[1], "register") == 0)
+        O.mode = MODE_REGISTER;
+    else
+        usage();
+    strcpy(O.host, "127.0.0.1");
+    strcpy(O.prefix, "load");
+    O.clients = 100;
+    O.messages = 10000;
+    O.window = 4;
+    O.size = 256;
+    O.conns = 1000;
+    O.accounts = 100;
+    O.concurrency = 64;
+    O.timeout_s = 600;
+    O.hold_s = 3;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define NEEDV() do { if (v == NULL) usage(); i++; } while (0)
+        if (strcmp(a, "--host") == 0) {
+            NEEDV();
+            struct in_addr t;
+            if (strlen(v) >= sizeof O.host || inet_pton(AF_INET, v, &t) != 1)
+                die("--host: want an IPv4 address");
+            strcpy(O.host, v);
+        } else if (strcmp(a, "--port") == 0) {
+            NEEDV();
+            O.port = (uint16_t)num(v, 1, 65535, a);
+        } else if (strcmp(a, "--clients") == 0) {
+            NEEDV();
+            O.clients = num(v, 2, LOAD_MAX_CLIENTS, a);
+        } else if (strcmp(a, "--messages") == 0) {
+            NEEDV();
+            O.messages = num(v, 1, 100000000, a);
+        } else if (strcmp(a, "--window") == 0) {
+            NEEDV();
+            O.window = num(v, 1, LOAD_MAX_WINDOW, a);
+        } else if (strcmp(a, "--size") == 0) {
+            NEEDV();
+            O.size = num(v, 18, LOAD_MAX_SIZE, a);
+        } else if (strcmp(a, "--conns") == 0) {
+            NEEDV();
+            O.conns = num(v, 1, LOAD_MAX_CLIENTS, a);
+        } else if (strcmp(a, "--accounts") == 0) {
+            NEEDV();
+            O.accounts = num(v, 1, LOAD_MAX_CLIENTS, a);
+        } else if (strcmp(a, "--concurrency") == 0) {
+            NEEDV();
+            O.concurrency = num(v, 1, 10000, a);
+        } else if (strcmp(a, "--timeout") == 0) {
+            NEEDV();
+            O.timeout_s = num(v, 1, 86400, a);
+        } else if (strcmp(a, "--hold") == 0) {
+            NEEDV();
+            O.hold_s = num(v, 0, 3600, a);
+        } else if (strcmp(a, "--server-pid") == 0) {
+            NEEDV();
+            O.server_pid = (int)num(v, 1, 1u << 30, a);
+        } else if (strcmp(a, "--prefix") == 0) {
+            NEEDV();
+            size_t l = strlen(v);
+            if (l == 0 || l > 16 || v[0] < 'a' || v[0] > 'z' || strspn(v, "abcdefghijklmnopqrstuvwxyz0123456789_") != l)
+                die("--prefix: 1..16 of [a-z0-9_], first a letter");
+            strcpy(O.prefix, v);
+        } else if (strcmp(a, "--src") == 0) {
+            NEEDV();
+            char tmp[1024];
+            if (strlen(v) >= sizeof tmp)
+                die("--src: too long");
+            strcpy(tmp, v);
+            for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                if (O.nsrc == LOAD_MAX_SRC)
+                    die("--src: at most %u addresses", LOAD_MAX_SRC);
+                struct sockaddr_in *s = &O.src[O.nsrc++];
+                s->sin_family = AF_INET;
+                if (inet_pton(AF_INET, t, &s->sin_addr) != 1)
+                    die("--src: bad address '%s'", t);
+            }
+        } else if (strcmp(a, "--ws") == 0) {
+            O.ws = true;
+        } else if (strcmp(a, "--register") == 0) {
+            O.do_register = true;
+        } else if (strcmp(a, "--check") == 0) {
+            O.check = true;
+        } else {
+            usage();
+        }
+#undef NEEDV
+    }
+    if (O.port == 0)
+        die("--port is required");
+    if (O.mode == MODE_RELAY && O.messages < O.clients)
+        die("--messages must be at least --clients");
+    if (sodium_init() < 0)
+        die("libsodium failed to initialise");
+    signal(SIGPIPE, SIG_IGN);
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    randombytes_buf(&g_rng, sizeof g_rng);
+    g_rng |= 1;
+    g_ctx = SSL_CTX_new(TLS_client_method());
+    if (g_ctx == NULL)
+        die("SSL_CTX_new failed");
+    SSL_CTX_set_min_proto_version(g_ctx, TLS1_3_VERSION);
+    SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL); /* loopback benchmark */
+    SSL_CTX_set_mode(g_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                SSL_MODE_RELEASE_BUFFERS);
+    g_ep = epoll_create1(EPOLL_CLOEXEC);
+    if (g_ep < 0)
+        die("epoll_create1: %s", strerror(errno));
+    if (O.do_register || O.mode == MODE_REGISTER)
+        make_reg_keys();
+    int rc;
+    if (O.mode == MODE_RELAY)
+        rc = run_relay();
+    else if (O.mode == MODE_REGISTER) {
+        O.do_register = true;
+        rc = run_register();
+    } else
+        rc = run_idle();
+    SSL_CTX_free(g_ctx);
+    return rc;
+}
