@@ -521,6 +521,29 @@ static sotto_err get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
     return SOTTO_ERR_MALFORMED;
 }
 
+/* Index of service ids already listed (open addressing over entries[]), so
+ * that merging repeated recipients stays linear in the recipient count. */
+typedef struct sid_index { uint32_t *slot; size_t mask; } sid_index;
+#define SID_EMPTY UINT32_MAX
+
+static size_t sid_hash(const uint8_t sid[SOTTO_SERVICE_ID_BYTES])
+{
+    uint64_t h = 0xcbf29ce484222325u;           /* FNV-1a; ids are not secret */
+    for (int i = 0; i < SOTTO_SERVICE_ID_BYTES; i++)
+        h = (h ^ sid[i]) * 0x100000001b3u;
+    return (size_t)h;
+}
+
+/* The entry with this id, or the empty slot where it would go. */
+static uint32_t *sid_find(const sid_index *x, const sotto_sealed_v2_entry *entries,
+                          const uint8_t sid[SOTTO_SERVICE_ID_BYTES])
+{
+    for (size_t h = sid_hash(sid) & x->mask;; h = (h + 1) & x->mask)
+        if (x->slot[h] == SID_EMPTY
+            || memcmp(entries[x->slot[h]].service_id, sid, SOTTO_SERVICE_ID_BYTES) == 0)
+            return &x->slot[h];
+}
+
 sotto_err sotto_sealed_v2_parse(const uint8_t *sent, size_t len, sotto_sealed_v2_entry *entries,
                                 size_t cap, size_t *n_out, size_t *shared_offset)
 {
@@ -541,34 +564,45 @@ sotto_err sotto_sealed_v2_parse(const uint8_t *sent, size_t len, sotto_sealed_v2
         return e;
     if (count > SOTTO_SEALED_V2_MAX_RECIPIENTS)
         return SOTTO_ERR_MALFORMED;
+    sid_index idx = { NULL, 0 };
+    if (entries != NULL && count > 0) {
+        size_t size = 2;
+        while (size < 2 * (size_t)count)
+            size *= 2;
+        if ((idx.slot = malloc(size * sizeof *idx.slot)) == NULL)
+            return SOTTO_ERR_NO_MEMORY;
+        memset(idx.slot, 0xff, size * sizeof *idx.slot);  /* SID_EMPTY */
+        idx.mask = size - 1;
+    }
     size_t n = 0;
+    e = SOTTO_ERR_MALFORMED;
     for (uint64_t i = 0; i < count; i++) {
         sotto_sealed_v2_entry ent;
         memset(&ent, 0, sizeof ent);
         if (version == SOTTO_SEALED_V2_UUID_VERSION) {
             if ((size_t)(end - p) < SOTTO_UUID_BYTES)
-                return SOTTO_ERR_MALFORMED;
+                goto out;
             ent.service_id[0] = 0;                      /* an ACI */
             memcpy(ent.service_id + 1, p, SOTTO_UUID_BYTES);
             p += SOTTO_UUID_BYTES;
         } else {
             if ((size_t)(end - p) < SOTTO_SERVICE_ID_BYTES || p[0] > 1)
-                return SOTTO_ERR_MALFORMED;
+                goto out;
             memcpy(ent.service_id, p, SOTTO_SERVICE_ID_BYTES);
             p += SOTTO_SERVICE_ID_BYTES;
         }
         for (;;) {
             if (p >= end)
-                return SOTTO_ERR_MALFORMED;
+                goto out;
             const uint8_t dev = *p++;
             if (dev == 0) {
                 if (ent.n_devices != 0)
-                    return SOTTO_ERR_MALFORMED;
+                    goto out;
                 break;                                  /* excluded recipient */
             }
             if (dev > SOTTO_SEALED_V2_MAX_DEVICES || (size_t)(end - p) < 2
                 || ent.n_devices >= SOTTO_SEALED_V2_MAX_DEVICES)
-                return SOTTO_ERR_MALFORMED;
+                goto out;
             const uint16_t reg = (uint16_t)(p[0] << 8 | p[1]);
             p += 2;
             ent.device_ids[ent.n_devices] = dev;
@@ -579,40 +613,44 @@ sotto_err sotto_sealed_v2_parse(const uint8_t *sent, size_t len, sotto_sealed_v2
         }
         if (ent.n_devices != 0) {
             if ((size_t)(end - p) < V2_KEY_BYTES)
-                return SOTTO_ERR_MALFORMED;
+                goto out;
             ent.key_offset = (size_t)(p - sent);
             p += V2_KEY_BYTES;
         }
+        if (entries == NULL) {
+            n++;
+            continue;
+        }
         /* A service id seen before: libsignal merges the devices (keeping the
          * first key material), unless either entry is an exclusion. */
-        size_t k = 0;
-        if (entries != NULL)
-            for (; k < n; k++)
-                if (memcmp(entries[k].service_id, ent.service_id, SOTTO_SERVICE_ID_BYTES) == 0)
-                    break;
-        if (entries != NULL && k < n) {
-            sotto_sealed_v2_entry *old = &entries[k];
+        uint32_t *slot = sid_find(&idx, entries, ent.service_id);
+        if (*slot != SID_EMPTY) {
+            sotto_sealed_v2_entry *old = &entries[*slot];
             if (old->n_devices == 0 || ent.n_devices == 0
                 || old->n_devices + ent.n_devices > SOTTO_SEALED_V2_MAX_DEVICES)
-                return SOTTO_ERR_MALFORMED;
+                goto out;
             memcpy(old->device_ids + old->n_devices, ent.device_ids, ent.n_devices);
             memcpy(old->registration_ids + old->n_devices, ent.registration_ids,
                    ent.n_devices * sizeof ent.registration_ids[0]);
             old->n_devices += ent.n_devices;
             continue;
         }
-        if (entries != NULL) {
-            if (n >= cap)
-                return SOTTO_ERR_BUFFER_TOO_SMALL;
-            entries[n] = ent;
+        if (n >= cap) {
+            e = SOTTO_ERR_BUFFER_TOO_SMALL;
+            goto out;
         }
+        entries[n] = ent;
+        *slot = (uint32_t)n;
         n++;
     }
     if ((size_t)(end - p) < K32)
-        return SOTTO_ERR_MALFORMED;
+        goto out;
     *n_out = n;
     *shared_offset = (size_t)(p - sent);
-    return SOTTO_OK;
+    e = SOTTO_OK;
+out:
+    free(idx.slot);
+    return e;
 }
 
 size_t sotto_sealed_v2_received_len(size_t sent_len, size_t shared_offset)

@@ -263,6 +263,23 @@ static void test_v2(void **state)
         assert_int_not_equal(sotto_sealed_open(r[j], p.root_pub, NOW, rx[i], rn[i], out, sizeof out, &m, &info),
                              SOTTO_OK);
     }
+    /* a service id listed twice is one recipient with the devices merged
+     * (libsignal's parse), the first key material kept */
+    {
+        uint8_t dup[BUF];
+        memcpy(dup, sent, n);
+        const size_t sid_at = ent[2].key_offset - 3 * ent[2].n_devices - 17;
+        memcpy(dup + sid_at, ent[0].service_id, 17);
+        sotto_sealed_v2_entry merged[PEOPLE];
+        size_t nm, sh2;
+        assert_int_equal(sotto_sealed_v2_parse(dup, n, merged, PEOPLE, &nm, &sh2), SOTTO_OK);
+        assert_int_equal(nm, PEOPLE - 1);
+        assert_int_equal(merged[0].n_devices, 2);
+        assert_int_equal(merged[0].key_offset, ent[0].key_offset);
+        assert_int_equal(merged[0].registration_ids[1], ent[2].registration_ids[0]);
+        /* too small an array is reported, not overrun */
+        assert_int_equal(sotto_sealed_v2_parse(dup, n, merged, 1, &nm, &sh2), SOTTO_ERR_BUFFER_TOO_SMALL);
+    }
     /* tampering anywhere in a received copy is refused */
     for (size_t i = 1; i < rn[0]; i += 3) {
         sotto_unsealed info;
