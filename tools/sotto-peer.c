@@ -21,6 +21,8 @@
  *   load_session  {peer, device, session?}  replace the record by sotto_session_load
  *                                           of session (default: the last saved bytes)
  *   group_create  {distributionId, rotate?} rotate: start a new sender chain
+ *   certificate, fanout, fingerprint_compare, and the sealed sender commands
+ *   seal / unseal: docs/PEER-LAYERS.md
  */
 #define _POSIX_C_SOURCE 200809L /* getc_unlocked, strdup */
 #include <inttypes.h>
