@@ -197,7 +197,9 @@ static void register_done(uv_work_t *w, int status)
 {
     register_job *j = w->data;
     sotto_conn *c = j->c;
-    c->srv->jobs--;
+    sotto_srv *s = c->srv;
+    s->jobs--;
+    c->job = NULL;
     if (!c->handle_closed) {
         if (status != 0) {
             sotto_conn_error(c, 503, "try again");
@@ -214,6 +216,7 @@ static void register_done(uv_work_t *w, int status)
     sodium_memzero(j, sizeof *j);
     free(j);
     sotto_conn_unref(c);
+    sotto_srv_check_drain(s);
 }
 
 static void handle_register(sotto_conn *c, const uint8_t *body, size_t len)
@@ -251,6 +254,7 @@ static void handle_register(sotto_conn *c, const uint8_t *body, size_t len)
     }
     s->jobs++;
     sotto_conn_ref(c);
+    c->job = &j->w;
 }
 
 /* ---- keys ---- */

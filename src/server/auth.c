@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include "ratelimit.h"
 #include "sottod_limits.h"
 #include "log.h"
 #include "metrics.h"
@@ -126,6 +127,7 @@ static void auth_done(uv_work_t *w, int status)
     auth_job *j = w->data;
     sotto_conn *c = j->c;
     c->srv->jobs--;
+    c->job = NULL;
     if (status == 0 && j->rc == SOTTO_STORE_OK) {
         c->authed = true;
         memcpy(c->auth_tag, j->tag, sizeof c->auth_tag);
@@ -136,6 +138,9 @@ static void auth_done(uv_work_t *w, int status)
         bool busy = j->rc == SOTTO_STORE_ERR_BUSY || j->rc == SOTTO_STORE_ERR_DB ||
                     j->rc == SOTTO_STORE_ERR_NO_MEMORY || status != 0;
         sotto_metrics_error(busy ? SOTTO_ERRK_STORE : SOTTO_ERRK_AUTH);
+        if (!busy)
+            (void)sotto_ratelimit_take(c->srv->rl_auth_fail, c->addr, c->addr_len,
+                                       sotto_srv_now_ms(c->srv));
         sotto_log(SOTTO_LOG_INFO, "auth_failed", " reason=\"%s\"",
                   busy ? "store" : "credentials");
         /* Close: the rest of the stream belongs to a request we refused. */
@@ -145,9 +150,10 @@ static void auth_done(uv_work_t *w, int status)
         sotto_conn_error(c, busy ? 503 : 401, busy ? "try again" : "bad credentials");
     }
     sotto_srv *s = c->srv;
+    sodium_memzero(j, sizeof *j);
     free(j);
     sotto_conn_unref(c);
-    (void)s;
+    sotto_srv_check_drain(s);
 }
 
 void sotto_auth_start(sotto_conn *c, const sotto_http_req *req)
@@ -172,6 +178,18 @@ void sotto_auth_start(sotto_conn *c, const sotto_http_req *req)
         sotto_conn_error(c, 401, "malformed credentials");
         return;
     }
+    if (!sotto_ratelimit_peek(s->rl_auth_fail, c->addr, c->addr_len, sotto_srv_now_ms(s))) {
+        sodium_memzero(j, sizeof *j);
+        free(j);
+        sotto_metrics_error(SOTTO_ERRK_RATE_LIMITED);
+        sotto_log(SOTTO_LOG_INFO, "rate_limited", " limit=%s", sotto_ratelimit_name(s->rl_auth_fail));
+        c->authed = false;
+        c->cur_len = c->in_len;
+        c->cur_keep_alive = false;
+        sotto_conn_respond(c, 429, "application/json", "{\"error\":\"too many failed logins\"}",
+                           34, "Retry-After: 60\r\n");
+        return;
+    }
     c->paused = true;
     if (uv_queue_work(s->loop, &j->w, auth_work, auth_done) != 0) {
         sodium_memzero(j, sizeof *j);
@@ -183,4 +201,5 @@ void sotto_auth_start(sotto_conn *c, const sotto_http_req *req)
     }
     s->jobs++;
     sotto_conn_ref(c);
+    c->job = &j->w;
 }

@@ -23,6 +23,8 @@ void sotto_config_defaults(sotto_config *c)
     c->max_ws_message = SOTTOD_MAX_WS_MESSAGE;
     c->register_burst = SOTTOD_REGISTER_BURST;
     c->register_per_hour = SOTTOD_REGISTER_PER_HOUR;
+    c->auth_fail_burst = SOTTOD_AUTH_FAIL_BURST;
+    c->auth_fail_per_hour = SOTTOD_AUTH_FAIL_PER_HOUR;
     c->batch_max_envelopes = SOTTOD_BATCH_MAX_ENVELOPES;
     c->batch_window_ms = SOTTOD_BATCH_WINDOW_MS;
     c->header_timeout_ms = SOTTOD_HEADER_TIMEOUT_MS;
@@ -90,6 +92,8 @@ static const u32_key u32_keys[] = {
     K("max_ws_message", max_ws_message, 256, SOTTOD_MAX_WS_MESSAGE),
     K("register_burst", register_burst, 0, 1000000),
     K("register_per_hour", register_per_hour, 0, 1000000),
+    K("auth_fail_burst", auth_fail_burst, 1, 1000000),
+    K("auth_fail_per_hour", auth_fail_per_hour, 0, 1000000),
     K("batch_max_envelopes", batch_max_envelopes, 1, SOTTOD_BATCH_MAX_ENVELOPES),
     K("batch_window_ms", batch_window_ms, 0, 1000),
     K("header_timeout_ms", header_timeout_ms, 100, 600000),

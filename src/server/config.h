@@ -24,6 +24,8 @@ typedef struct sotto_config {
     uint32_t max_ws_message;
     uint32_t register_burst;
     uint32_t register_per_hour;
+    uint32_t auth_fail_burst;
+    uint32_t auth_fail_per_hour;
     uint32_t batch_max_envelopes;
     uint32_t batch_window_ms;
     uint32_t header_timeout_ms;

@@ -50,8 +50,26 @@ const char *sotto_ratelimit_name(const sotto_ratelimit *rl)
     return rl->name;
 }
 
+static bucket *find(sotto_ratelimit *rl, const uint8_t *addr, size_t addr_len, uint64_t now_ms);
+
 bool sotto_ratelimit_take(sotto_ratelimit *rl, const uint8_t *addr, size_t addr_len,
                           uint64_t now_ms)
+{
+    bucket *b = find(rl, addr, addr_len, now_ms);
+    if (b->tokens_m < 1000u)
+        return false;
+    b->tokens_m -= 1000u;
+    return true;
+}
+
+bool sotto_ratelimit_peek(sotto_ratelimit *rl, const uint8_t *addr, size_t addr_len,
+                          uint64_t now_ms)
+{
+    return find(rl, addr, addr_len, now_ms)->tokens_m >= 1000u;
+}
+
+/* The address's bucket, refilled up to now (a new or evicted one starts full). */
+static bucket *find(sotto_ratelimit *rl, const uint8_t *addr, size_t addr_len, uint64_t now_ms)
 {
     uint8_t key[16] = { 0 };
     memcpy(key, addr, addr_len < 16 ? addr_len : 16);
@@ -91,8 +109,5 @@ bool sotto_ratelimit_take(sotto_ratelimit *rl, const uint8_t *addr, size_t addr_
             b->last_ms += add * 3600u / rl->per_hour;
         }
     }
-    if (b->tokens_m < 1000u)
-        return false;
-    b->tokens_m -= 1000u;
-    return true;
+    return b;
 }

@@ -20,4 +20,8 @@ const char *sotto_ratelimit_name(const sotto_ratelimit *rl);
 bool sotto_ratelimit_take(sotto_ratelimit *rl, const uint8_t *addr, size_t addr_len,
                           uint64_t now_ms);
 
+/* Whether a token is there, without taking it. */
+bool sotto_ratelimit_peek(sotto_ratelimit *rl, const uint8_t *addr, size_t addr_len,
+                          uint64_t now_ms);
+
 #endif

@@ -110,6 +110,10 @@ static void on_closed(uv_handle_t *h)
         sotto_g_metrics.websockets_open--;
     sotto_dev_unregister(c);
     c->handle_closed = true;
+    /* A queued Argon2id job for a gone connection is not worth its cost;
+     * one already running finishes and finds the connection closed. */
+    if (c->job != NULL)
+        (void)uv_cancel((uv_req_t *)c->job);
     if (c->refs == 0)
         conn_free(c);
     /* Resume accepting if we had stopped at the connection limit. */
@@ -788,8 +792,10 @@ int sotto_srv_init(sotto_srv *s, uv_loop_t *loop, const sotto_config *cfg, char 
         }
     }
     s->rl_register = sotto_ratelimit_new("register", cfg->register_burst, cfg->register_per_hour);
+    s->rl_auth_fail = sotto_ratelimit_new("auth_failures", cfg->auth_fail_burst,
+                                          cfg->auth_fail_per_hour);
     s->dev = calloc(SOTTOD_DEV_BUCKETS, sizeof *s->dev);
-    if (s->rl_register == NULL || s->dev == NULL || sotto_batch_init(s) != 0) {
+    if (s->rl_register == NULL || s->rl_auth_fail == NULL || s->dev == NULL || sotto_batch_init(s) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -834,6 +840,7 @@ void sotto_srv_free(sotto_srv *s)
         uv_cond_destroy(&s->pool.cv);
     }
     sotto_ratelimit_free(s->rl_register);
+    sotto_ratelimit_free(s->rl_auth_fail);
     free(s->dev);
     SSL_CTX_free(s->ssl_ctx);
     sodium_memzero(s->tag_key, sizeof s->tag_key);

@@ -77,6 +77,7 @@ struct sotto_conn {
     bool want_pump;
     bool authed;                    /* auth_* valid for requests carrying auth_tag */
     uint16_t refs;                  /* jobs that will come back to this conn */
+    uv_work_t *job;                 /* an Argon2id job still queued: cancelled on close */
     uint8_t addr_len;
     uint8_t addr[16];               /* peer address: rate limits only, never logged */
     uint64_t deadline_ms;           /* header / idle timeout; 0 = none */
@@ -115,6 +116,7 @@ struct sotto_srv {
     sotto_store *writer;            /* message commits and acks, one job at a time */
     sotto_store_pool pool;
     sotto_ratelimit *rl_register;
+    sotto_ratelimit *rl_auth_fail;
     sotto_conn *conns;
     uint32_t n_conns;
     uint32_t jobs;                  /* thread-pool jobs in flight */

@@ -50,6 +50,10 @@
 /* Registration rate limit, per source address (token bucket). */
 #define SOTTOD_REGISTER_BURST            10u
 #define SOTTOD_REGISTER_PER_HOUR         60u
+/* Failed authentications per source address (token bucket): once empty,
+ * further attempts get 429 before any Argon2id is spent on them. */
+#define SOTTOD_AUTH_FAIL_BURST           20u
+#define SOTTOD_AUTH_FAIL_PER_HOUR        120u
 #define SOTTOD_RATELIMIT_SLOTS           4096u  /* fixed table, least recently used evicted */
 
 /* Queued envelopes expire after this many seconds (30 days). */

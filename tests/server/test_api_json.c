@@ -139,6 +139,11 @@ static void token_bucket(void **st)
     for (int i = 1; i <= 100; i++)
         got += sotto_ratelimit_take(rl, a, 4, t + (uint64_t)i * 10u);
     assert_int_equal(got, 1);
+    /* peek tells without taking */
+    assert_false(sotto_ratelimit_peek(rl, a, 4, t + 1000u));
+    assert_true(sotto_ratelimit_peek(rl, a, 4, t + 3000u));
+    assert_true(sotto_ratelimit_peek(rl, a, 4, t + 3000u));
+    assert_true(sotto_ratelimit_take(rl, a, 4, t + 3000u));
     sotto_ratelimit_free(rl);
 }
 
