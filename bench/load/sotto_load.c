@@ -33,6 +33,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -127,6 +129,28 @@ static long rss_kib(int pid)
     return v;
 }
 
+/* Sets the affinity of every thread of pid (libuv's pool threads created
+ * later inherit it from the loop thread). */
+static void pin_process(int pid, const cpu_set_t *set)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", pid);
+    DIR *d = opendir(path);
+    if (d == NULL)
+        die("--pin-server: %s: %s", path, strerror(errno));
+    struct dirent *e;
+    int n = 0;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        if (sched_setaffinity((pid_t)atoi(e->d_name), sizeof *set, set) != 0)
+            die("--pin-server: sched_setaffinity: %s", strerror(errno));
+        n++;
+    }
+    closedir(d);
+    fprintf(stderr, "sotto-load: pinned %d threads of sottod\n", n);
+}
+
 /* ---------- options ---------- */
 
 typedef enum { MODE_RELAY, MODE_IDLE, MODE_REGISTER } load_mode;
@@ -136,6 +160,7 @@ typedef struct opts {
     char host[64];
     uint16_t port;
     uint32_t clients;     /* relay/register: accounts used */
+    uint32_t senders;     /* relay: clients 0..senders-1 also submit (divides clients) */
     uint32_t messages;    /* relay: total */
     uint32_t window;      /* relay: PUTs in flight per client */
     uint32_t size;        /* relay: envelope bytes */
@@ -145,12 +170,15 @@ typedef struct opts {
     uint32_t timeout_s;
     uint32_t hold_s;      /* idle: settle time before reading RSS */
     bool ws;              /* idle: WebSocket upgrades */
+    bool health;          /* idle: GET /health, no authentication */
     bool do_register;     /* relay/idle: register accounts first */
     int server_pid;
     char prefix[24];
     struct sockaddr_in src[LOAD_MAX_SRC];
     uint32_t nsrc;
     bool check;           /* exit 1 unless every message arrived exactly once */
+    cpu_set_t pin;        /* relay: server CPUs once set up (Argon2 may use all) */
+    bool have_pin;
 } opts;
 
 static opts O;
@@ -245,8 +273,7 @@ typedef struct client {
     uint32_t to_send, next_seq; /* seq numbers this client sends */
     uint32_t committed;         /* 200 answers */
     bool queue_empty;
-    uint8_t *seen;              /* per seq of the sender writing to us: receive count */
-    uint32_t seen_cap;
+    uint8_t *seen;              /* per seq this client sends: times received */
 } client;
 
 static SSL_CTX *g_ctx;
@@ -383,6 +410,9 @@ static void send_auth(conn *c)
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
                      "%s\r\n", kb, auth);
         c->state = CS_UPGRADE;
+    } else if (O.health) {
+        n = snprintf(req, sizeof req, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        c->state = CS_AUTH;
     } else {
         n = snprintf(req, sizeof req, "GET /v1/keys HTTP/1.1\r\nHost: localhost\r\n%s\r\n", auth);
         c->state = CS_AUTH;
@@ -509,14 +539,15 @@ static void send_puts(client *cl)
     conn *c = &cl->http;
     if (c->state != CS_READY || g_start_ns == 0)
         return;
-    client *to = &g_cl[(cl->idx + 1) % g_ncl];
     char to_name[48];
-    account_name(to_name, sizeof to_name, to->idx);
     size_t b64len = sodium_base64_ENCODED_LEN(O.size, sodium_base64_VARIANT_ORIGINAL);
     char *req = xmalloc(b64len + 512);
     while (c->inflight < O.window && cl->next_seq < cl->to_send) {
         uint8_t hdr[18];
         uint32_t seq = cl->next_seq++;
+        /* sender s writes round robin to the clients r with r % S == (s+1) % S */
+        uint32_t to = (cl->idx + 1) % O.senders + (seq % (g_ncl / O.senders)) * O.senders;
+        account_name(to_name, sizeof to_name, to);
         uint64_t t = now_ns();
         put_u32(hdr, cl->idx);
         put_u32(hdr + 4, seq);
@@ -647,12 +678,15 @@ static void on_envelope(client *cl, const char *msg, size_t n, ackbuf *a)
     }
     uint32_t from = get_u32(hdr), seq = get_u32(hdr + 4);
     uint64_t sent = get_u64(hdr + 8);
-    if (from != (cl->idx + g_ncl - 1) % g_ncl || seq >= cl->seen_cap || g_start_ns == 0 ||
-        sent < g_start_ns) {
+    if (from >= O.senders || (cl->idx % O.senders) != (from + 1) % O.senders ||
+        seq >= g_cl[from].to_send || g_start_ns == 0 || sent < g_start_ns) {
         g_unknown++; /* a leftover of an earlier run, or not ours */
         return;
     }
-    if (cl->seen[seq]++ != 0) {
+    uint8_t *seen = &g_cl[from].seen[seq];
+    if (*seen < UINT8_MAX)
+        (*seen)++;
+    if (*seen > 1) {
         g_dups++;
         return;
     }
@@ -989,41 +1023,36 @@ static int run_relay(void)
 {
     g_ncl = O.clients;
     g_cl = xmalloc(sizeof *g_cl * g_ncl);
-    uint32_t per = O.messages / g_ncl, extra = O.messages % g_ncl;
-    g_setup_total = 2 * g_ncl;
+    uint32_t per = O.messages / O.senders, extra = O.messages % O.senders;
+    g_setup_total = g_ncl + O.senders;
     g_setup_list = xmalloc(sizeof *g_setup_list * g_setup_total);
     for (uint32_t i = 0; i < g_ncl; i++) {
         client *cl = &g_cl[i];
         cl->idx = i;
-        cl->to_send = per + (i < extra ? 1 : 0);
+        cl->to_send = i < O.senders ? per + (i < extra ? 1 : 0) : 0;
+        cl->seen = xmalloc(cl->to_send ? cl->to_send : 1);
         cl->http.cl = cl->ws.cl = cl;
         cl->http.account = cl->ws.account = i;
         cl->http.fd = cl->ws.fd = -1;
         cl->ws.is_ws = true;
-        g_setup_list[2 * i] = &cl->http;      /* registers first when asked */
-        g_setup_list[2 * i + 1] = &cl->ws;
     }
-    for (uint32_t i = 0; i < g_ncl; i++) { /* what client i receives, from i-1 */
-        client *cl = &g_cl[i];
-        cl->seen_cap = g_cl[(i + g_ncl - 1) % g_ncl].to_send;
-        cl->seen = xmalloc(cl->seen_cap ? cl->seen_cap : 1);
-    }
+    /* HTTP connections of the senders first (they register when asked), then
+     * every WebSocket */
+    for (uint32_t i = 0; i < O.senders; i++)
+        g_setup_list[i] = &g_cl[i].http;
+    for (uint32_t i = 0; i < g_ncl; i++)
+        g_setup_list[O.senders + i] = &g_cl[i].ws;
+    for (uint32_t i = O.senders; i < g_ncl; i++)
+        g_cl[i].http.state = CS_DONE;
     /* the WebSocket of a client must not start before its account exists:
      * with --register, open all HTTP connections (registering) first */
     uint64_t t0 = now_ns();
     if (O.do_register) {
-        conn **order = xmalloc(sizeof *order * g_setup_total);
-        for (uint32_t i = 0; i < g_ncl; i++) {
-            order[i] = &g_cl[i].http;
-            order[g_ncl + i] = &g_cl[i].ws;
-        }
-        free(g_setup_list);
-        g_setup_list = order;
-        g_setup_total = g_ncl;
+        g_setup_total = O.senders;
         start_next_setups();
         if (!run_until(setups_done, t0 + (uint64_t)O.timeout_s * 1000000000u))
             die("timed out registering");
-        g_setup_total = 2 * g_ncl;
+        g_setup_total = g_ncl + O.senders;
         start_next_setups();
     } else {
         start_next_setups();
@@ -1042,6 +1071,8 @@ static int run_relay(void)
     sodium_bin2base64(g_filler_b64, cap, filler, fl, sodium_base64_VARIANT_ORIGINAL);
     free(filler);
 
+    if (O.have_pin)
+        pin_process(O.server_pid, &O.pin);
     g_expected = O.messages;
     g_start_ns = now_ns();
     for (uint32_t i = 0; i < g_ncl; i++)
@@ -1051,19 +1082,19 @@ static int run_relay(void)
     double secs = (double)(end - g_start_ns) / 1e9;
     qsort(g_lat_us, g_nlat, sizeof *g_lat_us, cmp_u32);
     uint64_t missing = 0, multi = 0;
-    for (uint32_t i = 0; i < g_ncl; i++) {
-        for (uint32_t s = 0; s < g_cl[i].seen_cap; s++) {
+    for (uint32_t i = 0; i < O.senders; i++) {
+        for (uint32_t s = 0; s < g_cl[i].to_send; s++) {
             if (g_cl[i].seen[s] == 0)
                 missing++;
             else if (g_cl[i].seen[s] > 1)
                 multi++;
         }
     }
-    printf("relay clients=%" PRIu32 " window=%" PRIu32 " size=%" PRIu32 " messages=%" PRIu64
+    printf("relay clients=%" PRIu32 " senders=%" PRIu32 " window=%" PRIu32 " size=%" PRIu32 " messages=%" PRIu64
            " committed=%" PRIu64 " received=%" PRIu64 " missing=%" PRIu64 " duplicates=%" PRIu64
            " submit_errors=%" PRIu64 " foreign=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f"
            " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f%s\n",
-           O.clients, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
+           O.clients, O.senders, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
            g_http_err, g_unknown, secs, secs > 0 ? (double)g_received / secs : 0.0, pct(0.50),
            pct(0.90), pct(0.99), g_nlat ? g_lat_us[g_nlat - 1] / 1000.0 : 0.0,
            ok ? "" : " TIMEOUT");
@@ -1125,7 +1156,7 @@ static int run_idle(void)
     double per = open > 0 && before >= 0 ? (double)(after - before) * 1024.0 / open : 0.0;
     printf("idle kind=%s conns=%" PRIu32 " open=%" PRIu32 " failed=%" PRIu32 " setup_s=%.1f"
            " rss_before_kib=%ld rss_after_kib=%ld bytes_per_conn=%.0f%s\n",
-           O.ws ? "websocket" : "http", O.conns, open, g_failed, setup_s, before, after, per,
+           O.ws ? "websocket" : O.health ? "tls-health" : "http-auth", O.conns, open, g_failed, setup_s, before, after, per,
            ok ? "" : " TIMEOUT");
     fflush(stdout);
     return ok && open == O.conns ? 0 : 1;
@@ -1143,17 +1174,22 @@ static void usage(void)
     fputs("usage: sotto-load relay|idle|register|free-port [options]\n"
           "  --host IP (127.0.0.1) --port N\n"
           "  --clients N       relay/register: accounts (relay: one WS + one HTTP conn each)\n"
-          "  --messages N      relay: total messages (split over the clients)\n"
+          "  --senders S       relay: clients 0..S-1 also submit over HTTP (default all;\n"
+          "                    S divides N; sender s writes round robin to r = (s+1) % S + k*S)\n"
+          "  --messages N      relay: total messages (split over the senders)\n"
           "  --window N        relay: submissions in flight per client (4)\n"
           "  --size N          relay: envelope bytes (256, >= 18)\n"
           "  --conns N         idle: connections\n"
           "  --accounts N      idle (HTTP): accounts shared by the connections (100)\n"
           "  --ws              idle: WebSocket upgrades (one account per connection)\n"
+          "  --health          idle: GET /health only (TLS, not authenticated)\n"
           "  --register        register the accounts first (409 'taken' is fine)\n"
           "  --prefix S        account names S0, S1, ... (load)\n"
           "  --src IP[,IP...]  source addresses, round robin\n"
           "  --concurrency N   connections being set up at once (64)\n"
           "  --server-pid N    idle: read this process's RSS before and after\n"
+          "  --pin-server CPUS relay: pin every thread of --server-pid to CPUS (e.g. 0)\n"
+          "                    once the connections are set up, before sending\n"
           "  --hold S          idle: seconds to wait before reading RSS (3)\n"
           "  --timeout S       give up after S seconds per phase (600)\n"
           "  --check           relay: exit 1 unless every message arrived exactly once\n",
@@ -1226,6 +1262,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--clients") == 0) {
             NEEDV();
             O.clients = num(v, 2, LOAD_MAX_CLIENTS, a);
+        } else if (strcmp(a, "--senders") == 0) {
+            NEEDV();
+            O.senders = num(v, 1, LOAD_MAX_CLIENTS, a);
         } else if (strcmp(a, "--messages") == 0) {
             NEEDV();
             O.messages = num(v, 1, 100000000, a);
@@ -1273,6 +1312,18 @@ int main(int argc, char **argv)
                 if (inet_pton(AF_INET, t, &s->sin_addr) != 1)
                     die("--src: bad address '%s'", t);
             }
+        } else if (strcmp(a, "--pin-server") == 0) {
+            NEEDV();
+            CPU_ZERO(&O.pin);
+            char tmp[256];
+            if (strlen(v) >= sizeof tmp)
+                die("--pin-server: too long");
+            strcpy(tmp, v);
+            for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
+                CPU_SET((size_t)num(t, 0, CPU_SETSIZE - 1, a), &O.pin);
+            O.have_pin = true;
+        } else if (strcmp(a, "--health") == 0) {
+            O.health = true;
         } else if (strcmp(a, "--ws") == 0) {
             O.ws = true;
         } else if (strcmp(a, "--register") == 0) {
@@ -1286,8 +1337,16 @@ int main(int argc, char **argv)
     }
     if (O.port == 0)
         die("--port is required");
-    if (O.mode == MODE_RELAY && O.messages < O.clients)
-        die("--messages must be at least --clients");
+    if (O.have_pin && O.server_pid == 0)
+        die("--pin-server needs --server-pid");
+    if (O.senders == 0 || O.mode != MODE_RELAY)
+        O.senders = O.clients;
+    if (O.senders > O.clients || O.clients % O.senders != 0)
+        die("--senders must divide --clients");
+    if (O.do_register && O.senders != O.clients)
+        die("--register registers the senders only: use 'register' first, or no --senders");
+    if (O.mode == MODE_RELAY && O.messages < O.senders)
+        die("--messages must be at least --senders");
     if (sodium_init() < 0)
         die("libsodium failed to initialise");
     signal(SIGPIPE, SIG_IGN);
