@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "sotto/session.h"
 #include "protocol/spqr.h"
+#include "protocol/spqr_braid.h"
 
 #define SOTTO_KEY_BYTES           32   /* root, chain, seed, X25519 u */
 #define SOTTO_MESSAGE_VERSION     4    /* Double Ratchet message version (PQXDH) */
@@ -13,7 +14,11 @@
 #define SOTTO_MAC_BYTES           8    /* truncated HMAC-SHA256 after a SignalMessage */
 #define SOTTO_ADDRESSES_BYTES     36   /* sender ServiceId 17 + device 1 + recipient 17 + 1 */
 #define SOTTO_EVICTED_RANGES_MAX  64   /* per chain; past it the two oldest ranges merge */
-#define SOTTO_STATE_FORMAT_VERSION 1   /* first byte of sotto_session_save output */
+#define SOTTO_STATE_FORMAT_VERSION 2   /* first byte of sotto_session_save output */
+/* Version 1 records (before the SPQR braid) still load; their states keep
+ * running the epoch-0 chain with None payloads (no SPQR key was kept to
+ * start a braid from). */
+#define SOTTO_STATE_FORMAT_VERSION_MIN 1
 #define SOTTO_STATE_MAX_BYTES     (64u << 20) /* refuse larger saved records */
 
 /* A skipped message key, kept as its seed: the SPQR key is mixed in later. */
@@ -65,6 +70,9 @@ typedef struct sotto_state {
     int has_pending;
     sotto_pending pending;
     sotto_spqr spqr;
+    /* The full SPQR v1 braid (spqr_braid.h): every state made since format
+     * version 2. NULL in states loaded from version 1, which use spqr above. */
+    sotto_spqr_braid *braid;
 } sotto_state;
 
 struct sotto_session {

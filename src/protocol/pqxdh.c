@@ -128,7 +128,8 @@ sotto_err sotto_pqxdh_alice(sotto_state **out, const sotto_identity *us, const s
     sotto_x25519_keypair(send_pub, send_priv);
     if ((e = sotto_root_step(st->root_key, st->sender_chain_key, keys, send_priv, spk)) != SOTTO_OK)
         goto out;
-    if ((e = sotto_spqr_init(&st->spqr, keys + 64, SOTTO_SPQR_A2B)) != SOTTO_OK)
+    if ((e = sotto_spqr_init(&st->spqr, keys + 64, SOTTO_SPQR_A2B)) != SOTTO_OK ||
+        (e = sotto_spqr_braid_new(&st->braid, keys + 64, SOTTO_SPQR_BRAID_DIR_A2B)) != SOTTO_OK)
         goto out;
     memcpy(st->local_identity, us->pub, SOTTO_EC_PUBLIC_BYTES);
     memcpy(st->remote_identity, b->identity_key, SOTTO_EC_PUBLIC_BYTES);
@@ -203,7 +204,8 @@ sotto_err sotto_pqxdh_bob(sotto_state **out, const sotto_identity *us,
     n += KYBER1024_SSBYTES;
     if ((e = derive(keys, ikm, n)) != SOTTO_OK)
         goto out;
-    if ((e = sotto_spqr_init(&st->spqr, keys + 64, SOTTO_SPQR_B2A)) != SOTTO_OK)
+    if ((e = sotto_spqr_init(&st->spqr, keys + 64, SOTTO_SPQR_B2A)) != SOTTO_OK ||
+        (e = sotto_spqr_braid_new(&st->braid, keys + 64, SOTTO_SPQR_BRAID_DIR_B2A)) != SOTTO_OK)
         goto out;
 
     /* Bob's first ratchet key is his signed prekey; the PQXDH chain key is his

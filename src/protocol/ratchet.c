@@ -295,6 +295,9 @@ sotto_err sotto_state_decrypt(sotto_state *st, const sotto_session *rec,
 {
     dr_plan p;
     sotto_spqr_recv_plan q;
+    sotto_spqr_braid *pq_next = NULL;
+    uint8_t pq_key[SOTTO_SPQR_BRAID_KEY_BYTES];
+    int pq_has = 0;
     sotto_message_keys mk;
     uint8_t mac[SOTTO_MAC_BYTES];
     uint8_t *tmp = NULL;
@@ -307,10 +310,19 @@ sotto_err sotto_state_decrypt(sotto_state *st, const sotto_session *rec,
     /* The Double Ratchet's own duplicate (libsignal's DuplicatedMessage) ends
      * the search over states; everything else lets the next state try. */
     *final = e == SOTTO_ERR_DUPLICATE_MESSAGE || e == SOTTO_ERR_KEY_NO_LONGER_HELD;
-    if (e == SOTTO_OK)
+    /* SPQR: the braid, or the epoch-0 chain of a state from format version 1;
+     * prepared on a copy, kept only if the message decrypts. */
+    if (e == SOTTO_OK && st->braid != NULL) {
+        e = sotto_spqr_braid_recv_prepare(st->braid, &pq_next, m->pq, m->pq_len, pq_key, &pq_has);
+    } else if (e == SOTTO_OK) {
         e = sotto_spqr_recv_plan_make(&st->spqr, m->pq, m->pq_len, &q);
+        if (e == SOTTO_OK && q.has_key) {
+            memcpy(pq_key, q.key, sizeof pq_key);
+            pq_has = 1;
+        }
+    }
     if (e == SOTTO_OK)
-        e = sotto_message_keys_derive(&mk, p.seed, q.has_key ? q.key : NULL);
+        e = sotto_message_keys_derive(&mk, p.seed, pq_has ? pq_key : NULL);
     if (e == SOTTO_OK)
         e = sotto_message_mac(mac, mk.mac, st->remote_identity, st->local_identity,
                               m->serialized, m->serialized_len);
@@ -352,12 +364,19 @@ sotto_err sotto_state_decrypt(sotto_state *st, const sotto_session *rec,
     }
     if (e == SOTTO_OK) {
         plan_commit(st, &p, m);
-        sotto_spqr_recv_commit(&st->spqr, &q);
+        if (st->braid != NULL) {
+            sotto_spqr_braid_commit(st->braid, pq_next);
+            pq_next = NULL;
+        } else {
+            sotto_spqr_recv_commit(&st->spqr, &q);
+        }
         st->has_pending = 0; /* a reply acknowledges our prekey message */
         *pt_len = n;
     }
     plan_free(&p);
     sotto_spqr_recv_plan_free(&q);
+    sotto_spqr_braid_discard(pq_next);
+    sodium_memzero(pq_key, sizeof pq_key);
     sodium_memzero(&mk, sizeof mk);
     return e;
 }

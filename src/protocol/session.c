@@ -191,6 +191,10 @@ sotto_err sotto_session_encrypt(sotto_session *s, const sotto_identity *us,
     uint8_t seed[SOTTO_KEY_BYTES], next_ck[SOTTO_KEY_BYTES];
     uint8_t addresses[SOTTO_ADDRESSES_BYTES];
     sotto_spqr_send_plan q;
+    sotto_spqr_braid *pq_next = NULL;
+    uint8_t pq_msg[SOTTO_SPQR_BRAID_MSG_MAX], pq_key[SOTTO_SPQR_BRAID_KEY_BYTES];
+    size_t pq_len = 0;
+    int pq_has = 0;
     sotto_message_keys mk;
     size_t body_len = 0, n = 0;
     sotto_err e;
@@ -211,11 +215,22 @@ sotto_err sotto_session_encrypt(sotto_session *s, const sotto_identity *us,
         return SOTTO_ERR_NO_SESSION;
 
     memset(&mk, 0, sizeof mk);
-    if ((e = sotto_spqr_send_plan_make(&st->spqr, &q)) != SOTTO_OK)
+    memset(&q, 0, sizeof q);
+    /* The SPQR payload and key: the braid, or the epoch-0 chain of a state
+     * loaded from format version 1. Kept only once everything else worked. */
+    if (st->braid != NULL) {
+        e = sotto_spqr_braid_send_prepare(st->braid, &pq_next, pq_msg, &pq_len, pq_key, &pq_has);
+    } else if ((e = sotto_spqr_send_plan_make(&st->spqr, &q)) == SOTTO_OK) {
+        memcpy(pq_msg, q.msg, q.msg_len);
+        pq_len = q.msg_len;
+        memcpy(pq_key, q.key, sizeof pq_key);
+        pq_has = 1;
+    }
+    if (e != SOTTO_OK)
         goto out;
     if ((e = sotto_chain_step(seed, next_ck, st->sender_chain_key)) != SOTTO_OK)
         goto out;
-    if ((e = sotto_message_keys_derive(&mk, seed, q.key)) != SOTTO_OK)
+    if ((e = sotto_message_keys_derive(&mk, seed, pq_has ? pq_key : NULL)) != SOTTO_OK)
         goto out;
     size_t padded = sotto_aes256_cbc_padded_len(pt_len);
     if (padded > sizeof body_stack && (body = malloc(padded)) == NULL) {
@@ -230,7 +245,7 @@ sotto_err sotto_session_encrypt(sotto_session *s, const sotto_identity *us,
         .counter = st->sender_index,
         .previous_counter = st->previous_counter,
         .body = body, .body_len = body_len,
-        .pq = q.msg, .pq_len = q.msg_len,
+        .pq = pq_msg, .pq_len = pq_len,
         .addresses = NULL,
     };
     if (st->has_pending && s->has_addresses) {
@@ -276,7 +291,12 @@ sotto_err sotto_session_encrypt(sotto_session *s, const sotto_identity *us,
     /* Commit. */
     memcpy(st->sender_chain_key, next_ck, SOTTO_KEY_BYTES);
     st->sender_index++;
-    sotto_spqr_send_commit(&st->spqr, &q);
+    if (st->braid != NULL) {
+        sotto_spqr_braid_commit(st->braid, pq_next);
+        pq_next = NULL;
+    } else {
+        sotto_spqr_send_commit(&st->spqr, &q);
+    }
     *out_len = n;
     *msg_type = st->has_pending ? SOTTO_MSG_PREKEY : SOTTO_MSG_WHISPER;
 out:
@@ -287,6 +307,8 @@ out:
     sodium_memzero(next_ck, sizeof next_ck);
     sodium_memzero(&mk, sizeof mk);
     sodium_memzero(&q, sizeof q);
+    sotto_spqr_braid_discard(pq_next);
+    sodium_memzero(pq_key, sizeof pq_key);
     return e;
 }
 

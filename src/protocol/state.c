@@ -26,6 +26,7 @@ void sotto_state_free(sotto_state *st)
     for (uint32_t i = 0; i < SOTTO_MAX_RECEIVER_CHAINS; i++)
         sotto_chain_wipe(&st->chains[i]);
     sotto_spqr_wipe(&st->spqr);
+    sotto_spqr_braid_free(st->braid);
     sodium_memzero(st, sizeof *st);
     free(st);
 }

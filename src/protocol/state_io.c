@@ -44,6 +44,8 @@ typedef struct state_pb {
     uint32_t evicted[SOTTO_MAX_RECEIVER_CHAINS][2 * SOTTO_EVICTED_RANGES_MAX];
     uint8_t *hist;
     size_t hist_len;
+    uint8_t *braid;
+    size_t braid_len;
 } state_pb;
 
 static void state_pb_free(state_pb *p)
@@ -55,6 +57,10 @@ static void state_pb_free(state_pb *p)
             sodium_memzero(p->skipped[i], p->skipped_len[i]);
             free(p->skipped[i]);
         }
+    }
+    if (p->braid != NULL) {
+        sodium_memzero(p->braid, p->braid_len);
+        free(p->braid);
     }
     if (p->hist != NULL) {
         sodium_memzero(p->hist, p->hist_len);
@@ -149,6 +155,15 @@ static sotto_err state_to_pb(state_pb **out, const sotto_state *s)
         p->spqr.history = bin(p->hist, p->hist_len);
     }
     p->st.spqr = &p->spqr;
+    if (s->braid != NULL) {
+        sotto_err e = sotto_spqr_braid_save(s->braid, &p->braid, &p->braid_len);
+        if (e != SOTTO_OK) {
+            state_pb_free(p);
+            return e;
+        }
+        p->st.has_spqr_braid = 1;
+        p->st.spqr_braid = bin(p->braid, p->braid_len);
+    }
     *out = p;
     return SOTTO_OK;
 }
@@ -358,6 +373,15 @@ static sotto_err state_from_pb(sotto_state **out, const Sotto__State__State *p)
             memcpy(s->spqr.hist[k].key, q->history.data + k * ENTRY_BYTES + 4, SOTTO_SPQR_KEY_BYTES);
         }
     }
+    if (p->has_spqr_braid) {
+        sotto_err e = SOTTO_ERR_NO_MEMORY;
+        if ((s->braid = malloc(sizeof *s->braid)) == NULL ||
+            (e = sotto_spqr_braid_load(s->braid, p->spqr_braid.data, p->spqr_braid.len)) != SOTTO_OK ||
+            s->braid->chain.dir != s->spqr.dir) {
+            sotto_state_free(s); /* frees the braid too */
+            return e == SOTTO_OK ? SOTTO_ERR_INVALID_STATE : e;
+        }
+    }
     *out = s;
     return SOTTO_OK;
 }
@@ -367,7 +391,8 @@ sotto_err sotto_record_load(sotto_session **out, const uint8_t *buf, size_t len)
     sotto_session *s = NULL;
     sotto_err e = SOTTO_ERR_INVALID_STATE;
     *out = NULL;
-    if (len < 1 || len > SOTTO_STATE_MAX_BYTES || buf[0] != SOTTO_STATE_FORMAT_VERSION)
+    if (len < 1 || len > SOTTO_STATE_MAX_BYTES || buf[0] < SOTTO_STATE_FORMAT_VERSION_MIN ||
+        buf[0] > SOTTO_STATE_FORMAT_VERSION)
         return SOTTO_ERR_INVALID_STATE;
     ProtobufCAllocator al = { wipe_alloc, wipe_free, NULL };
     Sotto__State__Record *rec = sotto__state__record__unpack(&al, len - 1, buf + 1);

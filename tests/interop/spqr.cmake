@@ -4,11 +4,8 @@
 #   interop/spqr-self             libsignal against itself (proves the driver): 300 ping-pong
 #                                 round trips and the lossy case (10% dropped, the rest shuffled
 #                                 in blocks of 20, every arriving message must decrypt)
-#   interop/spqr-sotto-libsignal  the same with sotto-peer against libsignal. WILL_FAIL until
-#                                 sessions carry the ML-KEM braid (src/protocol/spqr_braid.c is
-#                                 done but not wired into session.c/ratchet.c yet): sotto-peer
-#                                 sends None payloads, so neither side's epoch moves. Drop the
-#                                 WILL_FAIL when it is wired; this test then starts failing to say so.
+#   interop/spqr-sotto-libsignal  the same with sotto-peer against libsignal 0.103 (sessions carry
+#                                 the ML-KEM braid of src/protocol/spqr_braid.c)
 set(SPQR_LIBSIGNAL "\"${NODE}\" \"${INTEROP_DIR}/peer.js\"")
 set(SPQR_DRIVER ${NODE} ${INTEROP_DIR}/driver_spqr.js)
 
@@ -19,6 +16,5 @@ list(APPEND INTEROP_TESTS interop/spqr-self)
 if(TARGET sotto-peer)
   add_test(NAME interop/spqr-sotto-libsignal
     COMMAND ${SPQR_DRIVER} --a "\"$<TARGET_FILE:sotto-peer>\"" --b ${SPQR_LIBSIGNAL})
-  set_tests_properties(interop/spqr-sotto-libsignal PROPERTIES WILL_FAIL TRUE)
   list(APPEND INTEROP_TESTS interop/spqr-sotto-libsignal)
 endif()

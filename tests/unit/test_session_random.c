@@ -57,6 +57,18 @@ static sotto_err expected(int who, const sotto_session *rx, const msg *m, int de
         rk = sm.ratchet_key;
     }
     const sotto_state *st = rx->current;
+    /* What the SPQR braid of the current state says of the payload (epoch
+     * out of range, index already used, or a key), without keeping it. */
+    sotto_err spqr = SOTTO_OK;
+    if (st->braid != NULL) {
+        const uint8_t *pq = m->type == SOTTO_MSG_PREKEY ? pm.message.pq : sm.pq;
+        size_t pq_len = m->type == SOTTO_MSG_PREKEY ? pm.message.pq_len : sm.pq_len;
+        sotto_spqr_braid *next = NULL;
+        uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES];
+        int has = 0;
+        spqr = sotto_spqr_braid_recv_prepare(st->braid, &next, pq, pq_len, key, &has);
+        sotto_spqr_braid_discard(next);
+    }
     sotto_err e = SOTTO_OK;
     int in_chains = 0, in_dropped = 0, in_seen = 0;
     for (uint32_t i = 0; i < st->n_chains; i++)
@@ -66,14 +78,14 @@ static sotto_err expected(int who, const sotto_session *rx, const msg *m, int de
     for (int k = 0; k < n_seen[who]; k++)
         in_seen |= memcmp(seen[who][k], rk, 32) == 0;
     if (in_chains)
-        e = delivered ? SOTTO_ERR_DUPLICATE_MESSAGE : SOTTO_OK;
+        e = delivered ? SOTTO_ERR_DUPLICATE_MESSAGE : spqr;
     else if (in_dropped)
         e = SOTTO_ERR_KEY_NO_LONGER_HELD;
     else if (in_seen) /* long gone: a DH step on garbage; the SPQR chain still
                        * knows a used index */
-        e = delivered ? SOTTO_ERR_DUPLICATE_MESSAGE : SOTTO_ERR_BAD_MAC;
+        e = spqr != SOTTO_OK ? spqr : SOTTO_ERR_BAD_MAC;
     else
-        e = delivered ? SOTTO_ERR_DUPLICATE_MESSAGE : SOTTO_OK;
+        e = delivered ? SOTTO_ERR_DUPLICATE_MESSAGE : spqr;
     sotto_arena_release(&a);
     return e;
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <cmocka.h>
+#include <sodium.h>
 #include "sotto/sotto.h"
 #include "protocol/spqr.h"
 #include "protocol/spqr_braid.h"
@@ -124,7 +125,7 @@ static void write_corpus(void)
 /* Every checked-in saved braid loads, saves back identically and sends. */
 static void check_states(void)
 {
-    char dir[4096], path[4200];
+    char dir[4096], path[4096 + 256 + 2];
     snprintf(dir, sizeof dir, "%s/fuzz/corpus/fuzz_spqr_braid_load", srcdir());
     DIR *d = opendir(dir);
     assert_non_null(d);
