@@ -259,42 +259,92 @@ static void handle_register(sotto_conn *c, const uint8_t *body, size_t len)
 
 /* ---- keys ---- */
 
+/* Store writes (key uploads, bundle fetches that consume keys) and the
+ * XEdDSA checks run on a worker with a pooled handle: the loop thread never
+ * waits for an fsync or for SQLite's write lock. */
+typedef struct keys_job {
+    uv_work_t w;
+    sotto_conn *c;
+    sotto_api_keys k;
+    uint8_t uuid[SOTTO_STORE_UUID_BYTES];
+    uint32_t device;
+    sotto_store_err rc;
+    const char *why;      /* a signature that does not verify: 400 */
+} keys_job;
+
+static void keys_work(uv_work_t *w)
+{
+    keys_job *j = w->data;
+    sotto_store *h = sotto_pool_take(&j->c->srv->pool);
+    sotto_api_keys *k = &j->k;
+    j->rc = SOTTO_STORE_OK;
+    if (k->has_signed || k->has_last_resort || k->kem_count > 0) {
+        sotto_store_account a;
+        j->rc = sotto_store_get_account(h, j->uuid, &a);
+        if (j->rc == SOTTO_STORE_OK)
+            j->why = check_signatures(a.identity_key, k->has_signed ? &k->signed_prekey : NULL,
+                                      k->has_last_resort ? &k->last_resort : NULL, k->kem,
+                                      k->kem_count);
+    }
+    if (j->rc == SOTTO_STORE_OK && j->why == NULL) {
+        sotto_store_prekeys p = {
+            .signed_prekey = k->has_signed ? &k->signed_prekey : NULL,
+            .last_resort = k->has_last_resort ? &k->last_resort : NULL,
+            .ec = k->ec, .ec_count = k->ec_count, .kem = k->kem, .kem_count = k->kem_count,
+        };
+        j->rc = sotto_store_upload_keys(h, j->uuid, j->device, &p);
+    }
+    sotto_pool_give(&j->c->srv->pool, h);
+}
+
+static void keys_done(uv_work_t *w, int status)
+{
+    keys_job *j = w->data;
+    sotto_conn *c = j->c;
+    sotto_srv *s = c->srv;
+    s->jobs--;
+    if (!c->handle_closed) {
+        if (status != 0)
+            sotto_conn_error(c, 503, "try again");
+        else if (j->rc != SOTTO_STORE_OK)
+            store_error(c, j->rc);
+        else if (j->why != NULL)
+            sotto_conn_error(c, 400, j->why);
+        else
+            sotto_conn_respond(c, 204, NULL, NULL, 0, NULL);
+    }
+    sotto_api_keys_free(&j->k);
+    free(j);
+    sotto_conn_unref(c);
+    sotto_srv_check_drain(s);
+}
+
 static void handle_keys_upload(sotto_conn *c, const uint8_t *body, size_t len)
 {
-    sotto_api_keys k;
+    keys_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        sotto_conn_error(c, 503, "out of memory");
+        return;
+    }
     const char *why;
-    if (sotto_api_decode_keys(body, len, &k, &why) != 0) {
+    if (sotto_api_decode_keys(body, len, &j->k, &why) != 0) {
+        free(j);
         sotto_conn_error(c, 400, why);
         return;
     }
-    if (k.has_signed || k.has_last_resort || k.kem_count > 0) {
-        sotto_store_account a;
-        sotto_store_err ae = sotto_store_get_account(c->srv->store, c->uuid, &a);
-        if (ae != SOTTO_STORE_OK) {
-            sotto_api_keys_free(&k);
-            store_error(c, ae);
-            return;
-        }
-        if ((why = check_signatures(a.identity_key, k.has_signed ? &k.signed_prekey : NULL,
-                                    k.has_last_resort ? &k.last_resort : NULL, k.kem,
-                                    k.kem_count)) != NULL) {
-            sotto_api_keys_free(&k);
-            sotto_conn_error(c, 400, why);
-            return;
-        }
-    }
-    sotto_store_prekeys p = {
-        .signed_prekey = k.has_signed ? &k.signed_prekey : NULL,
-        .last_resort = k.has_last_resort ? &k.last_resort : NULL,
-        .ec = k.ec, .ec_count = k.ec_count, .kem = k.kem, .kem_count = k.kem_count,
-    };
-    sotto_store_err e = sotto_store_upload_keys(c->srv->store, c->uuid, c->device, &p);
-    sotto_api_keys_free(&k);
-    if (e != SOTTO_STORE_OK) {
-        store_error(c, e);
+    j->c = c;
+    j->w.data = j;
+    memcpy(j->uuid, c->uuid, sizeof j->uuid);
+    j->device = c->device;
+    c->paused = true;
+    if (uv_queue_work(c->srv->loop, &j->w, keys_work, keys_done) != 0) {
+        sotto_api_keys_free(&j->k);
+        free(j);
+        sotto_conn_error(c, 503, "try again");
         return;
     }
-    sotto_conn_respond(c, 204, NULL, NULL, 0, NULL);
+    c->srv->jobs++;
+    sotto_conn_ref(c);
 }
 
 static void handle_keys_count(sotto_conn *c)
@@ -320,70 +370,111 @@ static json_t *signed_json(uint32_t id, const uint8_t *key, size_t klen, const u
     return o;
 }
 
+typedef struct bundle_job {
+    uv_work_t w;
+    sotto_conn *c;
+    char who[64];
+    uint32_t device;
+    uint8_t uuid[SOTTO_STORE_UUID_BYTES];
+    sotto_store_bundle b[SOTTO_STORE_MAX_DEVICES];
+    size_t n;
+    sotto_store_err rc;
+} bundle_job;
+
+static void bundle_work(uv_work_t *w)
+{
+    bundle_job *j = w->data;
+    sotto_store *h = sotto_pool_take(&j->c->srv->pool);
+    sotto_slice who = { j->who, strlen(j->who) };
+    j->rc = resolve_account(h, who, j->uuid);
+    if (j->rc == SOTTO_STORE_OK)
+        j->rc = sotto_store_fetch_bundles(h, j->uuid, j->device, j->b, &j->n);
+    if (j->rc == SOTTO_STORE_OK && j->n == 0)
+        j->rc = SOTTO_STORE_ERR_NOT_FOUND;
+    sotto_pool_give(&j->c->srv->pool, h);
+}
+
+static void bundle_done(uv_work_t *w, int status)
+{
+    bundle_job *j = w->data;
+    sotto_conn *c = j->c;
+    sotto_srv *s = c->srv;
+    s->jobs--;
+    if (c->handle_closed) {
+        /* nothing to answer */
+    } else if (status != 0) {
+        sotto_conn_error(c, 503, "try again");
+    } else if (j->rc != SOTTO_STORE_OK) {
+        store_error(c, j->rc);
+    } else {
+        const sotto_store_bundle *b = j->b;
+        char us[SOTTO_STORE_UUID_STRING_BYTES];
+        sotto_store_uuid_format(us, j->uuid);
+        json_t *root = json_object();
+        json_object_set_new(root, "uuid", json_string(us));
+        json_object_set_new(root, "identityKey", b64(b[0].identity_key, SOTTO_STORE_EC_KEY_BYTES));
+        json_t *arr = json_array();
+        for (size_t i = 0; i < j->n; i++) {
+            json_t *d = json_object();
+            json_object_set_new(d, "deviceId", json_integer(b[i].device_id));
+            json_object_set_new(d, "registrationId", json_integer(b[i].registration_id));
+            json_object_set_new(d, "signedPreKey",
+                                signed_json(b[i].signed_prekey.id, b[i].signed_prekey.key,
+                                            SOTTO_STORE_EC_KEY_BYTES, b[i].signed_prekey.signature));
+            if (b[i].has_ec)
+                json_object_set_new(d, "preKey", signed_json(b[i].ec.id, b[i].ec.key,
+                                                             SOTTO_STORE_EC_KEY_BYTES, NULL));
+            json_t *pq = signed_json(b[i].kem.id, b[i].kem.key, SOTTO_STORE_KEM_KEY_BYTES,
+                                     b[i].kem.signature);
+            json_object_set_new(pq, "lastResort", json_boolean(b[i].kem_is_last_resort));
+            json_object_set_new(d, "pqPreKey", pq);
+            json_array_append_new(arr, d);
+        }
+        json_object_set_new(root, "devices", arr);
+        respond_json(c, 200, root);
+    }
+    free(j);
+    sotto_conn_unref(c);
+    sotto_srv_check_drain(s);
+}
+
 static void handle_bundle(sotto_conn *c, sotto_slice who, sotto_slice dev)
 {
-    uint8_t uuid[16];
-    sotto_store *st = c->srv->store;
-    sotto_store_err e = resolve_account(st, who, uuid);
-    if (e != SOTTO_STORE_OK) {
-        store_error(c, e);
-        return;
-    }
     uint32_t device = SOTTO_STORE_ALL_DEVICES;
     if (!sotto_slice_eq(dev, "*")) {
-        if (dev.n == 0 || dev.n > 3) {
-            sotto_conn_error(c, 400, "device: 1 to 127 or *");
-            return;
-        }
-        for (size_t i = 0; i < dev.n; i++) {
-            if (dev.p[i] < '0' || dev.p[i] > '9') {
-                sotto_conn_error(c, 400, "device: 1 to 127 or *");
-                return;
-            }
+        bool ok = dev.n > 0 && dev.n <= 3;
+        for (size_t i = 0; ok && i < dev.n; i++) {
+            ok = dev.p[i] >= '0' && dev.p[i] <= '9';
             device = device * 10u + (uint32_t)(dev.p[i] - '0');
         }
-        if (device < 1 || device > SOTTO_STORE_MAX_DEVICE_ID) {
+        if (!ok || device < 1 || device > SOTTO_STORE_MAX_DEVICE_ID) {
             sotto_conn_error(c, 400, "device: 1 to 127 or *");
             return;
         }
     }
-    sotto_store_bundle *b = calloc(SOTTO_STORE_MAX_DEVICES, sizeof *b);
-    size_t n = 0;
-    if (b == NULL) {
+    bundle_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
         sotto_conn_error(c, 503, "out of memory");
         return;
     }
-    e = sotto_store_fetch_bundles(st, uuid, device, b, &n);
-    if (e != SOTTO_STORE_OK || n == 0) {
-        free(b);
-        store_error(c, e != SOTTO_STORE_OK ? e : SOTTO_STORE_ERR_NOT_FOUND);
+    if (who.n == 0 || who.n >= sizeof j->who) {
+        free(j);
+        sotto_conn_error(c, 404, "no such account or device");
         return;
     }
-    char us[SOTTO_STORE_UUID_STRING_BYTES];
-    sotto_store_uuid_format(us, uuid);
-    json_t *root = json_object();
-    json_object_set_new(root, "uuid", json_string(us));
-    json_object_set_new(root, "identityKey", b64(b[0].identity_key, SOTTO_STORE_EC_KEY_BYTES));
-    json_t *arr = json_array();
-    for (size_t i = 0; i < n; i++) {
-        json_t *d = json_object();
-        json_object_set_new(d, "deviceId", json_integer(b[i].device_id));
-        json_object_set_new(d, "registrationId", json_integer(b[i].registration_id));
-        json_object_set_new(d, "signedPreKey",
-                            signed_json(b[i].signed_prekey.id, b[i].signed_prekey.key,
-                                        SOTTO_STORE_EC_KEY_BYTES, b[i].signed_prekey.signature));
-        if (b[i].has_ec)
-            json_object_set_new(d, "preKey", signed_json(b[i].ec.id, b[i].ec.key,
-                                                         SOTTO_STORE_EC_KEY_BYTES, NULL));
-        json_t *pq = signed_json(b[i].kem.id, b[i].kem.key, SOTTO_STORE_KEM_KEY_BYTES,
-                                 b[i].kem.signature);
-        json_object_set_new(pq, "lastResort", json_boolean(b[i].kem_is_last_resort));
-        json_object_set_new(d, "pqPreKey", pq);
-        json_array_append_new(arr, d);
+    memcpy(j->who, who.p, who.n);
+    j->who[who.n] = 0;
+    j->device = device;
+    j->c = c;
+    j->w.data = j;
+    c->paused = true;
+    if (uv_queue_work(c->srv->loop, &j->w, bundle_work, bundle_done) != 0) {
+        free(j);
+        sotto_conn_error(c, 503, "try again");
+        return;
     }
-    json_object_set_new(root, "devices", arr);
-    free(b);
-    respond_json(c, 200, root);
+    c->srv->jobs++;
+    sotto_conn_ref(c);
 }
 
 /* ---- messages ---- */
