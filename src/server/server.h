@@ -4,7 +4,8 @@
  * libuv's thread pool: Argon2id (authentication, registration) on handles
  * from a small pool, durable commits of message batches on a writer handle
  * (one batch in flight at a time, so queue order is commit order), expiry on
- * a pooled handle. Fast reads (bundles, key counts, queue fetches) use the
+ * a pooled handle, key uploads and bundle fetches (they write) on pooled
+ * handles. Only reads (key counts, queue fetches, account lookups) use the
  * loop's own handle.
  *
  * Connection life: TLS handshake -> HTTP/1.1 (keep-alive, pipelining) ->
