@@ -279,6 +279,7 @@ static void consume_request(sotto_conn *c)
     memmove(c->in, c->in + n, c->in_len - n);
     c->in_len -= n;
     c->cur_len = 0;
+    c->continue_sent = false;
     if (c->in_len == 0) { /* idle connections hold no buffer */
         free(c->in);
         c->in = NULL;
@@ -436,6 +437,18 @@ static void pump_http(sotto_conn *c)
                     break;
                 }
                 want = req.head_len + (size_t)req.content_length;
+                /* The limits and credentials passed: a client waiting on
+                 * "Expect: 100-continue" may now send its body. */
+                if (c->in_len < want && !c->continue_sent &&
+                    sotto_slice_ieq(sotto_http_header_get(&req, "expect"), "100-continue")) {
+                    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                    c->continue_sent = true;
+                    if (tls_write(c, cont, sizeof cont - 1) != 0) {
+                        conn_abort(c);
+                        break;
+                    }
+                    sotto_conn_flush(c);
+                }
                 if (c->in_len >= want) {
                     sotto_g_metrics.requests_total++;
                     c->cur_len = (uint32_t)want;

@@ -77,6 +77,7 @@ struct sotto_conn {
     bool in_pump;
     bool want_pump;
     bool authed;                    /* auth_* valid for requests carrying auth_tag */
+    bool continue_sent;             /* "100 Continue" sent for the current request */
     uint16_t refs;                  /* jobs that will come back to this conn */
     uv_work_t *job;                 /* an Argon2id job still queued: cancelled on close */
     uint8_t addr_len;

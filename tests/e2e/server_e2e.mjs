@@ -482,6 +482,14 @@ try {
     assert.equal((await c.readResponse()).status, 200);
     c.end();
   });
+  await step('Expect: 100-continue gets 100 before the body is sent', async () => {
+    const c = await new Conn(srv).open();
+    c.write(`GET /v1/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Basic ${b64(authOf(bob))}\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n`);
+    assert.equal((await c.readResponse()).status, 100);
+    c.write('{}');
+    assert.equal((await c.readResponse()).status, 200);
+    c.end();
+  });
   await step('a request head that never completes: 408 and closed', async () => {
     const c = await new Conn(srv).open();
     c.write('GET /health HTTP/1.1\r\nHost: x\r\n');
