@@ -151,6 +151,30 @@ static void pin_process(int pid, const cpu_set_t *set)
     fprintf(stderr, "sotto-load: pinned %d threads of sottod\n", n);
 }
 
+/* CPU seconds (user + system) of one thread of pid; tid 0: the whole process. */
+static double cpu_s(int pid, int tid)
+{
+    char path[96], buf[1024];
+    if (tid == 0)
+        snprintf(path, sizeof path, "/proc/%d/stat", pid);
+    else
+        snprintf(path, sizeof path, "/proc/%d/task/%d/stat", pid, tid);
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return 0;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = 0;
+    const char *p = strrchr(buf, ')');
+    if (p == NULL)
+        return 0;
+    unsigned long ut = 0, st = 0;
+    /* fields after the name: state(3) ... utime(14) stime(15) */
+    if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* ---------- options ---------- */
 
 typedef enum { MODE_RELAY, MODE_IDLE, MODE_REGISTER } load_mode;
@@ -177,6 +201,7 @@ typedef struct opts {
     struct sockaddr_in src[LOAD_MAX_SRC];
     uint32_t nsrc;
     bool check;           /* exit 1 unless every message arrived exactly once */
+    const char *on_start, *on_end; /* relay: shell commands around the sending */
     cpu_set_t pin;        /* relay: server CPUs once set up (Argon2 may use all) */
     bool have_pin;
 } opts;
@@ -1073,12 +1098,20 @@ static int run_relay(void)
 
     if (O.have_pin)
         pin_process(O.server_pid, &O.pin);
+    if (O.on_start != NULL && system(O.on_start) != 0)
+        fprintf(stderr, "sotto-load: --on-start command failed\n");
     g_expected = O.messages;
+    double srv0 = O.server_pid ? cpu_s(O.server_pid, 0) : 0;
+    double loop0 = O.server_pid ? cpu_s(O.server_pid, O.server_pid) : 0;
     g_start_ns = now_ns();
     for (uint32_t i = 0; i < g_ncl; i++)
         send_puts(&g_cl[i]);
     bool ok = run_until(relay_done, g_start_ns + (uint64_t)O.timeout_s * 1000000000u);
     uint64_t end = g_last_rx_ns > g_start_ns ? g_last_rx_ns : now_ns();
+    if (O.on_end != NULL && system(O.on_end) != 0)
+        fprintf(stderr, "sotto-load: --on-end command failed\n");
+    double srv1 = O.server_pid ? cpu_s(O.server_pid, 0) : 0;
+    double loop1 = O.server_pid ? cpu_s(O.server_pid, O.server_pid) : 0;
     double secs = (double)(end - g_start_ns) / 1e9;
     qsort(g_lat_us, g_nlat, sizeof *g_lat_us, cmp_u32);
     uint64_t missing = 0, multi = 0;
@@ -1093,11 +1126,12 @@ static int run_relay(void)
     printf("relay clients=%" PRIu32 " senders=%" PRIu32 " window=%" PRIu32 " size=%" PRIu32 " messages=%" PRIu64
            " committed=%" PRIu64 " received=%" PRIu64 " missing=%" PRIu64 " duplicates=%" PRIu64
            " submit_errors=%" PRIu64 " foreign=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f"
-           " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f%s\n",
+           " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f"
+           " server_cpu_s=%.2f server_loop_cpu_s=%.2f%s\n",
            O.clients, O.senders, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
            g_http_err, g_unknown, secs, secs > 0 ? (double)g_received / secs : 0.0, pct(0.50),
            pct(0.90), pct(0.99), g_nlat ? g_lat_us[g_nlat - 1] / 1000.0 : 0.0,
-           ok ? "" : " TIMEOUT");
+           srv1 - srv0, loop1 - loop0, ok ? "" : " TIMEOUT");
     fflush(stdout);
     (void)multi;
     if (O.check && (!ok || missing != 0 || g_dups != 0 || g_http_err != 0 || g_committed != g_expected))
@@ -1191,6 +1225,8 @@ static void usage(void)
           "  --pin-server CPUS relay: pin every thread of --server-pid to CPUS (e.g. 0)\n"
           "                    once the connections are set up, before sending\n"
           "  --hold S          idle: seconds to wait before reading RSS (3)\n"
+          "  --on-start CMD    relay: run CMD (sh) once set up, before sending\n"
+          "  --on-end CMD      relay: run CMD after the last message (e.g. callgrind_control)\n"
           "  --timeout S       give up after S seconds per phase (600)\n"
           "  --check           relay: exit 1 unless every message arrived exactly once\n",
           stderr);
@@ -1322,6 +1358,12 @@ int main(int argc, char **argv)
             for (char *save = NULL, *t = strtok_r(tmp, ",", &save); t; t = strtok_r(NULL, ",", &save))
                 CPU_SET((size_t)num(t, 0, CPU_SETSIZE - 1, a), &O.pin);
             O.have_pin = true;
+        } else if (strcmp(a, "--on-start") == 0) {
+            NEEDV();
+            O.on_start = v;
+        } else if (strcmp(a, "--on-end") == 0) {
+            NEEDV();
+            O.on_end = v;
         } else if (strcmp(a, "--health") == 0) {
             O.health = true;
         } else if (strcmp(a, "--ws") == 0) {

@@ -1,0 +1,115 @@
+#!/bin/bash
+# bench/load/run.sh: sottod under real TLS + WebSocket load (docs/LOAD.md).
+#   relay 100 clients, relay 1,000 clients: durable messages/s, p50/p99 latency
+#   idle: sottod's RSS per idle connection (15,000 TLS connections; authenticated
+#         HTTP and WebSocket connections at smaller counts, Argon2id-bound)
+# sotto-load runs on CPU 1; sottod is pinned to CPU 0 while relaying (set-up,
+# one Argon2id per authenticated connection, may use both CPUs).
+#
+# usage: run.sh [--build-dir DIR] [--data DIR] [--quick] [--only relay|idle]
+#   --data DIR   the data dir, kept between runs so accounts are registered
+#                once (default DIR = BUILD/load-data)
+#   --quick      smaller counts (a few minutes)
+# env: LOAD_MESSAGES (20000), LOAD_WINDOW (8), LOAD_IDLE_CONNS (15000),
+#      LOAD_AUTH_CONNS (1000: authenticated idle HTTP conns), LOAD_WS_CONNS (1000)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+build=$here/../../build
+data=
+quick=
+only=
+while [ $# -gt 0 ]; do
+  case $1 in
+    --build-dir) build=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --quick) quick=1; shift ;;
+    --only) only=$2; shift 2 ;;
+    --no-build) shift ;;
+    *) echo "usage: run.sh [--build-dir DIR] [--data DIR] [--quick] [--only relay|idle]" >&2; exit 2 ;;
+  esac
+done
+SOTTOD=$build/bin/sottod
+LOAD=$build/bin/sotto-load
+[ -x "$SOTTOD" ] && [ -x "$LOAD" ] || { echo "run.sh: build sottod and sotto-load first" >&2; exit 2; }
+data=${data:-$build/load-data}
+mkdir -p "$data"
+MESSAGES=${LOAD_MESSAGES:-20000}
+WINDOW=${LOAD_WINDOW:-8}
+IDLE=${LOAD_IDLE_CONNS:-15000}
+AUTH=${LOAD_AUTH_CONNS:-1000}
+WSC=${LOAD_WS_CONNS:-1000}
+if [ -n "$quick" ]; then MESSAGES=5000; IDLE=2000; AUTH=100; WSC=100; fi
+ACCOUNTS=1000
+[ "$WSC" -gt "$ACCOUNTS" ] && ACCOUNTS=$WSC
+
+# Both sides need many descriptors (the hard limit here is ~20,000).
+ulimit -n "$(ulimit -Hn)"
+cat > "$data/sottod.conf" <<CONF
+# bench/load/run.sh: registration is rate-limited per source address; the
+# bench registers its accounts from 127.0.0.1. Idle connections must stay.
+register_burst = 1000000
+register_per_hour = 1000000
+idle_timeout_ms = 86400000
+header_timeout_ms = 600000
+log_level = warn
+CONF
+
+pid=
+stop() {
+  if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; pid=; fi
+}
+trap stop EXIT INT TERM
+start() {
+  local try i
+  for try in 1 2 3 4 5; do
+    port=$("$LOAD" free-port)
+    "$SOTTOD" --data "$data" --listen "127.0.0.1:$port" >"$data/out" 2>"$data/err" &
+    pid=$!
+    for i in $(seq 100); do
+      grep -q "listening on" "$data/out" 2>/dev/null && return 0
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    stop
+  done
+  echo "run.sh: sottod did not start"; cat "$data/err"; exit 1
+}
+metric() { grep "^$1 " <(curl -sk "https://127.0.0.1:$port/metrics") | awk '{print $2}'; }
+
+results=()
+start
+echo "== accounts: $ACCOUNTS (registered once, kept in $data)"
+"$LOAD" register --port "$port" --clients "$ACCOUNTS" --concurrency 8 --timeout 7200 | tee -a "$data/results"
+
+if [ "$only" != idle ]; then
+  for spec in "100 100" "1000 100"; do
+    set -- $spec
+    b0=$(metric sottod_commit_batches_total)
+    echo "== relay: $1 clients ($2 submitting), $MESSAGES messages, window $WINDOW per submitter"
+    line=$(taskset -c 1 "$LOAD" relay --port "$port" --clients "$1" --senders "$2" \
+      --messages "$MESSAGES" --window "$WINDOW" --server-pid "$pid" --pin-server 0 \
+      --concurrency 16 --timeout 1800)
+    b1=$(metric sottod_commit_batches_total)
+    echo "$line commit_batches=$((b1 - b0))" | tee -a "$data/results"
+    results+=("$line commit_batches=$((b1 - b0))")
+    taskset -a -p -c 0,1 "$pid" >/dev/null   # set-up of the next run may use both
+  done
+fi
+
+if [ "$only" != relay ]; then
+  for spec in "--health --conns $IDLE" "--conns $AUTH --accounts 100" "--ws --conns $WSC"; do
+    stop; start
+    sleep 1
+    h0=$(metric sottod_heap_bytes)
+    echo "== idle: $spec"
+    line=$(taskset -c 1 "$LOAD" idle --port "$port" $spec --server-pid "$pid" \
+      --concurrency 32 --hold 5 --timeout 7200)
+    h=$(metric sottod_heap_bytes)
+    n=$(echo "$line" | sed -n 's/.* open=\([0-9]*\).*/\1/p')
+    extra="heap_before=$h0 heap_after=$h heap_per_conn=$(( (h - h0) / (n > 0 ? n : 1) ))"
+    echo "$line $extra" | tee -a "$data/results"
+    results+=("$line $extra")
+  done
+fi
+echo "== summary"
+printf '%s\n' "${results[@]}"
