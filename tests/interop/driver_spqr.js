@@ -85,7 +85,9 @@ class Peer {
         }
       }
     });
+    this.exit = null;
     this.proc.on('exit', (code, sig) => {
+      this.exit = { code, sig };
       this.dead = `${label} exited (${sig ?? code})`;
       for (const p of this.pending.splice(0)) p.reject(new CheckError(this.dead));
     });
@@ -103,10 +105,13 @@ class Peer {
     check(r.ok, `${this.label}: ${req.cmd} failed: ${r.error}`);
     return r;
   }
+  // Closes stdin and waits for the exit; null, or why the exit was not clean (a sanitizer
+  // or valgrind report at exit shows up as a non-zero status).
   stop() {
+    const why = () => (this.exit.code === 0 ? null : `${this.label} exited with ${this.exit.sig ?? `status ${this.exit.code}`}`);
     return new Promise((resolve) => {
-      if (this.dead) return resolve();
-      this.proc.on('exit', () => resolve());
+      if (this.exit) return resolve(why());
+      this.proc.on('exit', () => resolve(why()));
       this.proc.stdin.end();
     });
   }
@@ -248,6 +253,7 @@ async function runCase(name, cmdA, cmdB, aInitiates, seed, opts) {
   const stats = { A: { max: -1, last: -1, changes: [] }, B: { max: -1, last: -1, changes: [] } };
   const tag = `${name} (${X.label} initiates)`;
   const t0 = Date.now();
+  let ok = false;
   try {
     const [x, y] = await setup(X, Y);
     await CASES[name](x, y, new Rng(seed), stats, opts);
@@ -255,16 +261,21 @@ async function runCase(name, cmdA, cmdB, aInitiates, seed, opts) {
       check(stats[p].max >= 1 + opts.minAdvances,
         `${p}: highest SPQR epoch sent ${stats[p].max}, needed ${1 + opts.minAdvances}`);
     }
-    const secs = ((Date.now() - t0) / 1000).toFixed(1);
-    console.log(`PASS ${tag} ${secs}s (SPQR epochs sent: A ${stats.A.changes.join('>')}; B ${stats.B.changes.join('>')})`);
-    return true;
+    ok = true;
   } catch (e) {
     if (!(e instanceof CheckError)) throw e;
     console.log(`FAIL ${tag}: ${e.message} (epochs sent so far: A ${stats.A.changes.join('>')}; B ${stats.B.changes.join('>')})`);
-    return false;
-  } finally {
-    await Promise.all([A.stop(), B.stop()]);
   }
+  const exits = (await Promise.all([A.stop(), B.stop()])).filter((w) => w !== null);
+  if (ok && exits.length > 0) {
+    console.log(`FAIL ${tag}: ${exits.join('; ')}`);
+    return false;
+  }
+  if (ok) {
+    const secs = ((Date.now() - t0) / 1000).toFixed(1);
+    console.log(`PASS ${tag} ${secs}s (SPQR epochs sent: A ${stats.A.changes.join('>')}; B ${stats.B.changes.join('>')})`);
+  }
+  return ok;
 }
 
 async function main() {

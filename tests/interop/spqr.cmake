@@ -6,6 +6,8 @@
 #                                 in blocks of 20, every arriving message must decrypt)
 #   interop/spqr-sotto-libsignal  the same with sotto-peer against libsignal 0.103 (sessions carry
 #                                 the ML-KEM braid of src/protocol/spqr_braid.c)
+#   interop/spqr-sotto-valgrind   sotto-peer under valgrind memcheck, lossy case, 120 round trips
+#                                 (2 advances); label memcheck only (slow)
 set(SPQR_LIBSIGNAL "\"${NODE}\" \"${INTEROP_DIR}/peer.js\"")
 set(SPQR_DRIVER ${NODE} ${INTEROP_DIR}/driver_spqr.js)
 
@@ -17,4 +19,12 @@ if(TARGET sotto-peer)
   add_test(NAME interop/spqr-sotto-libsignal
     COMMAND ${SPQR_DRIVER} --a "\"$<TARGET_FILE:sotto-peer>\"" --b ${SPQR_LIBSIGNAL})
   list(APPEND INTEROP_TESTS interop/spqr-sotto-libsignal)
+  find_program(VALGRIND valgrind)
+  if(VALGRIND AND NOT SOTTO_SANITIZE)
+    add_test(NAME interop/spqr-sotto-valgrind
+      COMMAND ${SPQR_DRIVER}
+        --a "\"${VALGRIND}\" -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite \"$<TARGET_FILE:sotto-peer>\""
+        --b ${SPQR_LIBSIGNAL} --case lossy --round-trips 120 --min-advances 2)
+    set_tests_properties(interop/spqr-sotto-valgrind PROPERTIES LABELS memcheck TIMEOUT 600)
+  endif()
 endif()
