@@ -103,8 +103,9 @@ if [ "$only" != relay ]; then
     h0=$(metric sottod_heap_bytes)
     echo "== idle: $spec"
     line=$(taskset -c 1 "$LOAD" idle --port "$port" $spec --server-pid "$pid" \
-      --concurrency 32 --hold 5 --timeout 7200)
-    h=$(metric sottod_heap_bytes)
+      --concurrency 32 --hold 5 --timeout 7200 \
+      --on-end "curl -sk https://127.0.0.1:$port/metrics > '$data/metrics.idle'")
+    h=$(grep '^sottod_heap_bytes ' "$data/metrics.idle" | awk '{print $2}')
     n=$(echo "$line" | sed -n 's/.* open=\([0-9]*\).*/\1/p')
     extra="heap_before=$h0 heap_after=$h heap_per_conn=$(( (h - h0) / (n > 0 ? n : 1) ))"
     echo "$line $extra" | tee -a "$data/results"

@@ -1183,6 +1183,8 @@ static int run_idle(void)
     /* settle (answer pings meanwhile) */
     uint64_t hold_end = now_ns() + (uint64_t)O.hold_s * 1000000000u;
     run_until(never, hold_end);
+    if (O.on_end != NULL && system(O.on_end) != 0) /* connections still open */
+        fprintf(stderr, "sotto-load: --on-end command failed\n");
     long after = O.server_pid > 0 ? rss_kib(O.server_pid) : -1;
     uint32_t open = 0;
     for (uint32_t i = 0; i < O.conns; i++)
@@ -1226,7 +1228,8 @@ static void usage(void)
           "                    once the connections are set up, before sending\n"
           "  --hold S          idle: seconds to wait before reading RSS (3)\n"
           "  --on-start CMD    relay: run CMD (sh) once set up, before sending\n"
-          "  --on-end CMD      relay: run CMD after the last message (e.g. callgrind_control)\n"
+          "  --on-end CMD      relay: run CMD after the last message (e.g. callgrind_control);\n"
+          "                    idle: after --hold, while every connection is still open\n"
           "  --timeout S       give up after S seconds per phase (600)\n"
           "  --check           relay: exit 1 unless every message arrived exactly once\n",
           stderr);
