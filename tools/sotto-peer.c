@@ -1258,7 +1258,7 @@ static bool cmd_seal(peer_state *st, json_t *req, reply *r)
 {
     if (!need_init(st, r))
         return false;
-    uint32_t version, type, hint;
+    uint32_t version = 0, type = 0, hint = 0;
     uint8_t *cert = NULL, *content = NULL, *gid = NULL, *out = NULL;
     size_t cert_len = 0, content_len = 0, gid_len = 0, n = 0, n_rcpt = 0;
     sotto_sealed_recipient *rcpt = NULL;
