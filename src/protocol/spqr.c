@@ -80,7 +80,7 @@ static int get_varint(const uint8_t *p, size_t n, size_t *at, uint64_t *out)
     return -1;
 }
 
-static size_t put_varint(uint8_t *p, uint64_t v)
+size_t sotto_spqr_put_varint(uint8_t *p, uint64_t v)
 {
     size_t i = 0;
     while (v >= 0x80) {
@@ -134,8 +134,8 @@ sotto_err sotto_spqr_send_plan_make(const sotto_spqr *s, sotto_spqr_send_plan *p
     /* version 1 || varint epoch 1 || varint index || type None */
     size_t n = 0;
     p->msg[n++] = SOTTO_SPQR_VERSION_V1;
-    n += put_varint(p->msg + n, 1);
-    n += put_varint(p->msg + n, p->index);
+    n += sotto_spqr_put_varint(p->msg + n, 1);
+    n += sotto_spqr_put_varint(p->msg + n, p->index);
     p->msg[n++] = SOTTO_SPQR_T_NONE;
     p->msg_len = n;
     return SOTTO_OK;

@@ -55,6 +55,10 @@ typedef struct sotto_spqr_msg {
 sotto_err sotto_spqr_init(sotto_spqr *s, const uint8_t auth_key[SOTTO_SPQR_KEY_BYTES], int dir);
 void sotto_spqr_wipe(sotto_spqr *s);
 
+/* encode_varint of serialize.rs (at most SOTTO_SPQR_VARINT_MAX bytes); the
+ * braid's writer (spqr_braid.c) uses it too. */
+size_t sotto_spqr_put_varint(uint8_t *p, uint64_t v);
+
 /* Strict V1 decode; SOTTO_ERR_PQ_RATCHET when it does not parse. */
 sotto_err sotto_spqr_parse(sotto_spqr_msg *m, const uint8_t *p, size_t n);
 

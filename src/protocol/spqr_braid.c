@@ -15,19 +15,6 @@ static const uint8_t ZERO_SALT[32];
 
 /* ---- messages (serialize.rs) ---- */
 
-/* encode_varint; spqr.c has the same as a static helper (to share once the
- * braid replaces spqr.c's epoch-0 chain). */
-static size_t put_varint(uint8_t *p, uint64_t v)
-{
-    size_t i = 0;
-    while (v >= 0x80) {
-        p[i++] = (uint8_t)(v | 0x80);
-        v >>= 7;
-    }
-    p[i++] = (uint8_t)v;
-    return i;
-}
-
 static int has_chunk(uint8_t type)
 {
     return type != SOTTO_SPQR_T_NONE && type != SOTTO_SPQR_T_CT1ACK;
@@ -56,11 +43,11 @@ size_t sotto_spqr_braid_msg_write(const sotto_spqr_braid_msg *m,
 {
     size_t n = 0;
     out[n++] = SOTTO_SPQR_VERSION_V1;
-    n += put_varint(out + n, m->epoch);
-    n += put_varint(out + n, m->index);
+    n += sotto_spqr_put_varint(out + n, m->epoch);
+    n += sotto_spqr_put_varint(out + n, m->index);
     out[n++] = m->type;
     if (has_chunk(m->type)) {
-        n += put_varint(out + n, m->chunk_index);
+        n += sotto_spqr_put_varint(out + n, m->chunk_index);
         memcpy(out + n, m->chunk, SOTTO_SPQR_EC_CHUNK_BYTES);
         n += SOTTO_SPQR_EC_CHUNK_BYTES;
     }
