@@ -38,7 +38,6 @@
 typedef struct sotto_srv sotto_srv;
 typedef struct sotto_conn sotto_conn;
 typedef struct sotto_batch sotto_batch;
-typedef struct sotto_ackq sotto_ackq;
 
 /* Follows a client's WebSocket byte stream frame by frame (header length,
  * payload length, FIN) to tell when it is between two messages. */
@@ -115,7 +114,7 @@ struct sotto_srv {
     uv_signal_t sigterm, sigint;
     uv_timer_t sweep_timer, expire_timer, batch_timer, drain_timer;
     sotto_store *store;             /* loop thread */
-    sotto_store *writer;            /* message commits and acks, one job at a time */
+    sotto_store *writer;            /* message commits and acks, one batch at a time */
     sotto_store_pool pool;
     sotto_ratelimit *rl_register;
     sotto_ratelimit *rl_auth_fail;
@@ -125,7 +124,6 @@ struct sotto_srv {
     bool listening, draining, stopped;
     sotto_conn **dev;               /* SOTTOD_DEV_BUCKETS chains */
     sotto_batch *pending, *inflight, *spare;
-    sotto_ackq *ack_pending, *ack_inflight, *ack_spare;
     bool batch_timer_on;
     uint8_t tag_key[32];            /* keys auth_tag */
 };

@@ -43,9 +43,6 @@
  * or this long after its first one arrived, whichever comes first. */
 #define SOTTOD_BATCH_MAX_ENVELOPES       512u
 #define SOTTOD_BATCH_WINDOW_MS           1u
-/* Ack messages deleted by one writer job (each device is one store transaction);
- * more wait for the next job, after the next message commit. */
-#define SOTTOD_ACKS_PER_JOB              64u
 
 /* Registration rate limit, per source address (token bucket). */
 #define SOTTOD_REGISTER_BURST            10u

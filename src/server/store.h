@@ -66,6 +66,7 @@
 #define SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH     512
 #define SOTTO_STORE_MAX_FETCH                     100   /* envelopes per fetch call */
 #define SOTTO_STORE_MAX_ACKS                      100   /* envelope ids per ack call */
+#define SOTTO_STORE_MAX_ACK_REQS_PER_BATCH        8192  /* device acks per write batch */
 #define SOTTO_STORE_EXPIRY_SECONDS                (30 * 24 * 3600) /* 30 days */
 #define SOTTO_STORE_TIME_GRANULARITY_SECONDS      3600  /* envelope times round down to this */
 #define SOTTO_STORE_CREATED_GRANULARITY_SECONDS   86400 /* account/device creation: the day */
@@ -319,6 +320,29 @@ typedef struct sotto_store_submission {
  * result is set to that error. n <= SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH. */
 sotto_store_err sotto_store_enqueue_batch(sotto_store *s,
                                           sotto_store_submission *subs, size_t n);
+
+/* One device's acknowledgement inside a write batch. */
+typedef struct sotto_store_ack_req {
+    /* in */
+    uint8_t uuid[SOTTO_STORE_UUID_BYTES];
+    uint32_t device_id;
+    const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID_BYTES];
+    size_t n;                                    /* 1..SOTTO_STORE_MAX_ACKS */
+    /* out (set by the batch; zeroed first) */
+    sotto_store_err result;                      /* OK, NOT_FOUND, INVALID_ARGUMENT, TOO_LARGE */
+    size_t deleted;                              /* envelopes that went */
+} sotto_store_ack_req;
+
+/* Submissions and acknowledgements (of any devices) in ONE transaction (one
+ * fsync). Submissions are handled as by enqueue_batch; each ack as by
+ * sotto_store_ack, with its own result: an ack for an unknown device or with
+ * bad arguments fails alone. Returns SOTTO_STORE_OK once committed; on any
+ * other return nothing was written and every result is that error.
+ * n_subs <= SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH,
+ * n_acks <= SOTTO_STORE_MAX_ACK_REQS_PER_BATCH; either may be 0. */
+sotto_store_err sotto_store_write_batch(sotto_store *s,
+                                        sotto_store_submission *subs, size_t n_subs,
+                                        sotto_store_ack_req *acks, size_t n_acks);
 
 /* One queued envelope as delivered. */
 typedef struct sotto_store_envelope {

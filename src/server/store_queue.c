@@ -181,12 +181,60 @@ static void fail_all(sotto_store_submission *subs, size_t n, sotto_store_err e)
     }
 }
 
-sotto_store_err sotto_store_enqueue_batch(sotto_store *s, sotto_store_submission *subs, size_t n)
+static sotto_store_err check_ack(const sotto_store_ack_req *a)
 {
-    if (s == NULL || subs == NULL || n == 0)
+    if (a->device_id == 0 || a->n == 0 || a->ids == NULL)
         return SOTTO_STORE_ERR_INVALID_ARGUMENT;
-    if (n > SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH) {
+    if (a->n > SOTTO_STORE_MAX_ACKS)
+        return SOTTO_STORE_ERR_TOO_LARGE;
+    return SOTTO_STORE_OK;
+}
+
+/* Inside the batch transaction. Errors of this ack alone go to a->result;
+ * the return is a batch-wide failure. */
+static sotto_store_err apply_ack(sotto_store *s, sotto_store_ack_req *a, sqlite3_stmt *del)
+{
+    int64_t device_row = 0;
+    sotto_store_err e = sotto_store_lookup(s, a->uuid, a->device_id, NULL, &device_row);
+    if (e == SOTTO_STORE_ERR_NOT_FOUND) {
+        a->result = e;
+        return SOTTO_STORE_OK;
+    }
+    if (e != SOTTO_STORE_OK)
+        return e;
+    size_t total = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        sqlite3_bind_blob(del, 1, a->ids[i], SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_STATIC);
+        sqlite3_bind_int64(del, 2, device_row);
+        int rc = sqlite3_step(del);
+        sqlite3_reset(del);
+        sqlite3_clear_bindings(del);
+        if (rc != SQLITE_DONE)
+            return sotto_store_db_err(rc);
+        total += (size_t)sqlite3_changes(s->db);
+    }
+    a->deleted = total;
+    return SOTTO_STORE_OK;
+}
+
+static void fail_acks(sotto_store_ack_req *acks, size_t n, sotto_store_err e)
+{
+    for (size_t i = 0; i < n; i++) {
+        acks[i].result = e;
+        acks[i].deleted = 0;
+    }
+}
+
+sotto_store_err sotto_store_write_batch(sotto_store *s,
+                                        sotto_store_submission *subs, size_t n,
+                                        sotto_store_ack_req *acks, size_t n_acks)
+{
+    if (s == NULL || (n > 0 && subs == NULL) || (n_acks > 0 && acks == NULL) ||
+        n + n_acks == 0)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    if (n > SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH || n_acks > SOTTO_STORE_MAX_ACK_REQS_PER_BATCH) {
         fail_all(subs, n, SOTTO_STORE_ERR_TOO_LARGE);
+        fail_acks(acks, n_acks, SOTTO_STORE_ERR_TOO_LARGE);
         return SOTTO_STORE_ERR_TOO_LARGE;
     }
     size_t valid = 0;
@@ -195,20 +243,27 @@ sotto_store_err sotto_store_enqueue_batch(sotto_store *s, sotto_store_submission
         subs[i].result = check_submission(&subs[i]);
         valid += subs[i].result == SOTTO_STORE_OK;
     }
+    for (size_t i = 0; i < n_acks; i++) {
+        acks[i].deleted = 0;
+        acks[i].result = check_ack(&acks[i]);
+        valid += acks[i].result == SOTTO_STORE_OK;
+    }
     if (valid == 0)
-        return SOTTO_STORE_OK; /* every submission refused on its own; nothing to write */
+        return SOTTO_STORE_OK; /* every item refused on its own; nothing to write */
 
     int64_t now = sotto_store_round_down(sotto_store_now(s),
                                          SOTTO_STORE_TIME_GRANULARITY_SECONDS);
     sotto_store_err e = sotto_store_begin_write(s);
     if (e != SOTTO_STORE_OK) {
         fail_all(subs, n, e);
+        fail_acks(acks, n_acks, e);
         return e;
     }
-    sqlite3_stmt *insert = NULL;
-    e = sotto_store_prepare(s, &insert,
-        "INSERT INTO envelopes (device, envelope_id, created, type, sender_uuid,"
-        " sender_device, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    sqlite3_stmt *insert = NULL, *del = NULL;
+    if (n > 0)
+        e = sotto_store_prepare(s, &insert,
+            "INSERT INTO envelopes (device, envelope_id, created, type, sender_uuid,"
+            " sender_device, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
     for (size_t i = 0; i < n && e == SOTTO_STORE_OK; i++) {
         if (subs[i].result != SOTTO_STORE_OK)
             continue;
@@ -230,14 +285,31 @@ sotto_store_err sotto_store_enqueue_batch(sotto_store *s, sotto_store_submission
             sqlite3_exec(s->db, "RELEASE sub", NULL, NULL, NULL) != SQLITE_OK)
             e = SOTTO_STORE_ERR_DB;
     }
+    /* Acks name envelopes that were delivered, so committed before this
+     * transaction began: their place after the inserts changes nothing. */
+    if (e == SOTTO_STORE_OK && n_acks > 0)
+        e = sotto_store_prepare(s, &del,
+            "DELETE FROM envelopes WHERE envelope_id = ?1 AND device = ?2");
+    for (size_t i = 0; i < n_acks && e == SOTTO_STORE_OK; i++)
+        if (acks[i].result == SOTTO_STORE_OK)
+            e = apply_ack(s, &acks[i], del);
     sqlite3_finalize(insert);
+    sqlite3_finalize(del);
     if (e == SOTTO_STORE_OK)
         e = sotto_store_commit(s);
     if (e != SOTTO_STORE_OK) {
         sotto_store_rollback(s);
         fail_all(subs, n, e);
+        fail_acks(acks, n_acks, e);
     }
     return e;
+}
+
+sotto_store_err sotto_store_enqueue_batch(sotto_store *s, sotto_store_submission *subs, size_t n)
+{
+    if (s == NULL || subs == NULL || n == 0)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    return sotto_store_write_batch(s, subs, n, NULL, 0);
 }
 
 void sotto_store_envelopes_free(sotto_store_envelope *e, size_t count)

@@ -756,12 +756,106 @@ static void test_migration_from_v1(void **state)
     assert_counters_match(f->dir);
 }
 
+/* Acks of several devices and a submission in one write batch (one
+ * transaction): each ack deletes only its own device's envelopes, a bad ack
+ * fails alone, and the submission is stored alongside. */
+static void test_write_batch_multi_device_acks(void **state)
+{
+    fx *f = *state;
+    uint8_t body[2][3] = {{'a', '0', 0}, {'a', '1', 0}};
+    for (int r = 0; r < 2; r++) {
+        sotto_store_outgoing env[3];
+        for (uint32_t d = 0; d < 3; d++)
+            env[d] = (sotto_store_outgoing){.device_id = d + 1, .type = 1, .body = body[r],
+                                            .body_len = 2};
+        sotto_store_submission sub = sub_from(f->bob, 1, f->alice, env, 3);
+        assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+        assert_int_equal(sub.result, SOTTO_STORE_OK);
+    }
+    uint8_t ids[3][2][SOTTO_STORE_ENVELOPE_ID_BYTES];
+    for (uint32_t d = 1; d <= 3; d++) {
+        sotto_store_envelope *e = NULL;
+        size_t n = 0;
+        assert_int_equal(sotto_store_fetch_queue(f->s, f->alice, d, 0, 10, &e, &n),
+                         SOTTO_STORE_OK);
+        assert_int_equal(n, 2);
+        for (size_t i = 0; i < n; i++)
+            memcpy(ids[d - 1][i], e[i].id, SOTTO_STORE_ENVELOPE_ID_BYTES);
+        sotto_store_envelopes_free(e, n);
+    }
+
+    uint8_t nb[] = "b2";
+    sotto_store_outgoing env[3];
+    for (uint32_t d = 0; d < 3; d++)
+        env[d] = (sotto_store_outgoing){.device_id = d + 1, .type = 1, .body = nb, .body_len = 2};
+    sotto_store_submission sub = sub_from(f->bob, 1, f->alice, env, 3);
+    sotto_store_ack_req acks[5];
+    memset(acks, 0, sizeof acks);
+    for (int i = 0; i < 5; i++)
+        memcpy(acks[i].uuid, f->alice, 16);
+    acks[0].device_id = 1;                       /* both of device 1 */
+    acks[0].ids = (const uint8_t(*)[16])ids[0];
+    acks[0].n = 2;
+    acks[1].device_id = 2;                       /* the first of device 2 */
+    acks[1].ids = (const uint8_t(*)[16])ids[1];
+    acks[1].n = 1;
+    acks[2].device_id = 3;                       /* device 1's ids from device 3: nothing */
+    acks[2].ids = (const uint8_t(*)[16])ids[0];
+    acks[2].n = 2;
+    acks[3].device_id = 9;                       /* no such device: fails alone */
+    acks[3].ids = (const uint8_t(*)[16])ids[2];
+    acks[3].n = 1;
+    acks[4].device_id = 3;                       /* no ids: fails alone */
+    acks[4].ids = (const uint8_t(*)[16])ids[2];
+    acks[4].n = 0;
+    assert_int_equal(sotto_store_write_batch(f->s, &sub, 1, acks, 5), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_OK);
+    assert_int_equal(acks[0].result, SOTTO_STORE_OK);
+    assert_int_equal(acks[0].deleted, 2);
+    assert_int_equal(acks[1].result, SOTTO_STORE_OK);
+    assert_int_equal(acks[1].deleted, 1);
+    assert_int_equal(acks[2].result, SOTTO_STORE_OK);
+    assert_int_equal(acks[2].deleted, 0);
+    assert_int_equal(acks[3].result, SOTTO_STORE_ERR_NOT_FOUND);
+    assert_int_equal(acks[4].result, SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(qcount(f->s, f->alice, 1), 1);
+    assert_int_equal(qcount(f->s, f->alice, 2), 2);
+    assert_int_equal(qcount(f->s, f->alice, 3), 3);
+
+    /* Device 2 keeps its order: a1, then b2. */
+    sotto_store_envelope *e = NULL;
+    size_t n = 0;
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->alice, 2, 0, 10, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_memory_equal(e[0].body, "a1", 2);
+    assert_memory_equal(e[1].body, "b2", 2);
+    sotto_store_envelopes_free(e, n);
+
+    /* Acks alone work too, and a repeated one is harmless. */
+    assert_int_equal(sotto_store_write_batch(f->s, NULL, 0, acks, 2), SOTTO_STORE_OK);
+    assert_int_equal(acks[0].deleted, 0);
+    assert_int_equal(acks[1].deleted, 0);
+    assert_int_equal(sotto_store_write_batch(f->s, NULL, 0, NULL, 0),
+                     SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    /* Over the limit: refused whole, nothing deleted. */
+    sotto_store_ack_req *many = calloc(SOTTO_STORE_MAX_ACK_REQS_PER_BATCH + 1, sizeof *many);
+    assert_non_null(many);
+    memcpy(many, acks, sizeof acks);
+    assert_int_equal(sotto_store_write_batch(f->s, NULL, 0, many,
+                                             SOTTO_STORE_MAX_ACK_REQS_PER_BATCH + 1),
+                     SOTTO_STORE_ERR_TOO_LARGE);
+    assert_int_equal(many[0].result, SOTTO_STORE_ERR_TOO_LARGE);
+    free(many);
+    assert_int_equal(qcount(f->s, f->alice, 3), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_device_mismatch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_mixed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_cursor_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_write_batch_multi_device_acks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_queue, setup, teardown),
