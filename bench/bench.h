@@ -66,6 +66,10 @@ int bench_sotto_open(bench_part *p, const bench_cfg *cfg); /* libsotto's public 
 int bench_floor_open(bench_part *p, const bench_cfg *cfg); /* the primitive floor */
 int bench_lspc_open(bench_part *p, const bench_cfg *cfg);  /* libsignal-protocol-c 2.3.3 */
 
+/* sotto-bench --layers (layers.c): the group, sealed sender and fingerprint
+ * figures, libsotto and the floor; only_fig NULL for all. 0 on success. */
+int bench_layers_main(unsigned batches, double scale, int quick, const char *only_fig);
+
 /* Measures the wanted figures over the parts and prints, per figure and
  * part, "<figure> <impl> <µs>" (or "failed"), and for every part after the
  * first "ratio <figure> <impl> <first/part, median of rounds>". */

@@ -7,8 +7,11 @@
 // Timing: process.hrtime.bigint() (monotonic), one warm-up batch, the median
 // over batches of (batch time / ops).
 //
-//   node bench/libsignal_bench.js [--quick] [--cpu-time] [--batches B] [--scale F]
+//   node bench/libsignal_bench.js [--quick] [--cpu-time] [--batches B] [--scale F] [--layers]
 // --cpu-time: process CPU time (process.cpuUsage) instead of wall time.
+// --layers: instead, the group, sealed sender and fingerprint figures of
+//   sotto-bench --layers, each as "<figure> libsignal-client <wall µs>" and
+//   "cpu <figure> libsignal-client <process CPU µs>".
 'use strict';
 
 const path = require('path');
@@ -22,6 +25,11 @@ const OPK_ID = 7;
 const KPK_ID = 11;
 const DEFAULT = { setup: 100, encrypt_1k: 2000, decrypt_1k: 2000, pingpong: 300, batches: 11 };
 const QUICK = { setup: 2, encrypt_1k: 10, decrypt_1k: 10, pingpong: 4, batches: 1 };
+// The layers figures (bench/layers.c has the same counts).
+const LAYERS = { group_enc_1k: 2000, group_dec_1k: 2000, seal_v1: 1000, unseal_v1: 1000, seal_v2_10: 100,
+  seal_v2_100: 20, fingerprint: 20 };
+const NOW_MS = 1700000000000;
+const EXPIRES_MS = NOW_MS + 86400000;
 
 // Nanoseconds (BigInt) from a monotonic clock, or process CPU time.
 let now = () => process.hrtime.bigint();
@@ -34,14 +42,16 @@ function parseArgs(argv) {
   let cfg = { ...DEFAULT };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
-    if (a === '--quick') cfg = { ...QUICK, cpu: cfg.cpu };
+    if (a === '--quick') cfg = { ...QUICK, cpu: cfg.cpu, layers: cfg.layers, quick: true };
+    else if (a === '--layers') cfg.layers = true;
     else if (a === '--cpu-time') cfg.cpu = true;
     else if (a === '--batches' && i + 1 < argv.length) cfg.batches = Number(argv[++i]);
     else if (a === '--scale' && i + 1 < argv.length) {
       const s = Number(argv[++i]);
       for (const k of ['setup', 'encrypt_1k', 'decrypt_1k', 'pingpong']) cfg[k] = Math.max(1, Math.floor(cfg[k] * s));
+      cfg.scale = s;
     } else {
-      throw new Error('usage: libsignal_bench.js [--quick] [--cpu-time] [--batches B] [--scale F]');
+      throw new Error('usage: libsignal_bench.js [--quick] [--cpu-time] [--batches B] [--scale F] [--layers]');
     }
   }
   if (!(Number.isInteger(cfg.batches) && cfg.batches >= 1 && cfg.batches <= 101)) throw new Error('bad --batches');
@@ -123,12 +133,125 @@ function makeBundle(S, bob) {
   );
 }
 
+// Protobuf UnidentifiedSenderMessageContent {type, cert, content, hint}: the
+// Node API builds one only from a CiphertextMessage.
+function varint(n) {
+  const out = [];
+  while (n >= 0x80) { out.push((n & 0x7f) | 0x80); n = Math.floor(n / 128); }
+  out.push(n);
+  return out;
+}
+function usmcBytes(type, cert, content, hint) {
+  const parts = [];
+  const field = (num, wire, body) => parts.push(Buffer.from(varint(num * 8 + wire)), body);
+  field(1, 0, Buffer.from(varint(type)));
+  field(2, 2, Buffer.concat([Buffer.from(varint(cert.length)), Buffer.from(cert)]));
+  field(3, 2, Buffer.concat([Buffer.from(varint(content.length)), Buffer.from(content)]));
+  field(4, 0, Buffer.from(varint(hint)));
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+// Paired wall and CPU medians of fn(i), n ops a batch; pre(n) runs before
+// the clocks start.
+async function measureBoth(fig, n, batches, fn, pre) {
+  const wall = [], cpu = [];
+  for (let b = 0; b <= batches; b++) {
+    if (pre) await pre(n);
+    const w0 = process.hrtime.bigint(), c0 = cpuNow();
+    for (let i = 0; i < n; i++) await fn(i);
+    const c = Number(cpuNow() - c0) / 1000 / n, w = Number(process.hrtime.bigint() - w0) / 1000 / n;
+    if (b > 0) { wall.push(w); cpu.push(c); } // batch 0 is the warm-up
+  }
+  process.stdout.write(`${fig} ${IMPL} ${median(wall).toFixed(2)}\ncpu ${fig} ${IMPL} ${median(cpu).toFixed(2)}\n`);
+}
+
+async function layers(S, cfg) {
+  const iters = {};
+  for (const [k, v] of Object.entries(LAYERS)) iters[k] = cfg.quick ? 2 : Math.max(1, Math.floor(v * (cfg.scale ?? 1)));
+  const msg = new Uint8Array(MSG_BYTES).map((_, i) => i & 0xff);
+  const crypto = require('crypto');
+
+  // group: a sends (encrypt figure); b's chain is known to r (decrypt figure)
+  const senderKeyStore = () => {
+    const m = new Map();
+    return new (class extends S.SenderKeyStore {
+      async saveSenderKey(s, d, r) { m.set(`${s.name()}.${s.deviceId()}.${d}`, r); }
+      async getSenderKey(s, d) { return m.get(`${s.name()}.${s.deviceId()}.${d}`) ?? null; }
+    })();
+  };
+  const dist = crypto.randomUUID();
+  const ga = S.ProtocolAddress.new('group-a', 1), gb = S.ProtocolAddress.new('group-b', 1);
+  const gaStore = senderKeyStore(), gbStore = senderKeyStore(), grStore = senderKeyStore();
+  await S.SenderKeyDistributionMessage.create(ga, dist, gaStore);
+  const skdm = await S.SenderKeyDistributionMessage.create(gb, dist, gbStore);
+  await S.processSenderKeyDistributionMessage(gb, S.SenderKeyDistributionMessage.deserialize(skdm.serialize()), grStore);
+  await measureBoth('group_enc_1k', iters.group_enc_1k, cfg.batches,
+    async () => (await S.groupEncrypt(ga, dist, gaStore, msg)).serialize());
+  let pending = [];
+  await measureBoth('group_dec_1k', iters.group_dec_1k, cfg.batches, async (i) => {
+    const pt = await S.groupDecrypt(gb, grStore, pending[i]);
+    if (pt.length !== MSG_BYTES) throw new Error('group: decrypted the wrong length');
+  }, async (n) => {
+    pending = [];
+    for (let i = 0; i < n; i++) pending.push((await S.groupEncrypt(gb, dist, gbStore, msg)).serialize());
+  });
+
+  // sealed sender: trust root -> server certificate -> sender certificate
+  const root = S.PrivateKey.generate(), server = S.PrivateKey.generate();
+  const senderUser = makeUser(S, '9d0652a3-dcc3-4d11-975f-74d61598733f', 1);
+  const recipientUser = makeUser(S, 'recipient', 2);
+  const identities = new Map();
+  senderUser.identityStore = new (class extends S.IdentityKeyStore {
+    async getIdentityKey() { return senderUser.identity.privateKey; }
+    async getLocalRegistrationId() { return senderUser.regId; }
+    async saveIdentity(a, k) { identities.set(`${a.name()}.${a.deviceId()}`, k); return S.IdentityChange.NewOrUnchanged; }
+    async isTrustedIdentity() { return true; }
+    async getIdentity(a) { return identities.get(`${a.name()}.${a.deviceId()}`) ?? null; }
+  })();
+  const sc = S.ServerCertificate.new(7, server.getPublicKey(), root);
+  const cert = S.SenderCertificate.new(senderUser.name, '+14155550100', 3, senderUser.identity.publicKey, EXPIRES_MS, sc,
+    server);
+  const usmc = S.UnidentifiedSenderMessageContent.deserialize(usmcBytes(2, cert.serialize(), msg, 1));
+  identities.set('recipient.1', recipientUser.identity.publicKey);
+  const trustRoot = root.getPublicKey();
+  await measureBoth('seal_v1', iters.seal_v1, cfg.batches,
+    async () => S.sealedSenderEncrypt(usmc, recipientUser.address, senderUser.identityStore));
+  const v1 = await S.sealedSenderEncrypt(usmc, recipientUser.address, senderUser.identityStore);
+  await measureBoth('unseal_v1', iters.unseal_v1, cfg.batches, async () => {
+    const u = await S.sealedSenderDecryptToUsmc(v1, recipientUser.identityStore);
+    if (!u.senderCertificate().validate(trustRoot, NOW_MS)) throw new Error('unseal: certificate not valid');
+    if (u.contents().length !== MSG_BYTES) throw new Error('unseal: wrong length');
+  });
+
+  // v2: a session with each recipient (bundles processed before timing)
+  const addrs = [];
+  for (let i = 0; i < 100; i++) {
+    const u = makeUser(S, crypto.randomUUID(), 100 + i);
+    await S.processPreKeyBundle(makeBundle(S, u), u.address, senderUser.address, senderUser.sessionStore,
+      senderUser.identityStore);
+    addrs.push(u.address);
+  }
+  for (const k of [10, 100]) {
+    const to = addrs.slice(0, k);
+    await measureBoth(`seal_v2_${k}`, iters[`seal_v2_${k}`], cfg.batches,
+      async () => S.sealedSenderMultiRecipientEncrypt(usmc, to, senderUser.identityStore, senderUser.sessionStore));
+  }
+
+  const idA = crypto.randomBytes(16), idB = crypto.randomBytes(16);
+  await measureBoth('fingerprint', iters.fingerprint, cfg.batches, async () => {
+    const fp = S.Fingerprint.new(5200, 2, idA, senderUser.identity.publicKey, idB, recipientUser.identity.publicKey);
+    fp.displayableFingerprint().toString();
+    fp.scannableFingerprint().toBuffer();
+  });
+}
+
 async function main() {
   const cfg = parseArgs(process.argv.slice(2));
   if (cfg.cpu) now = cpuNow;
   const lib = path.join(__dirname, '..', 'tests', 'interop', 'node_modules', '@signalapp', 'libsignal-client',
     'dist', 'index.js');
   const S = await import(pathToFileURL(lib).href);
+  if (cfg.layers) return layers(S, cfg);
 
   const alice = makeUser(S, 'alice', 2424);
   const bob = makeUser(S, 'bob', 4242);

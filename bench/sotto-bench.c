@@ -6,10 +6,13 @@
  *
  *   sotto-bench [--quick] [--cpu-time] [--batches B] [--scale F] [--only sotto,floor,lspc]
  *               [--figure F] [--callgrind]
+ *   sotto-bench --layers [--quick] [--batches B] [--scale F] [--figure F]
  *
  * --cpu-time: process CPU time instead of CLOCK_MONOTONIC (a busy machine).
  * --figure F: only that figure (setup, encrypt_1k, decrypt_1k, pingpong).
  * --callgrind: for bench/profile.sh, under valgrind --collect-atstart=no.
+ * --layers: instead, the group, sealed sender and fingerprint figures
+ *   (layers.c): libsotto and the floor, wall and CPU time both.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +44,8 @@ static void not_built(const char *impl, const bench_cfg *cfg, const char *what)
 static int usage(void)
 {
     fprintf(stderr, "usage: sotto-bench [--quick] [--cpu-time] [--batches B] [--scale F] "
-                    "[--only sotto,floor,lspc] [--figure F] [--callgrind]\n");
+                    "[--only sotto,floor,lspc] [--figure F] [--callgrind]\n"
+                    "       sotto-bench --layers [--quick] [--batches B] [--scale F] [--figure F]\n");
     return 2;
 }
 
@@ -50,9 +54,21 @@ int main(int argc, char **argv)
     bench_cfg cfg = default_cfg;
     const char *only = "sotto,floor,lspc";
     unsigned figures = 0;
+    int layers = 0, quick = 0;
+    double scale = 1;
+    const char *layer_fig = NULL;
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--layers") == 0)
+            layers = 1;
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--layers") == 0)
+            continue;
+        if (strcmp(argv[i], "--figure") == 0 && i + 1 < argc)
+            layer_fig = argv[i + 1];
+
         if (strcmp(argv[i], "--quick") == 0) {
             cfg = quick_cfg;
+            quick = 1;
         } else if (strcmp(argv[i], "--cpu-time") == 0) {
             bench_use_cpu_time();
         } else if (strcmp(argv[i], "--callgrind") == 0) {
@@ -66,6 +82,8 @@ int main(int argc, char **argv)
             for (f = 0; f < FIG_COUNT_; f++)
                 if (strcmp(name, bench_figure_names[f]) == 0)
                     break;
+            if (f == FIG_COUNT_ && layers)
+                continue; /* a layers figure: checked there */
             if (f == FIG_COUNT_)
                 return usage();
             figures = 1u << f;
@@ -78,6 +96,7 @@ int main(int argc, char **argv)
             double s = strtod(argv[++i], NULL);
             if (!(s > 0 && s <= 10))
                 return usage();
+            scale = s;
             for (int f = 0; f < FIG_COUNT_; f++) {
                 double n = cfg.iters[f] * s;
                 cfg.iters[f] = n < 1 ? 1 : (unsigned)n;
@@ -90,6 +109,17 @@ int main(int argc, char **argv)
     }
     if (figures)
         cfg.figures = figures;
+    if (layers) {
+#ifdef BENCH_HAVE_LAYERS
+        return bench_layers_main(cfg.batches, scale, quick, layer_fig) == 0 ? 0 : 1;
+#else
+        (void)scale;
+        (void)quick;
+        (void)layer_fig;
+        printf("layers n/a\n");
+        return 0;
+#endif
+    }
 
     /* libsotto first: every ratio is libsotto / part. A part not built yet
      * prints n/a; one that fails to open prints failed. */
