@@ -70,6 +70,17 @@ int bench_lspc_open(bench_part *p, const bench_cfg *cfg);  /* libsignal-protocol
  * figures, libsotto and the floor; only_fig NULL for all. 0 on success. */
 int bench_layers_main(unsigned batches, double scale, int quick, const char *only_fig);
 
+/* libsignal-protocol-c in the layers (lspc_anchor.c): the figures its API
+ * has. open: NULL on failure; pre: before a batch's clock starts (the
+ * decrypt figure's ciphertexts); op: one op, 0 on success. */
+typedef enum bench_lspc_layer {
+    BENCH_LSPC_GROUP_ENC, BENCH_LSPC_GROUP_DEC, BENCH_LSPC_FINGERPRINT
+} bench_lspc_layer;
+void *bench_lspc_layers_open(unsigned max_pending);
+int bench_lspc_layers_pre(void *ctx, bench_lspc_layer f, unsigned n);
+int bench_lspc_layers_op(void *ctx, bench_lspc_layer f, unsigned i);
+void bench_lspc_layers_close(void *ctx);
+
 /* Measures the wanted figures over the parts and prints, per figure and
  * part, "<figure> <impl> <µs>" (or "failed"), and for every part after the
  * first "ratio <figure> <impl> <first/part, median of rounds>". */

@@ -72,6 +72,7 @@ typedef struct L {
     size_t usmc_len;
     EVP_MD_CTX *md;
     EVP_MD *sha512;
+    void *lspc; /* libsignal-protocol-c (group, fingerprint), or NULL */
 } L;
 
 static uint64_t ns_of(clockid_t c)
@@ -127,6 +128,31 @@ static int ours_op(L *l, lfig_id f, unsigned i)
     }
     return -1;
 }
+
+/* ---- libsignal-protocol-c ----------------------------------------------- */
+
+/* Its API has the group and fingerprint figures only; -1: not this one. */
+static int lspc_fig(lfig_id f)
+{
+    switch (f) {
+    case L_GROUP_ENC: return BENCH_LSPC_GROUP_ENC;
+    case L_GROUP_DEC: return BENCH_LSPC_GROUP_DEC;
+    case L_FINGERPRINT: return BENCH_LSPC_FINGERPRINT;
+    default: return -1;
+    }
+}
+
+#ifdef BENCH_HAVE_LSPC
+static int lspc_pre(L *l, lfig_id f, unsigned n)
+{
+    return bench_lspc_layers_pre(l->lspc, (bench_lspc_layer)lspc_fig(f), n);
+}
+
+static int lspc_op(L *l, lfig_id f, unsigned i)
+{
+    return bench_lspc_layers_op(l->lspc, (bench_lspc_layer)lspc_fig(f), i);
+}
+#endif
 
 /* ---- the floor ----------------------------------------------------------- */
 
@@ -227,6 +253,9 @@ static int floor_op(L *l, lfig_id f, unsigned i)
 
 static void l_close(L *l)
 {
+#ifdef BENCH_HAVE_LSPC
+    bench_lspc_layers_close(l->lspc);
+#endif
     sotto_sender_key_record_free(l->gs);
     sotto_sender_key_record_free(l->gs2);
     sotto_sender_key_record_free(l->gr);
@@ -288,6 +317,10 @@ static int l_open(L *l, unsigned max_pending)
     if (sotto_sealed_v1_seal(l->sender, l->recipient_pub, &l->content, l->v1, sizeof l->v1,
                              &l->v1_len) != SOTTO_OK)
         return -1;
+#ifdef BENCH_HAVE_LSPC
+    if (!(l->lspc = bench_lspc_layers_open(max_pending)))
+        return -1;
+#endif
     for (unsigned i = 0; i < L_MAX_RCPT; i++) {
         uint8_t priv[SOTTO_EC_PRIVATE_BYTES];
         sotto_sealed_recipient *r = &l->rcpt[i];
@@ -320,11 +353,12 @@ static int l_open(L *l, unsigned max_pending)
 /* ---- rounds -------------------------------------------------------------- */
 
 typedef int (*op_fn)(L *l, lfig_id f, unsigned i);
+typedef int (*pre_fn)(L *l, lfig_id f, unsigned n);
 
 /* One batch of n ops; wall and CPU nanoseconds; -1 on failure. */
-static int batch(L *l, lfig_id f, op_fn op, unsigned n, uint64_t *wall, uint64_t *cpu)
+static int batch(L *l, lfig_id f, pre_fn pre, op_fn op, unsigned n, uint64_t *wall, uint64_t *cpu)
 {
-    if (op == ours_op && ours_pre(l, f, n) != 0)
+    if (pre && pre(l, f, n) != 0)
         return -1;
     uint64_t w0 = ns_of(CLOCK_MONOTONIC), c0 = ns_of(CLOCK_PROCESS_CPUTIME_ID);
     for (unsigned i = 0; i < n; i++)
@@ -347,12 +381,22 @@ static double median(double *v, unsigned n)
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+#ifdef BENCH_HAVE_LSPC
+#define L_PARTS 3
+#else
 #define L_PARTS 2
+#endif
 
 int bench_layers_main(unsigned batches, double scale, int quick, const char *only_fig)
 {
-    static const char *const impl[L_PARTS] = { "sotto", "floor" };
+    static const char *const impl[3] = { "sotto", "floor", "libsignal-protocol-c" };
+#ifdef BENCH_HAVE_LSPC
+    static const op_fn ops[L_PARTS] = { ours_op, floor_op, lspc_op };
+    static const pre_fn pres[L_PARTS] = { ours_pre, NULL, lspc_pre };
+#else
     static const op_fn ops[L_PARTS] = { ours_op, floor_op };
+    static const pre_fn pres[L_PARTS] = { ours_pre, NULL };
+#endif
     double wall[L_PARTS][BENCH_MAX_BATCHES], cpu[L_PARTS][BENCH_MAX_BATCHES];
     double rw[BENCH_MAX_BATCHES], rc[BENCH_MAX_BATCHES];
     unsigned iters[L_COUNT_], max_iters = 1;
@@ -375,19 +419,20 @@ int bench_layers_main(unsigned batches, double scale, int quick, const char *onl
     for (int fi = 0; fi < L_COUNT_; fi++) {
         lfig_id f = (lfig_id)fi;
         const unsigned n = iters[f];
-        int failed[L_PARTS] = { 0, 0 };
+        int failed[L_PARTS], run[L_PARTS];
         if (only_fig && strcmp(only_fig, lfig_names[f]) != 0)
             continue;
         for (int p = 0; p < L_PARTS; p++) { /* warm-up */
             uint64_t w, c;
-            failed[p] = batch(l, f, ops[p], n, &w, &c) != 0;
+            run[p] = p < 2 || lspc_fig(f) >= 0;
+            failed[p] = run[p] && batch(l, f, pres[p], ops[p], n, &w, &c) != 0;
         }
         for (unsigned r = 0; r < batches; r++) {
             for (int p = 0; p < L_PARTS; p++) {
                 uint64_t w = 0, c = 0;
-                if (failed[p])
+                if (failed[p] || !run[p])
                     continue;
-                failed[p] = batch(l, f, ops[p], n, &w, &c) != 0;
+                failed[p] = batch(l, f, pres[p], ops[p], n, &w, &c) != 0;
                 wall[p][r] = (double)w / 1000.0 / n;
                 cpu[p][r] = (double)c / 1000.0 / n;
             }
@@ -400,7 +445,19 @@ int bench_layers_main(unsigned batches, double scale, int quick, const char *onl
             printf("ratio %s floor %.3f\n", lfig_names[f], median(rw, batches));
             printf("cpuratio %s floor %.3f\n", lfig_names[f], median(rc, batches));
         }
+        for (int p = 2; p < L_PARTS; p++) {
+            if (failed[0] || failed[p] || !run[p])
+                continue;
+            for (unsigned r = 0; r < batches; r++) {
+                rw[r] = wall[0][r] / wall[p][r];
+                rc[r] = cpu[0][r] / cpu[p][r];
+            }
+            printf("ratio %s %s %.3f\n", lfig_names[f], impl[p], median(rw, batches));
+            printf("cpuratio %s %s %.3f\n", lfig_names[f], impl[p], median(rc, batches));
+        }
         for (int p = 0; p < L_PARTS; p++) {
+            if (!run[p])
+                continue;
             if (failed[p]) {
                 printf("%s %s failed\n", lfig_names[f], impl[p]);
                 rc_all = -1;

@@ -13,6 +13,9 @@
 #include <session_cipher.h>
 #include <session_pre_key.h>
 #include <curve.h>
+#include <fingerprint.h>
+#include <group_cipher.h>
+#include <group_session_builder.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -645,4 +648,189 @@ int bench_lspc_open(bench_part *p, const bench_cfg *cfg)
         return -1;
     }
     return 0;
+}
+
+/* ------------------------------------------------------ layers (group, fingerprint) */
+
+/* Sender A (encrypt figure) and sender B, whose chain receiver R knows
+ * (decrypt figure); each store holds the one sender-key record its party
+ * needs. */
+typedef struct gstore {
+    signal_protocol_store_context *store;
+    signal_buffer *rec;
+    group_cipher *cipher;
+} gstore;
+
+typedef struct lspc_layers {
+    signal_context *ctx;
+    gstore a, b, r;
+    uint8_t msg[BENCH_MSG_BYTES];
+    signal_buffer **pending;
+    unsigned max_pending;
+    fingerprint_generator *fpgen;
+    ec_key_pair *fp_local, *fp_remote;
+} lspc_layers;
+
+#define LSPC_GROUP_ID "bench-group"
+/* 2.3.3 knows scannable versions 0 and 1 only; the hashing (5,200 SHA-512
+ * per side) is the same as version 2's. */
+#define LSPC_FP_VERSION 1
+
+static int gk_store(const signal_protocol_sender_key_name *n, uint8_t *rec, size_t len,
+                    uint8_t *urec, size_t ulen, void *ud)
+{
+    gstore *g = ud;
+    signal_buffer *b = signal_buffer_create(rec, len);
+    (void)n; (void)urec; (void)ulen;
+    if (!b)
+        return SG_ERR_NOMEM;
+    signal_buffer_free(g->rec);
+    g->rec = b;
+    return 0;
+}
+
+static int gk_load(signal_buffer **rec, signal_buffer **urec, const signal_protocol_sender_key_name *n,
+                   void *ud)
+{
+    gstore *g = ud;
+    (void)n; (void)urec;
+    if (!g->rec)
+        return 0; /* none yet */
+    *rec = signal_buffer_copy(g->rec);
+    return *rec ? 1 : SG_ERR_NOMEM;
+}
+
+static int gstore_init(lspc_layers *L, gstore *g, const signal_protocol_sender_key_name *name)
+{
+    signal_protocol_sender_key_store ks = { .store_sender_key = gk_store, .load_sender_key = gk_load,
+                                            .user_data = g };
+    return signal_protocol_store_context_create(&g->store, L->ctx) != 0 ||
+           signal_protocol_store_context_set_sender_key_store(g->store, &ks) != 0 ||
+           group_cipher_create(&g->cipher, g->store, name, L->ctx) != 0 ? -1 : 0;
+}
+
+static void gstore_free(gstore *g)
+{
+    if (g->cipher) group_cipher_free(g->cipher);
+    if (g->store) signal_protocol_store_context_destroy(g->store);
+    signal_buffer_free(g->rec);
+}
+
+void bench_lspc_layers_close(void *ctx)
+{
+    lspc_layers *L = ctx;
+    if (!L)
+        return;
+    if (L->pending) {
+        for (unsigned i = 0; i < L->max_pending; i++)
+            signal_buffer_free(L->pending[i]);
+        free(L->pending);
+    }
+    gstore_free(&L->a);
+    gstore_free(&L->b);
+    gstore_free(&L->r);
+    if (L->fpgen) fingerprint_generator_free(L->fpgen);
+    if (L->fp_local) SIGNAL_UNREF(L->fp_local);
+    if (L->fp_remote) SIGNAL_UNREF(L->fp_remote);
+    if (L->ctx) signal_context_destroy(L->ctx);
+    free_algorithms();
+    free(L);
+}
+
+void *bench_lspc_layers_open(unsigned max_pending)
+{
+    static const signal_protocol_sender_key_name name_a = {
+        LSPC_GROUP_ID, sizeof LSPC_GROUP_ID - 1, { "alice", 5, LSPC_DEVICE } };
+    static const signal_protocol_sender_key_name name_b = {
+        LSPC_GROUP_ID, sizeof LSPC_GROUP_ID - 1, { "bob", 3, LSPC_DEVICE } };
+    lspc_layers *L = calloc(1, sizeof *L);
+    group_session_builder *ba = NULL, *bb = NULL, *br = NULL;
+    sender_key_distribution_message *skdm = NULL;
+    int ok;
+    if (!L)
+        return NULL;
+    for (size_t i = 0; i < sizeof L->msg; i++)
+        L->msg[i] = (uint8_t)i;
+    L->max_pending = max_pending;
+    ok = fetch_algorithms() == 0 && signal_context_create(&L->ctx, L) == 0 &&
+         signal_context_set_crypto_provider(L->ctx, &provider) == 0 &&
+         (L->pending = calloc(max_pending, sizeof *L->pending)) != NULL &&
+         gstore_init(L, &L->a, &name_a) == 0 && gstore_init(L, &L->b, &name_b) == 0 &&
+         gstore_init(L, &L->r, &name_b) == 0 &&
+         group_session_builder_create(&ba, L->a.store, L->ctx) == 0 &&
+         group_session_builder_create(&bb, L->b.store, L->ctx) == 0 &&
+         group_session_builder_create(&br, L->r.store, L->ctx) == 0 &&
+         group_session_builder_create_session(ba, &skdm, &name_a) == 0;
+    if (skdm) SIGNAL_UNREF(skdm);
+    skdm = NULL;
+    ok = ok && group_session_builder_create_session(bb, &skdm, &name_b) == 0 &&
+         group_session_builder_process_session(br, &name_b, skdm) == 0 &&
+         fingerprint_generator_create(&L->fpgen, 5200, LSPC_FP_VERSION, L->ctx) == 0 &&
+         curve_generate_key_pair(L->ctx, &L->fp_local) == 0 &&
+         curve_generate_key_pair(L->ctx, &L->fp_remote) == 0;
+    if (skdm) SIGNAL_UNREF(skdm);
+    if (ba) group_session_builder_free(ba);
+    if (bb) group_session_builder_free(bb);
+    if (br) group_session_builder_free(br);
+    if (!ok) {
+        fprintf(stderr, "sotto-bench: libsignal-protocol-c layers failed to set up\n");
+        bench_lspc_layers_close(L);
+        return NULL;
+    }
+    return L;
+}
+
+int bench_lspc_layers_pre(void *ctx, bench_lspc_layer f, unsigned n)
+{
+    lspc_layers *L = ctx;
+    if (f != BENCH_LSPC_GROUP_DEC)
+        return 0;
+    if (n > L->max_pending)
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        ciphertext_message *m = NULL;
+        if (group_cipher_encrypt(L->b.cipher, L->msg, sizeof L->msg, &m) != 0)
+            return -1;
+        signal_buffer_free(L->pending[i]);
+        L->pending[i] = signal_buffer_copy(ciphertext_message_get_serialized(m));
+        SIGNAL_UNREF(m);
+        if (!L->pending[i])
+            return -1;
+    }
+    return 0;
+}
+
+int bench_lspc_layers_op(void *ctx, bench_lspc_layer f, unsigned i)
+{
+    lspc_layers *L = ctx;
+    int rc = -1;
+    switch (f) {
+    case BENCH_LSPC_GROUP_ENC: {
+        ciphertext_message *m = NULL;
+        rc = group_cipher_encrypt(L->a.cipher, L->msg, sizeof L->msg, &m) == 0 ? 0 : -1;
+        if (m) SIGNAL_UNREF(m);
+        return rc;
+    }
+    case BENCH_LSPC_GROUP_DEC: {
+        sender_key_message *m = NULL;
+        signal_buffer *pt = NULL;
+        if (sender_key_message_deserialize(&m, signal_buffer_data(L->pending[i]),
+                                           signal_buffer_len(L->pending[i]), L->ctx) == 0 &&
+            group_cipher_decrypt(L->r.cipher, m, NULL, &pt) == 0 &&
+            signal_buffer_len(pt) == BENCH_MSG_BYTES)
+            rc = 0;
+        if (m) SIGNAL_UNREF(m);
+        signal_buffer_free(pt);
+        return rc;
+    }
+    case BENCH_LSPC_FINGERPRINT: {
+        fingerprint *fp = NULL;
+        rc = fingerprint_generator_create_for(L->fpgen, "+14155550100",
+                                              ec_key_pair_get_public(L->fp_local), "+14155550111",
+                                              ec_key_pair_get_public(L->fp_remote), &fp) == 0 ? 0 : -1;
+        if (fp) SIGNAL_UNREF(fp);
+        return rc;
+    }
+    }
+    return -1;
 }

@@ -124,7 +124,9 @@ fi
 # The layers: both processes unpinned (two cores), one after the other.
 # Per figure: wall µs (CPU µs) for each; against the floor (one thread) the
 # ratio of CPU times is checked against the target, the wall ratio is shown
-# too; libsignal-client's ratios are taken from the two medians.
+# too. libsignal-protocol-c (group and fingerprint only: its API has no
+# sealed sender) runs in sotto-bench's paired rounds; libsignal-client's
+# ratios are taken from the two medians.
 lraw=$build/bench-layers-raw.txt
 largs=()
 for a in "${args[@]}"; do [ "$a" = --cpu-time ] || largs+=("$a"); done
@@ -151,7 +153,7 @@ awk '
   }
   END {
     n = split("group_enc_1k group_dec_1k seal_v1 unseal_v1 seal_v2_10 seal_v2_100 fingerprint", figs, " ")
-    printf "%-13s %-24s %-52s %-44s %s\n", "figure", "sotto us/op (cpu)", "floor (sotto/floor wall, cpu; target cpu <= 1.5)", "libsignal-client 0.103 (sotto/it wall, cpu)", "libsignal-protocol-c 2.3.3"
+    printf "%-13s %-24s %-52s %-44s %s\n", "figure", "sotto us/op (cpu)", "floor (sotto/floor wall, cpu; target cpu <= 1.5)", "libsignal-client 0.103 (sotto/it wall, cpu)", "libsignal-protocol-c 2.3.3 (sotto/it wall, cpu)"
     for (i = 1; i <= n; i++) {
       f = figs[i]
       fc = wc(f, "floor")
@@ -161,7 +163,11 @@ awk '
       if (num(v[f, "sotto"]) && num(v[f, "libsignal-client"]) && c[f, "libsignal-client"] > 0)
         lc = lc sprintf(" x%.2f, x%.2f", v[f, "sotto"] / v[f, "libsignal-client"], c[f, "sotto"] / c[f, "libsignal-client"])
       if (ref[f] != "-") lc = lc " ref " ref[f]
-      printf "%-13s %-24s %-52s %-44s %s\n", f, wc(f, "sotto"), fc, lc, (lref[f] == "-" ? "n/a" : "ref " lref[f] " (not run)")
+      pc = wc(f, "libsignal-protocol-c")
+      if ((f, "libsignal-protocol-c") in rc)
+        pc = pc sprintf(" x%.2f, x%.2f", rw[f, "libsignal-protocol-c"], rc[f, "libsignal-protocol-c"])
+      if (lref[f] != "-") pc = pc " ref " lref[f]
+      printf "%-13s %-24s %-52s %-44s %s\n", f, wc(f, "sotto"), fc, lc, pc
     }
   }' "$lraw"
 echo "bench: layers raw results in $lraw"

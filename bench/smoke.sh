@@ -27,5 +27,10 @@ if [ "$out" != "layers n/a" ]; then
       fi
     done
   done
+  # libsignal-protocol-c has the group and fingerprint figures, when built
+  if grep -q " failed\$" <<<"$out"; then
+    echo "a layers figure failed"
+    fail=1
+  fi
 fi
 exit $fail
