@@ -720,9 +720,9 @@ static void on_envelope(client *cl, const char *msg, size_t n, ackbuf *a)
     lat_add(t - sent);
 }
 
-static void ws_input(client *cl)
+static void ws_input(conn *c)
 {
-    conn *c = &cl->ws;
+    client *cl = c->cl; /* NULL for idle connections */
     ackbuf a = {.n = 0};
     size_t off = 0;
     while (c->rlen - off >= 2) {
@@ -759,10 +759,14 @@ static void ws_input(client *cl)
             return;
         }
         if (op == 0x1) {
-            if (len >= 16 && memmem(p, (size_t)len, "\"type\":\"envelope\"", 17) != NULL)
-                on_envelope(cl, p, (size_t)len, &a);
-            else if (memmem(p, (size_t)len, "queue_empty", 11) != NULL)
+            if (len >= 16 && memmem(p, (size_t)len, "\"type\":\"envelope\"", 17) != NULL) {
+                if (cl != NULL)
+                    on_envelope(cl, p, (size_t)len, &a);
+                else
+                    g_unknown++; /* idle: not acked, stays queued */
+            } else if (cl != NULL && memmem(p, (size_t)len, "queue_empty", 11) != NULL) {
                 cl->queue_empty = true;
+            }
         } else if (op == 0x9) {
             ws_send_frame(c, 0xA, p, (size_t)len);
         } else if (op == 0x8) {
@@ -862,7 +866,7 @@ static void http_input(conn *c)
         c->rlen -= off;
     }
     if (c->state == CS_READY && c->is_ws && c->rlen > 0)
-        ws_input(c->cl);
+        ws_input(c);
     else if (c->state == CS_READY && !c->is_ws && c->cl != NULL)
         send_puts(c->cl);
 }
@@ -900,7 +904,7 @@ static void conn_readable(conn *c)
     if (c->rlen == 0)
         return;
     if (c->state == CS_READY && c->is_ws)
-        ws_input(c->cl);
+        ws_input(c);
     else
         http_input(c);
     /* idle connections keep no buffers */
