@@ -144,6 +144,30 @@ static void answer_submission(sotto_conn *c, const sotto_store_submission *sub)
     sotto_conn_error(c, status, msg);
 }
 
+/* Hands a stored submission's envelopes to their devices' WebSockets
+ * straight from memory (the store returned seq and id): no read of the queue. */
+static void push(sotto_srv *s, const sotto_store_submission *sub)
+{
+    for (size_t k = 0; k < sub->count; k++) {
+        const sotto_store_outgoing *o = &sub->envelopes[k];
+        sotto_store_envelope e;
+        memset(&e, 0, sizeof e);
+        e.seq = sub->seq[k];
+        memcpy(e.id, sub->id[k], sizeof e.id);
+        e.timestamp = sub->timestamp;
+        e.type = o->type;
+        e.has_sender = sub->has_sender;
+        if (sub->has_sender) {
+            memcpy(e.sender, sub->sender, sizeof e.sender);
+            e.sender_device = sub->sender_device;
+        }
+        e.body = (uint8_t *)(uintptr_t)o->body;  /* read only; the batch owns it */
+        e.body_len = o->body_len;
+        (void)sotto_ws_deliver(s, sub->recipient, o->device_id, &e);
+        sotto_ws_flush_dev(s, sub->recipient, o->device_id);
+    }
+}
+
 static void batch_done(uv_work_t *w, int status)
 {
     sotto_batch *b = w->data;
@@ -190,8 +214,7 @@ static void batch_done(uv_work_t *w, int status)
     for (size_t i = 0; i < b->n; i++) {
         sotto_store_submission *sub = &b->subs[i];
         if (sub->result == SOTTO_STORE_OK)
-            for (size_t k = 0; k < sub->count; k++)
-                sotto_dev_notify(s, sub->recipient, sub->envelopes[k].device_id);
+            push(s, sub);
         free(b->meta[i].bodies);
         b->meta[i].bodies = NULL;
         sotto_conn_unref(b->meta[i].c);

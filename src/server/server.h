@@ -91,6 +91,9 @@ struct sotto_conn {
     uint64_t ws_last_seq;           /* highest queue seq pushed */
     uint32_t ws_inflight;           /* pushed, not yet acked */
     bool ws_empty_sent;
+    bool ws_caught_up;              /* every committed envelope up to the last
+                                       batch handed over is pushed: the next
+                                       commit's go straight from memory */
     bool ws_registered;
     bool ws_close_sent;
     bool ws_ping_sent;
@@ -162,6 +165,12 @@ void sotto_ws_ping(sotto_conn *c);
 void sotto_ws_close(sotto_conn *c, uint16_t code, const char *reason);
 void sotto_ws_free(sotto_conn *c);
 void sotto_dev_notify(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device);
+/* A just-committed envelope for (uuid, device): pushed from memory when that
+ * device's WebSocket is caught up and has room; false when it could not be
+ * (the socket reads the queue instead). Then sotto_ws_flush_dev sends. */
+bool sotto_ws_deliver(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device,
+                      const sotto_store_envelope *e);
+void sotto_ws_flush_dev(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device);
 void sotto_dev_unregister(sotto_conn *c);
 
 /* api.c */

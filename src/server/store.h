@@ -310,6 +310,12 @@ typedef struct sotto_store_submission {
     sotto_store_err result;                      /* OK, NOT_FOUND, DEVICE_MISMATCH,
                                                     QUEUE_FULL, TOO_LARGE, INVALID_ARGUMENT */
     sotto_store_mismatch mismatch;               /* filled when DEVICE_MISMATCH */
+    /* What was stored, when result is OK (zero otherwise): for envelopes[j],
+     * its queue position and id, so a caller can hand them on without
+     * reading them back. */
+    uint64_t seq[SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION];
+    uint8_t id[SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION][SOTTO_STORE_ENVELOPE_ID_BYTES];
+    int64_t timestamp;                           /* server time as stored (rounded) */
 } sotto_store_submission;
 
 /* Enqueues many submissions in ONE transaction (one fsync). Each submission is

@@ -142,10 +142,10 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
         if (len >= SOTTO_STORE_MAX_QUEUE_PER_DEVICE ||
             bytes + (int64_t)o->body_len > (int64_t)SOTTO_STORE_MAX_QUEUE_BYTES_PER_DEVICE)
             return SOTTO_STORE_ERR_QUEUE_FULL;
-        uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES];
-        randombytes_buf(id, sizeof id);
+        uint8_t *id = sub->id[j];
+        randombytes_buf(id, SOTTO_STORE_ENVELOPE_ID_BYTES);
         sqlite3_bind_int64(insert, 1, row);
-        sqlite3_bind_blob(insert, 2, id, sizeof id, SQLITE_TRANSIENT);
+        sqlite3_bind_blob(insert, 2, id, SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_TRANSIENT);
         sqlite3_bind_int64(insert, 3, now_coarse);
         sqlite3_bind_int64(insert, 4, o->type);
         if (sub->has_sender) {
@@ -161,7 +161,9 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
         sqlite3_clear_bindings(insert);
         if (rc != SQLITE_DONE)
             return sotto_store_db_err(rc);
+        sub->seq[j] = (uint64_t)sqlite3_last_insert_rowid(s->db);
     }
+    sub->timestamp = now_coarse;
     return SOTTO_STORE_OK;
 }
 
@@ -173,10 +175,19 @@ static int submission_error(sotto_store_err e)
            e == SOTTO_STORE_ERR_INVALID_ARGUMENT;
 }
 
+/* Zeroes a submission's outputs. */
+static void clear_out(sotto_store_submission *sub)
+{
+    memset(&sub->mismatch, 0, sizeof sub->mismatch);
+    memset(sub->seq, 0, sizeof sub->seq);
+    memset(sub->id, 0, sizeof sub->id);
+    sub->timestamp = 0;
+}
+
 static void fail_all(sotto_store_submission *subs, size_t n, sotto_store_err e)
 {
     for (size_t i = 0; i < n; i++) {
-        memset(&subs[i].mismatch, 0, sizeof subs[i].mismatch);
+        clear_out(&subs[i]);
         subs[i].result = e;
     }
 }
@@ -239,7 +250,7 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
     }
     size_t valid = 0;
     for (size_t i = 0; i < n; i++) {
-        memset(&subs[i].mismatch, 0, sizeof subs[i].mismatch);
+        clear_out(&subs[i]);
         subs[i].result = check_submission(&subs[i]);
         valid += subs[i].result == SOTTO_STORE_OK;
     }
@@ -275,8 +286,10 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
             /* Undo this submission only. */
             if (sqlite3_exec(s->db, "ROLLBACK TO sub", NULL, NULL, NULL) != SQLITE_OK)
                 e = SOTTO_STORE_ERR_DB;
-            if (r != SOTTO_STORE_ERR_DEVICE_MISMATCH)
-                memset(&subs[i].mismatch, 0, sizeof subs[i].mismatch);
+            sotto_store_mismatch keep = subs[i].mismatch;
+            clear_out(&subs[i]);
+            if (r == SOTTO_STORE_ERR_DEVICE_MISMATCH)
+                subs[i].mismatch = keep;
             subs[i].result = r;
             if (!submission_error(r))
                 e = r;

@@ -329,6 +329,72 @@ void sotto_ws_on_readable(sotto_conn *c)
     ws_after_io(c);
 }
 
+/* Renders one envelope and queues it on the WebSocket; advances the cursor. */
+static int queue_envelope(sotto_conn *c, const sotto_store_envelope *e, size_t *queued_bytes)
+{
+    size_t cap = ENVELOPE_JSON_OVERHEAD +
+                 sodium_base64_ENCODED_LEN(e->body_len, sodium_base64_VARIANT_ORIGINAL);
+    /* wslay copies what it queues: one static buffer serves every push. */
+    static char envbuf[ENVELOPE_JSON_OVERHEAD +
+                       sodium_base64_ENCODED_LEN(SOTTO_STORE_MAX_ENVELOPE_BYTES,
+                                                 sodium_base64_VARIANT_ORIGINAL)];
+    char *buf = cap <= sizeof envbuf ? envbuf : malloc(cap);
+    if (buf == NULL)
+        return -1;
+    static const char pre[] = "{\"type\":\"envelope\",\"envelope\":";
+    memcpy(buf, pre, sizeof pre - 1);
+    size_t o = sizeof pre - 1;
+    size_t m = sotto_api_envelope_json(e, buf + o, cap - o - 1);
+    if (m > 0) {
+        o += m;
+        buf[o++] = '}';
+        struct wslay_event_msg msg = { WSLAY_TEXT_FRAME, (const uint8_t *)buf, o };
+        if (wslay_event_queue_msg(c->ws, &msg) == 0) {
+            c->ws_inflight++;
+            sotto_g_metrics.messages_delivered_total++;
+        }
+        *queued_bytes += o;
+    }
+    if (buf != envbuf)
+        free(buf);
+    c->ws_last_seq = e->seq;
+    return 0;
+}
+
+bool sotto_ws_deliver(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device,
+                      const sotto_store_envelope *e)
+{
+    sotto_conn *c = dev_find(s, uuid, device);
+    if (c == NULL)
+        return true;                    /* not connected: it waits in the queue */
+    if (e->seq <= c->ws_last_seq)
+        return true;                    /* a read of the queue already pushed it */
+    if (!c->ws_caught_up || c->ws_inflight >= SOTTOD_WS_WINDOW ||
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >= SOTTOD_MAX_WRITE_QUEUE / 2 ||
+        c->state != SOTTO_CONN_WS || !sotto_conn_alive(c) || c->ws_close_sent || s->draining ||
+        unpark(c) != 0) {
+        c->ws_caught_up = false;        /* from now on the queue is read (sotto_ws_pump) */
+        return false;
+    }
+    size_t bytes = 0;
+    if (queue_envelope(c, e, &bytes) != 0) {
+        c->ws_caught_up = false;
+        return false;
+    }
+    return true;
+}
+
+void sotto_ws_flush_dev(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device)
+{
+    sotto_conn *c = dev_find(s, uuid, device);
+    if (c == NULL)
+        return;
+    if (!c->ws_caught_up)
+        sotto_ws_pump(c);
+    else
+        ws_after_io(c);
+}
+
 void sotto_ws_pump(sotto_conn *c)
 {
     sotto_srv *s = c->srv;
@@ -357,41 +423,25 @@ void sotto_ws_pump(sotto_conn *c)
                 wslay_event_queue_msg(c->ws, &m);
                 c->ws_empty_sent = true;
             }
+            c->ws_caught_up = true;
             break;
         }
         size_t queued_bytes = 0;
-        bool full = false;
+        bool full = false, failed = false;
         for (size_t i = 0; i < n && !full; i++) {
-            size_t cap = ENVELOPE_JSON_OVERHEAD +
-                         sodium_base64_ENCODED_LEN(env[i].body_len, sodium_base64_VARIANT_ORIGINAL);
-            /* wslay copies what it queues: one static buffer serves every push. */
-            static char envbuf[ENVELOPE_JSON_OVERHEAD +
-                               sodium_base64_ENCODED_LEN(SOTTO_STORE_MAX_ENVELOPE_BYTES,
-                                                         sodium_base64_VARIANT_ORIGINAL)];
-            char *buf = cap <= sizeof envbuf ? envbuf : malloc(cap);
-            if (buf == NULL)
+            if (env[i].seq <= c->ws_last_seq)
+                continue;
+            if ((failed = queue_envelope(c, &env[i], &queued_bytes) != 0))
                 break;
-            static const char pre[] = "{\"type\":\"envelope\",\"envelope\":";
-            memcpy(buf, pre, sizeof pre - 1);
-            size_t o = sizeof pre - 1;
-            size_t m = sotto_api_envelope_json(&env[i], buf + o, cap - o - 1);
-            if (m > 0) {
-                o += m;
-                buf[o++] = '}';
-                struct wslay_event_msg msg = { WSLAY_TEXT_FRAME, (const uint8_t *)buf, o };
-                if (wslay_event_queue_msg(c->ws, &msg) == 0) {
-                    c->ws_inflight++;
-                    sotto_g_metrics.messages_delivered_total++;
-                }
-                queued_bytes += o;
-            }
-            if (buf != envbuf)
-                free(buf);
-            c->ws_last_seq = env[i].seq;
             /* Bound what one socket holds in memory; the rest waits in the store. */
             full = queued_bytes >= SOTTOD_MAX_WRITE_QUEUE;
         }
+        /* A short page: nothing committed is left unsent, so later commits
+         * can be handed over straight from memory (sotto_ws_deliver). */
+        c->ws_caught_up = n < want && !full && !failed;
         sotto_store_envelopes_free(env, n);
+        if (failed)
+            break;
         if (full) {
             (void)wslay_event_send(c->ws);
             sotto_conn_flush(c);

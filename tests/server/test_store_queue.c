@@ -756,6 +756,44 @@ static void test_migration_from_v1(void **state)
     assert_counters_match(f->dir);
 }
 
+/* enqueue_batch reports what it stored (seq, id, time) exactly as a read of
+ * the queue gives it back; a refused submission reports nothing. */
+static void test_enqueue_reports_stored(void **state)
+{
+    fx *f = *state;
+    uint8_t body[] = "hi";
+    sotto_store_outgoing env[3];
+    for (uint32_t d = 0; d < 3; d++)
+        env[d] = (sotto_store_outgoing){.device_id = d + 1, .type = 3, .body = body,
+                                        .body_len = 2};
+    sotto_store_submission subs[3];
+    subs[0] = sub_from(f->bob, 1, f->alice, env, 3);
+    subs[1] = sub_from(f->bob, 1, f->alice, env, 2);          /* device 3 missing: refused */
+    subs[2] = sub_from(f->bob, 1, f->alice, env, 3);
+    memset(subs[1].seq, 0xff, sizeof subs[1].seq);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, subs, 3), SOTTO_STORE_OK);
+    assert_int_equal(subs[0].result, SOTTO_STORE_OK);
+    assert_int_equal(subs[1].result, SOTTO_STORE_ERR_DEVICE_MISMATCH);
+    assert_int_equal(subs[2].result, SOTTO_STORE_OK);
+    for (size_t k = 0; k < 3; k++)
+        assert_int_equal(subs[1].seq[k], 0);
+    for (uint32_t d = 1; d <= 3; d++) {
+        sotto_store_envelope *e = NULL;
+        size_t n = 0;
+        assert_int_equal(sotto_store_fetch_queue(f->s, f->alice, d, 0, 10, &e, &n),
+                         SOTTO_STORE_OK);
+        assert_int_equal(n, 2);
+        for (size_t i = 0; i < 2; i++) {
+            const sotto_store_submission *sub = &subs[i * 2];
+            assert_int_equal(e[i].seq, sub->seq[d - 1]);
+            assert_memory_equal(e[i].id, sub->id[d - 1], SOTTO_STORE_ENVELOPE_ID_BYTES);
+            assert_int_equal(e[i].timestamp, sub->timestamp);
+        }
+        assert_true(e[0].seq < e[1].seq);
+        sotto_store_envelopes_free(e, n);
+    }
+}
+
 /* Acks of several devices and a submission in one write batch (one
  * transaction): each ack deletes only its own device's envelopes, a bad ack
  * fails alone, and the submission is stored alongside. */
@@ -856,6 +894,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_batch_mixed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_order_cursor_ack, setup, teardown),
         cmocka_unit_test_setup_teardown(test_write_batch_multi_device_acks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_enqueue_reports_stored, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_full, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_queue, setup, teardown),
