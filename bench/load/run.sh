@@ -10,7 +10,7 @@
 #   --data DIR   the data dir, kept between runs so accounts are registered
 #                once (default DIR = BUILD/load-data)
 #   --quick      smaller counts (a few minutes)
-# env: LOAD_MESSAGES (20000), LOAD_WINDOW (8), LOAD_IDLE_CONNS (15000),
+# env: LOAD_MESSAGES (20000), LOAD_WINDOW (1), LOAD_IDLE_CONNS (15000),
 #      LOAD_AUTH_CONNS (1000: authenticated idle HTTP conns), LOAD_WS_CONNS (1000)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -34,7 +34,7 @@ LOAD=$build/bin/sotto-load
 data=${data:-$build/load-data}
 mkdir -p "$data"
 MESSAGES=${LOAD_MESSAGES:-20000}
-WINDOW=${LOAD_WINDOW:-8}
+WINDOW=${LOAD_WINDOW:-1}
 IDLE=${LOAD_IDLE_CONNS:-15000}
 AUTH=${LOAD_AUTH_CONNS:-1000}
 WSC=${LOAD_WS_CONNS:-1000}

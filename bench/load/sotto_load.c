@@ -1180,8 +1180,18 @@ static int run_idle(void)
     }
     long before = O.server_pid > 0 ? rss_kib(O.server_pid) : -1;
     uint64_t t0 = now_ns();
+    /* half first, then the rest: the growth between the two is the marginal
+     * cost of a connection, free of one-time growth (SQLite page caches, the
+     * allocator's arenas, libuv's pool stacks) */
+    g_setup_total = O.conns / 2;
     start_next_setups();
     bool ok = run_until(setups_done, t0 + (uint64_t)O.timeout_s * 1000000000u);
+    uint64_t hold_mid = now_ns() + (uint64_t)O.hold_s * 1000000000u;
+    run_until(never, hold_mid);
+    long mid = O.server_pid > 0 ? rss_kib(O.server_pid) : -1;
+    g_setup_total = O.conns;
+    start_next_setups();
+    ok = ok && run_until(setups_done, t0 + (uint64_t)O.timeout_s * 1000000000u);
     double setup_s = (double)(now_ns() - t0) / 1e9;
     progress_setup("idle", t0);
     /* settle (answer pings meanwhile) */
@@ -1194,9 +1204,13 @@ static int run_idle(void)
     for (uint32_t i = 0; i < O.conns; i++)
         open += cs[i].state == CS_READY;
     double per = open > 0 && before >= 0 ? (double)(after - before) * 1024.0 / open : 0.0;
+    uint32_t second = O.conns - O.conns / 2;
+    double marginal = second > 0 && mid >= 0 ? (double)(after - mid) * 1024.0 / second : 0.0;
     printf("idle kind=%s conns=%" PRIu32 " open=%" PRIu32 " failed=%" PRIu32 " setup_s=%.1f"
-           " rss_before_kib=%ld rss_after_kib=%ld bytes_per_conn=%.0f%s\n",
-           O.ws ? "websocket" : O.health ? "tls-health" : "http-auth", O.conns, open, g_failed, setup_s, before, after, per,
+           " rss_before_kib=%ld rss_half_kib=%ld rss_after_kib=%ld bytes_per_conn=%.0f"
+           " marginal_bytes_per_conn=%.0f%s\n",
+           O.ws ? "websocket" : O.health ? "tls-health" : "http-auth", O.conns, open, g_failed, setup_s,
+           before, mid, after, per, marginal,
            ok ? "" : " TIMEOUT");
     fflush(stdout);
     return ok && open == O.conns ? 0 : 1;
