@@ -17,6 +17,11 @@
 #define BENCH_SETUP_MSG_BYTES 32   /* the first message of the setup figure */
 #define BENCH_MAX_BATCHES     101
 #define BENCH_MAX_ITERS       100000
+/* The epoch figure: SPQR epochs per batch (quick: 1), and the most
+ * messages a batch may take before it counts as failed (libsignal needs
+ * about 80 per epoch). */
+#define BENCH_EPOCH_PER_BATCH 5
+#define BENCH_EPOCH_MAX_MSGS  100000
 
 typedef enum bench_figure {
     FIG_SETUP,     /* bundle processed, first message encrypted and decrypted */
@@ -85,6 +90,16 @@ void bench_lspc_layers_close(void *ctx);
  * part, "<figure> <impl> <µs>" (or "failed"), and for every part after the
  * first "ratio <figure> <impl> <first/part, median of rounds>". */
 int bench_run(bench_part *parts, size_t n_parts, const bench_cfg *cfg);
+
+/* The epoch figure (libsotto only; ours.c): ctx is an opened "sotto" part.
+ * On fresh sessions, ping-pong of 1 KiB messages until an SPQR epoch
+ * advance (read from the pq_ratchet field of the messages sent), then one
+ * warm-up batch and `batches` batches of `epochs` epoch advances each.
+ * Prints "epoch sotto <median µs per epoch>" and "epoch_msgs sotto <messages
+ * per epoch over all timed batches>". 0 on success. */
+int bench_sotto_epoch(void *ctx, unsigned epochs, unsigned batches);
+/* Median of v[0..n) (sorts v). */
+double bench_median(double *v, unsigned n);
 
 /* Extra lines (per-primitive costs): "detail <impl> <what> <µs>". */
 void bench_detail(const char *impl, const char *what, double us);

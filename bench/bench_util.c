@@ -51,7 +51,7 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-static double median(double *v, unsigned n)
+double bench_median(double *v, unsigned n)
 {
     qsort(v, n, sizeof v[0], cmp_double);
     return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
@@ -71,7 +71,7 @@ double bench_measure(uint64_t (*fn)(void *ctx, unsigned n), void *ctx, unsigned 
             return -1;
         per[b] = (double)ns / 1000.0 / (double)iters;
     }
-    return median(per, batches);
+    return bench_median(per, batches);
 }
 
 int bench_run(bench_part *parts, size_t n_parts, const bench_cfg *cfg)
@@ -107,7 +107,7 @@ int bench_run(bench_part *parts, size_t n_parts, const bench_cfg *cfg)
             for (unsigned r = 0; r < cfg->batches; r++)
                 ratio[r] = per[0][r] / per[p][r];
             printf("ratio %s %s %.3f\n", bench_figure_names[f], parts[p].impl,
-                   median(ratio, cfg->batches));
+                   bench_median(ratio, cfg->batches));
         }
         for (size_t p = 0; p < n_parts; p++) {
             if (failed[p]) {
@@ -116,7 +116,7 @@ int bench_run(bench_part *parts, size_t n_parts, const bench_cfg *cfg)
                 continue;
             }
             printf("%s %s %.2f\n", bench_figure_names[f], parts[p].impl,
-                   median(per[p], cfg->batches));
+                   bench_median(per[p], cfg->batches));
             if (callgrind_mode) /* the warm-up batch is collected too */
                 printf("ops %s %s %lu\n", bench_figure_names[f], parts[p].impl,
                        (unsigned long)n * (cfg->batches + 1));

@@ -7,7 +7,11 @@
 // Timing: process.hrtime.bigint() (monotonic), one warm-up batch, the median
 // over batches of (batch time / ops).
 //
-//   node bench/libsignal_bench.js [--quick] [--cpu-time] [--batches B] [--scale F] [--layers]
+//   node bench/libsignal_bench.js [--quick] [--cpu-time] [--batches B] [--scale F] [--figure epoch]
+//                                 [--layers]
+// epoch: µs per full SPQR epoch of a 1 KiB ping-pong and messages per epoch
+//   ("epoch libsignal-client <µs>", "epoch_msgs libsignal-client <n>"), the
+//   epochs read from the messages' pq_ratchet field; --figure epoch: only it.
 // --cpu-time: process CPU time (process.cpuUsage) instead of wall time.
 // --layers: instead, the group, sealed sender and fingerprint figures of
 //   sotto-bench --layers, each as "<figure> libsignal-client <wall µs>" and
@@ -23,8 +27,11 @@ const SETUP_MSG_BYTES = 32;
 const SPK_ID = 3;
 const OPK_ID = 7;
 const KPK_ID = 11;
-const DEFAULT = { setup: 100, encrypt_1k: 2000, decrypt_1k: 2000, pingpong: 300, batches: 11 };
-const QUICK = { setup: 2, encrypt_1k: 10, decrypt_1k: 10, pingpong: 4, batches: 1 };
+// epoch: SPQR epoch advances per batch (bench.h BENCH_EPOCH_PER_BATCH).
+const DEFAULT = { setup: 100, encrypt_1k: 2000, decrypt_1k: 2000, pingpong: 300, epoch: 5, batches: 11 };
+const QUICK = { setup: 2, encrypt_1k: 10, decrypt_1k: 10, pingpong: 4, epoch: 1, batches: 1 };
+const EPOCH_MAX_MSGS = 100000; // bench.h BENCH_EPOCH_MAX_MSGS
+const MAC_LEN = 8;
 // The layers figures (bench/layers.c has the same counts).
 const LAYERS = { group_enc_1k: 2000, group_dec_1k: 2000, seal_v1: 1000, unseal_v1: 1000, seal_v2_10: 100,
   seal_v2_100: 20, fingerprint: 20 };
@@ -44,6 +51,7 @@ function parseArgs(argv) {
     const a = argv[i];
     if (a === '--quick') cfg = { ...QUICK, cpu: cfg.cpu, layers: cfg.layers, quick: true };
     else if (a === '--layers') cfg.layers = true;
+    else if (a === '--figure' && i + 1 < argv.length && argv[i + 1] === 'epoch') { cfg.epochOnly = true; i++; }
     else if (a === '--cpu-time') cfg.cpu = true;
     else if (a === '--batches' && i + 1 < argv.length) cfg.batches = Number(argv[++i]);
     else if (a === '--scale' && i + 1 < argv.length) {
@@ -51,7 +59,7 @@ function parseArgs(argv) {
       for (const k of ['setup', 'encrypt_1k', 'decrypt_1k', 'pingpong']) cfg[k] = Math.max(1, Math.floor(cfg[k] * s));
       cfg.scale = s;
     } else {
-      throw new Error('usage: libsignal_bench.js [--quick] [--cpu-time] [--batches B] [--scale F] [--layers]');
+      throw new Error('usage: libsignal_bench.js [--quick] [--cpu-time] [--batches B] [--scale F] [--figure epoch] [--layers]');
     }
   }
   if (!(Number.isInteger(cfg.batches) && cfg.batches >= 1 && cfg.batches <= 101)) throw new Error('bad --batches');
@@ -70,6 +78,44 @@ async function measure(fn, iters, batches) {
   const per = [];
   for (let b = 0; b < batches; b++) per.push(Number(await fn(iters)) / 1000 / iters);
   return median(per);
+}
+
+// The SPQR epoch a serialized SignalMessage carries (version byte, protobuf,
+// 8-byte MAC; field 5 pq_ratchet = 0x01 || varint epoch || ...), or -1; as
+// ours.c message_epoch and tests/interop/driver.js spqrEpoch.
+function readVarint(buf, at, end) {
+  let v = 0, mul = 1;
+  while (at < end) {
+    const b = buf[at++];
+    v += (b & 0x7f) * mul;
+    if (!(b & 0x80)) return [v, at];
+    mul *= 128;
+    if (mul > 2 ** 56) break;
+  }
+  return [-1, at];
+}
+function messageEpoch(ct) {
+  const end = ct.length - MAC_LEN;
+  let at = 1;
+  while (at < end) {
+    let key, len;
+    [key, at] = readVarint(ct, at, end);
+    if (key < 0) return -1;
+    const field = Math.floor(key / 8), wire = key % 8;
+    if (wire === 0) {
+      let v;
+      [v, at] = readVarint(ct, at, end);
+      if (v < 0) return -1;
+    } else if (wire === 2) {
+      [len, at] = readVarint(ct, at, end);
+      if (len < 0 || len > end - at) return -1;
+      if (field === 5) return len >= 2 && ct[at] === 1 ? readVarint(ct, at + 1, at + len)[0] : -1;
+      at += len;
+    } else {
+      return -1;
+    }
+  }
+  return -1;
 }
 
 function report(fig, us) {
@@ -283,44 +329,84 @@ async function main() {
     if (reply) await send(bob, alice, msg);
   };
 
-  report('setup', await measure(async (n) => {
-    const t0 = now();
-    for (let i = 0; i < n; i++) await handshake(setupMsg, false);
-    return now() - t0;
-  }, cfg.setup, cfg.batches));
+  if (!cfg.epochOnly) {
+    report('setup', await measure(async (n) => {
+      const t0 = now();
+      for (let i = 0; i < n; i++) await handshake(setupMsg, false);
+      return now() - t0;
+    }, cfg.setup, cfg.batches));
 
+    await handshake(msg, true);
+    report('encrypt_1k', await measure(async (n) => {
+      const t0 = now();
+      for (let i = 0; i < n; i++) {
+        const ct = await encrypt(alice, bob, msg);
+        ct.serialize();
+      }
+      return now() - t0;
+    }, cfg.encrypt_1k, cfg.batches));
+
+    await handshake(msg, true);
+    report('decrypt_1k', await measure(async (n) => {
+      const cts = [];
+      for (let i = 0; i < n; i++) cts.push((await encrypt(alice, bob, msg)).serialize());
+      const t0 = now();
+      for (const ct of cts) {
+        await S.signalDecrypt(S.SignalMessage.deserialize(ct), alice.address, bob.address, bob.sessionStore,
+          bob.identityStore);
+      }
+      return now() - t0;
+    }, cfg.decrypt_1k, cfg.batches));
+
+    let bobTurn = true; // Bob answers Alice's last chain: every message a ratchet step
+    report('pingpong', await measure(async (n) => {
+      const t0 = now();
+      for (let i = 0; i < n; i++) {
+        if (bobTurn) await send(bob, alice, msg);
+        else await send(alice, bob, msg);
+        bobTurn = !bobTurn;
+      }
+      return now() - t0;
+    }, cfg.pingpong, cfg.batches));
+  }
+
+  // epoch: fresh sessions, ping-pong until the highest SPQR epoch either side
+  // sends advances, one warm-up batch, then batches of cfg.epoch advances,
+  // each timed from right after an advancing message to right after the
+  // message that completes its advances (as ours.c bench_sotto_epoch).
   await handshake(msg, true);
-  report('encrypt_1k', await measure(async (n) => {
+  let top = -1, turn = false; // Alice first: Bob replied last
+  const epochBatch = async (k) => {
+    const goal = top + k;
+    let n = 0;
     const t0 = now();
-    for (let i = 0; i < n; i++) {
-      const ct = await encrypt(alice, bob, msg);
-      ct.serialize();
+    while (top < goal) {
+      if (n >= EPOCH_MAX_MSGS) throw new Error('epoch: SPQR epoch did not advance');
+      const [from, to] = turn ? [bob, alice] : [alice, bob];
+      const ct = await encrypt(from, to, msg);
+      const bytes = ct.serialize();
+      const e = ct.type() === S.CiphertextMessageType.Whisper ? messageEpoch(bytes) : -1;
+      const out = await decrypt(to, from, ct);
+      if (out.length !== msg.length) throw new Error('decrypted the wrong length');
+      turn = !turn;
+      n++;
+      if (e > top) top = e;
     }
-    return now() - t0;
-  }, cfg.encrypt_1k, cfg.batches));
-
-  await handshake(msg, true);
-  report('decrypt_1k', await measure(async (n) => {
-    const cts = [];
-    for (let i = 0; i < n; i++) cts.push((await encrypt(alice, bob, msg)).serialize());
-    const t0 = now();
-    for (const ct of cts) {
-      await S.signalDecrypt(S.SignalMessage.deserialize(ct), alice.address, bob.address, bob.sessionStore,
-        bob.identityStore);
-    }
-    return now() - t0;
-  }, cfg.decrypt_1k, cfg.batches));
-
-  let bobTurn = true; // Bob answers Alice's last chain: every message a ratchet step
-  report('pingpong', await measure(async (n) => {
-    const t0 = now();
-    for (let i = 0; i < n; i++) {
-      if (bobTurn) await send(bob, alice, msg);
-      else await send(alice, bob, msg);
-      bobTurn = !bobTurn;
-    }
-    return now() - t0;
-  }, cfg.pingpong, cfg.batches));
+    return { ns: now() - t0, n };
+  };
+  await epochBatch(1);
+  await epochBatch(cfg.epoch);
+  const us = [];
+  let msgs = 0, epochs = 0;
+  for (let b = 0; b < cfg.batches; b++) {
+    const before = top;
+    const { ns, n } = await epochBatch(cfg.epoch);
+    us.push(Number(ns) / 1000 / (top - before));
+    msgs += n;
+    epochs += top - before;
+  }
+  report('epoch', median(us));
+  process.stdout.write(`epoch_msgs ${IMPL} ${(msgs / epochs).toFixed(1)}\n`);
 }
 
 main().catch((e) => {

@@ -82,7 +82,59 @@ static int decrypt_one(ours *o, sotto_session *s, const sotto_identity *us, int 
     return n == want ? 0 : -1;
 }
 
+/* The SPQR epoch a SignalMessage carries: version byte, protobuf, 8-byte MAC;
+ * field 5 (pq_ratchet) = 0x01 || varint epoch || ... -1 when absent or not
+ * parseable (tests/interop/driver.js spqrEpoch does the same). */
+#define OURS_MAC_BYTES 8
+#define OURS_PQ_FIELD  5
+static int64_t read_varint(const uint8_t *p, size_t n, size_t *at)
+{
+    uint64_t v = 0;
+    for (unsigned shift = 0; *at < n && shift < 64; shift += 7) {
+        uint8_t b = p[(*at)++];
+        v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return v > INT64_MAX ? -1 : (int64_t)v;
+    }
+    return -1;
+}
+
+static int64_t message_epoch(const uint8_t *ct, size_t ct_len)
+{
+    if (ct_len < 1 + OURS_MAC_BYTES)
+        return -1;
+    size_t n = ct_len - OURS_MAC_BYTES, at = 1;
+    while (at < n) {
+        int64_t key = read_varint(ct, n, &at);
+        if (key < 0)
+            return -1;
+        uint64_t field = (uint64_t)key >> 3, wire = (uint64_t)key & 7;
+        if (wire == 0) {
+            if (read_varint(ct, n, &at) < 0)
+                return -1;
+        } else if (wire == 2) {
+            int64_t len = read_varint(ct, n, &at);
+            if (len < 0 || (uint64_t)len > n - at)
+                return -1;
+            if (field == OURS_PQ_FIELD) {
+                size_t e = at + 1, end = at + (size_t)len;
+                return len >= 2 && ct[at] == 1 ? read_varint(ct, end, &e) : -1;
+            }
+            at += (size_t)len;
+        } else {
+            return -1;
+        }
+    }
+    return -1;
+}
+
+static int send_one_epoch(ours *o, int from_bob, size_t len, int64_t *epoch);
 static int send_one(ours *o, int from_bob, size_t len)
+{
+    return send_one_epoch(o, from_bob, len, NULL);
+}
+
+static int send_one_epoch(ours *o, int from_bob, size_t len, int64_t *epoch)
 {
     uint8_t ct[OURS_CT_CAP];
     size_t ct_len = 0;
@@ -92,6 +144,8 @@ static int send_one(ours *o, int from_bob, size_t len)
     const sotto_identity *did = from_bob ? o->alice_id : o->bob_id;
     if (encrypt_one(o, src, sid, len, ct, &ct_len, &type) != 0)
         return -1;
+    if (epoch)
+        *epoch = type == SOTTO_MSG_WHISPER ? message_epoch(ct, ct_len) : -1;
     return decrypt_one(o, dst, did, type, ct, ct_len, len);
 }
 
@@ -189,6 +243,54 @@ static int part_prepare(void *ctx, bench_figure f)
     ours *o = ctx;
     o->turn = 0;
     return f == FIG_SETUP ? 0 : handshake(o, BENCH_MSG_BYTES, 1);
+}
+
+/* Ping-pong until the highest SPQR epoch either side sends has advanced by
+ * `epochs` (at least); *msgs: the messages it took. Starts and ends right
+ * after a message that advanced it. The timed nanoseconds, 0 on failure. */
+static uint64_t epoch_batch(ours *o, unsigned epochs, int64_t *top, unsigned *msgs)
+{
+    int64_t goal = *top + (int64_t)epochs, e;
+    unsigned n = 0;
+    uint64_t t0 = bench_now_ns();
+    while (*top < goal) {
+        if (n >= BENCH_EPOCH_MAX_MSGS || send_one_epoch(o, o->turn, BENCH_MSG_BYTES, &e) != 0)
+            break;
+        o->turn ^= 1;
+        n++;
+        if (e > *top)
+            *top = e;
+    }
+    uint64_t ns = bench_now_ns() - t0;
+    *msgs = n;
+    return *top >= goal && ns ? ns : 0;
+}
+
+int bench_sotto_epoch(void *ctx, unsigned epochs, unsigned batches)
+{
+    ours *o = ctx;
+    double us[BENCH_MAX_BATCHES];
+    unsigned msgs = 0, all_msgs = 0, all_epochs = 0;
+    int64_t top = -1;
+    if (batches > BENCH_MAX_BATCHES || handshake(o, BENCH_MSG_BYTES, 1) != 0)
+        return -1;
+    o->turn = 0;
+    /* Up to the first advance, then one warm-up batch. */
+    if (epoch_batch(o, 1, &top, &msgs) == 0 || epoch_batch(o, epochs, &top, &msgs) == 0)
+        return -1;
+    for (unsigned b = 0; b < batches; b++) {
+        int64_t before = top;
+        uint64_t ns = epoch_batch(o, epochs, &top, &msgs);
+        if (ns == 0)
+            return -1;
+        unsigned k = (unsigned)(top - before);
+        us[b] = (double)ns / 1e3 / k;
+        all_msgs += msgs;
+        all_epochs += k;
+    }
+    printf("epoch sotto %.2f\n", bench_median(us, batches));
+    printf("epoch_msgs sotto %.1f\n", (double)all_msgs / all_epochs);
+    return 0;
 }
 
 static void part_close(void *ctx)

@@ -78,6 +78,7 @@ fi
 # acceptable ratio.
 awk '
   $1 == "detail" || $1 == "ops" { next }
+  $1 == "epoch_msgs" { em[$2] = $3; next }
   $1 == "ratio" { r[$2, $3] = $4; next }
   { v[$1, $2] = $3 }
   function num(x) { return x ~ /^[0-9]+(\.[0-9]+)?$/ }
@@ -114,6 +115,13 @@ awk '
       printf "%-11s %-14s %-40s %-33s %s\n", f, (o == "" ? "n/a" : o), fc,
         cell(f, "libsignal-client"), cell(f, "libsignal-protocol-c")
     }
+    # The epoch figure: one full SPQR epoch of the ping-pong (libsotto and
+    # libsignal-client only: libsignal-protocol-c has no SPQR).
+    e = v["epoch", "sotto"]; l = v["epoch", "libsignal-client"]
+    printf "%-11s %-14s %-40s %-33s %s\n", "epoch", (e == "" ? "n/a" : e),
+      "(us per SPQR epoch; " (em["sotto"] == "" ? "n/a" : em["sotto"]) " msgs/epoch)",
+      (num(l) ? sprintf("%.1f (x%.2f; %s msgs/epoch)", l, (num(e) ? e / l : 0), em["libsignal-client"]) : (l == "" ? "n/a" : l)),
+      "n/a (no SPQR)"
     if (slow > 1.5)
       printf "bench: an anchor ran %.1fx slower than its reference: the machine was busy; trust the paired ratios (floor, libsignal-protocol-c) more than the times\n", slow
   }' "$raw"

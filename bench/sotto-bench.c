@@ -9,7 +9,10 @@
  *   sotto-bench --layers [--quick] [--batches B] [--scale F] [--figure F]
  *
  * --cpu-time: process CPU time instead of CLOCK_MONOTONIC (a busy machine).
- * --figure F: only that figure (setup, encrypt_1k, decrypt_1k, pingpong).
+ * --figure F: only that figure (setup, encrypt_1k, decrypt_1k, pingpong, epoch).
+ * epoch (libsotto only, after the others): µs per full SPQR epoch of a 1 KiB
+ *   ping-pong and messages per epoch ("epoch sotto <µs>", "epoch_msgs sotto
+ *   <n>"); see bench_sotto_epoch in bench.h.
  * --callgrind: for bench/profile.sh, under valgrind --collect-atstart=no.
  * --layers: instead, the group, sealed sender and fingerprint figures
  *   (layers.c): libsotto and the floor, wall and CPU time both.
@@ -54,7 +57,7 @@ int main(int argc, char **argv)
     bench_cfg cfg = default_cfg;
     const char *only = "sotto,floor,lspc";
     unsigned figures = 0;
-    int layers = 0, quick = 0;
+    int layers = 0, quick = 0, want_epoch = 1;
     double scale = 1;
     const char *layer_fig = NULL;
     for (int i = 1; i < argc; i++)
@@ -79,6 +82,10 @@ int main(int argc, char **argv)
         } else if (strcmp(argv[i], "--figure") == 0 && i + 1 < argc) {
             const char *name = argv[++i];
             int f;
+            if (strcmp(name, "epoch") == 0 && !layers) {
+                want_epoch = 2; /* only it */
+                continue;
+            }
             for (f = 0; f < FIG_COUNT_; f++)
                 if (strcmp(name, bench_figure_names[f]) == 0)
                     break;
@@ -109,6 +116,10 @@ int main(int argc, char **argv)
     }
     if (figures)
         cfg.figures = figures;
+    if (want_epoch == 2)
+        cfg.figures = figures; /* epoch plus any figure named too */
+    else if (figures)
+        want_epoch = 0;
     if (layers) {
 #ifdef BENCH_HAVE_LAYERS
         return bench_layers_main(cfg.batches, scale, quick, layer_fig) == 0 ? 0 : 1;
@@ -155,8 +166,17 @@ int main(int argc, char **argv)
             n++;
         }
     }
-    if (n > 0 && bench_run(parts, n, &cfg) != 0)
+    if (n > 0 && cfg.figures && bench_run(parts, n, &cfg) != 0)
         rc = 1;
+    if (want_epoch && strstr(only, "sotto")) {
+        if (n == 0 || strcmp(parts[0].impl, "sotto") != 0) {
+            printf("epoch sotto n/a\nepoch_msgs sotto n/a\n");
+        } else if (bench_sotto_epoch(parts[0].ctx, quick ? 1 : BENCH_EPOCH_PER_BATCH,
+                                     cfg.batches) != 0) {
+            printf("epoch sotto failed\nepoch_msgs sotto failed\n");
+            rc = 1;
+        }
+    }
     for (size_t i = 0; i < n; i++)
         parts[i].close(parts[i].ctx);
     return rc;
