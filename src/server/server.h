@@ -81,6 +81,10 @@ struct sotto_conn {
     uv_work_t *job;                 /* an Argon2id job still queued: cancelled on close */
     uint8_t addr_len;
     uint8_t addr[16];               /* peer address: rate limits only, never logged */
+    bool ws_caught_up;              /* WebSocket: every envelope of the batches
+                                       handed over so far is pushed, so the next
+                                       commit's go straight from memory (here:
+                                       padding before deadline_ms, no new bytes) */
     uint64_t deadline_ms;           /* header / idle timeout; 0 = none */
     uint8_t auth_tag[32];           /* keyed hash of the accepted Authorization value */
     uint8_t uuid[SOTTO_STORE_UUID_BYTES];
@@ -91,9 +95,6 @@ struct sotto_conn {
     uint64_t ws_last_seq;           /* highest queue seq pushed */
     uint32_t ws_inflight;           /* pushed, not yet acked */
     bool ws_empty_sent;
-    bool ws_caught_up;              /* every committed envelope up to the last
-                                       batch handed over is pushed: the next
-                                       commit's go straight from memory */
     bool ws_registered;
     bool ws_close_sent;
     bool ws_ping_sent;
