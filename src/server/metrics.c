@@ -60,10 +60,11 @@ size_t sotto_metrics_render(char *out, size_t cap)
         m->messages_acked_total);
     PUT("# TYPE sottod_messages_expired_total counter\nsottod_messages_expired_total %" PRIu64 "\n",
         m->messages_expired_total);
-    uint64_t depth = m->messages_relayed_total - m->messages_acked_total - m->messages_expired_total;
-    if (m->messages_acked_total + m->messages_expired_total > m->messages_relayed_total)
-        depth = 0;
-    PUT("# HELP sottod_queue_depth_total envelopes queued since start minus acked and expired\n"
+    uint64_t q_in = m->queue_depth_at_start + m->messages_relayed_total;
+    uint64_t q_out = m->messages_acked_total + m->messages_expired_total;
+    uint64_t depth = q_in > q_out ? q_in - q_out : 0;
+    PUT("# HELP sottod_queue_depth_total envelopes queued: the database's count at start plus"
+        " relayed minus acked and expired since\n"
         "# TYPE sottod_queue_depth_total gauge\nsottod_queue_depth_total %" PRIu64 "\n", depth);
     PUT("# TYPE sottod_commit_batches_total counter\nsottod_commit_batches_total %" PRIu64 "\n",
         m->batches_total);

@@ -29,6 +29,7 @@ typedef struct sotto_metrics {
     uint64_t messages_delivered_total;/* envelopes pushed or fetched */
     uint64_t messages_acked_total;
     uint64_t messages_expired_total;
+    uint64_t queue_depth_at_start;    /* envelopes in the database when sottod started */
     uint64_t batches_total;
     uint64_t accounts_registered_total;
     uint64_t errors[SOTTO_ERRK_COUNT_];

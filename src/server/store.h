@@ -388,6 +388,10 @@ sotto_store_err sotto_store_queue_count(sotto_store *s,
                                         const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
                                         uint32_t device_id, uint32_t *count);
 
+/* Envelopes queued for all devices together (from the per-device counters:
+ * no scan of the queue). */
+sotto_store_err sotto_store_queue_total(sotto_store *s, uint64_t *count);
+
 /* Deletes every envelope older than SOTTO_STORE_EXPIRY_SECONDS. Call
  * periodically (e.g. hourly); works in bounded chunks so writers are not held
  * up long. *deleted (may be NULL) gets the number removed. */

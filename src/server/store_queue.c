@@ -485,6 +485,31 @@ sotto_store_err sotto_store_queue_count(sotto_store *s,
     return e;
 }
 
+sotto_store_err sotto_store_queue_total(sotto_store *s, uint64_t *count)
+{
+    if (count != NULL)
+        *count = 0;
+    if (s == NULL || count == NULL)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    sotto_store_err e = sotto_store_begin_read(s);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_stmt *st = NULL;
+    if ((e = sotto_store_prepare(s, &st, "SELECT coalesce(sum(queue_len), 0) FROM devices"))
+        == SOTTO_STORE_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            int64_t v = sqlite3_column_int64(st, 0);
+            *count = v > 0 ? (uint64_t)v : 0;
+        } else {
+            e = sotto_store_db_err(rc);
+        }
+    }
+    sqlite3_finalize(st);
+    sotto_store_rollback(s);
+    return e;
+}
+
 sotto_store_err sotto_store_expire(sotto_store *s, uint64_t *deleted)
 {
     if (deleted != NULL)

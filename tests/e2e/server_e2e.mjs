@@ -391,6 +391,11 @@ try {
     srv = new Server(dir, port);
     await srv.start();
     assert.equal(srv.fingerprint, fp1);
+    // The queue-depth gauge starts from what the database holds.
+    const depth = async () =>
+      Number(/^sottod_queue_depth_total (\d+)$/m.exec((await http(srv, 'GET', '/metrics')).body)[1]);
+    const d0 = await depth();
+    assert.ok(d0 >= 2, `queue depth after restart ${d0}`);
     const c = await new Conn(srv).open();
     const f = await c.request('GET', '/v1/messages', { auth: authOf(bob) });
     assert.equal(f.status, 200);
@@ -404,6 +409,7 @@ try {
     }
     const g = await c.request('GET', '/v1/messages', { auth: authOf(bob) });
     assert.equal(g.json().messages.length, 0);
+    assert.equal(await depth(), d0 - 2);
     c.end();
   });
 

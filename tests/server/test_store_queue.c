@@ -792,6 +792,11 @@ static void test_enqueue_reports_stored(void **state)
         assert_true(e[0].seq < e[1].seq);
         sotto_store_envelopes_free(e, n);
     }
+    /* The total over every device (what the queue-depth gauge starts from). */
+    uint64_t total = 99;
+    assert_int_equal(sotto_store_queue_total(f->s, &total), SOTTO_STORE_OK);
+    assert_int_equal(total, 6);
+    assert_int_equal(sotto_store_queue_total(f->s, NULL), SOTTO_STORE_ERR_INVALID_ARGUMENT);
 }
 
 /* Acks of several devices and a submission in one write batch (one
