@@ -1,6 +1,8 @@
-/* The primitive floor: each X25519, XEdDSA, Kyber, HKDF, HMAC and AES call a
- * figure needs, timed on its own with the primitives libsotto uses
- * (src/crypto/primitives.h, kyber1024.h, xeddsa.h), then summed. No protobuf
+/* The primitive floor: each X25519, XEdDSA, Kyber, ML-KEM-768, HKDF, HMAC
+ * and AES call and each SPQR erasure-code chunk a figure needs, timed on its
+ * own with the primitives libsotto uses (src/crypto/primitives.h,
+ * kyber1024.h, mlkem768.h, xeddsa.h, src/protocol/spqr_erasure.h), then
+ * summed. No protobuf
  * encoding, no state copies, no allocation: what is left when the protocol
  * costs nothing. docs/BENCH.md lists what each sum holds. */
 #include <sodium.h>
@@ -9,8 +11,10 @@
 #include <string.h>
 #include "bench.h"
 #include "crypto/kyber1024.h"
+#include "crypto/mlkem768.h"
 #include "crypto/primitives.h"
 #include "crypto/xeddsa.h"
+#include "protocol/spqr_erasure.h"
 
 /* Sizes of what one message MACs and encrypts (approximate protobuf sizes:
  * ratchet key 35, counters 2 x 3, ciphertext 3 + body, pq_ratchet ~8). */
@@ -21,12 +25,23 @@
 #define MAC_1K_BYTES      (MAC_PREFIX_BYTES + PROTO_OVERHEAD + CT_1K_BYTES)
 #define MAC_SETUP_BYTES   (MAC_PREFIX_BYTES + PROTO_OVERHEAD + CT_SETUP_BYTES)
 #define PQXDH_IKM_BYTES   (32 + 4 * 32 + 32) /* 0xFF*32, four DH, Kyber secret */
+/* SPQR braid in the ping-pong: messages per epoch, as the epoch figure
+ * measures it for both libsotto and libsignal-client (87: the header, ek,
+ * ct1 and ct2 chunks, 3 + 36 + 30 + 5, interleaved with the turns that carry
+ * acknowledgements). Each epoch's ML-KEM-768 keygen, encapsulation and
+ * decapsulation are spread over them. */
+#define FLOOR_MSGS_PER_EPOCH 87
+/* The chunk figure cycles through an SPQR message of the largest size (t of
+ * ML-KEM-768, 36 chunks), in order, as a ping-pong delivers them. */
+#define FLOOR_EC_MSG_BYTES   SOTTO_SPQR_EC_MAX_BYTES
+#define FLOOR_EC_CHUNKS      (FLOOR_EC_MSG_BYTES / SOTTO_SPQR_EC_CHUNK_BYTES)
 
 typedef enum prim {
     P_X25519_DH, P_X25519_KEYGEN, P_XEDDSA_VERIFY_SPK, P_XEDDSA_VERIFY_KYBER,
     P_KYBER_ENC, P_KYBER_DEC, P_HKDF_PQXDH, P_HKDF_ROOT, P_HKDF_SPQR_START, P_HKDF_SPQR_NEXT,
     P_HKDF_MSGKEYS, P_HMAC_CHAIN, P_HMAC_MAC_1K, P_HMAC_MAC_SETUP, P_AES_ENC_1K, P_AES_DEC_1K,
-    P_AES_ENC_SETUP, P_AES_DEC_SETUP, P_COUNT_
+    P_AES_ENC_SETUP, P_AES_DEC_SETUP, P_MLKEM768_KEYGEN, P_MLKEM768_ENC, P_MLKEM768_DEC,
+    P_EC_CHUNK, P_COUNT_
 } prim;
 
 static const char *const prim_names[P_COUNT_] = {
@@ -48,6 +63,10 @@ static const char *const prim_names[P_COUNT_] = {
     [P_AES_DEC_1K] = "aes256cbc_dec_1k",
     [P_AES_ENC_SETUP] = "aes256cbc_enc_32B",
     [P_AES_DEC_SETUP] = "aes256cbc_dec_32B",
+    [P_MLKEM768_KEYGEN] = "mlkem768_keygen",
+    [P_MLKEM768_ENC] = "mlkem768_enc",
+    [P_MLKEM768_DEC] = "mlkem768_dec",
+    [P_EC_CHUNK] = "spqr_chunk_1152B",
 };
 
 typedef struct fctx {
@@ -59,6 +78,13 @@ typedef struct fctx {
     uint8_t kpk[KYBER1024_PUBLICKEYBYTES], ksk[KYBER1024_SECRETKEYBYTES];
     uint8_t kct[KYBER1024_CIPHERTEXTBYTES], kss[32];
     uint8_t buf[2048], ct1k[CT_1K_BYTES], ct_setup[CT_SETUP_BYTES];
+    uint8_t mseed[MLKEM768_KEYGEN_SEEDBYTES], mm[MLKEM768_ENC_SEEDBYTES];
+    uint8_t mek[MLKEM768_EKBYTES], mdk[MLKEM768_DKBYTES], mct[MLKEM768_CTBYTES];
+    uint8_t mss[MLKEM768_SSBYTES];
+    sotto_spqr_ec_encoder ec_enc;
+    sotto_spqr_ec_decoder ec_dec;
+    unsigned ec_sent;              /* chunks of the current message sent */
+    uint8_t ec_chunk[SOTTO_SPQR_EC_CHUNK_BYTES], ec_out[FLOOR_EC_MSG_BYTES];
 } fctx;
 
 static const char info_pqxdh[] = "WhisperText_X25519_SHA-256_CRYSTALS-KYBER-1024";
@@ -66,6 +92,24 @@ static const char info_root[] = "WhisperRatchet";
 static const char info_msg[] = "WhisperMessageKeys";
 static const char info_start[] = "Signal PQ Ratchet V1 Chain  Start";
 static const char info_next[] = "\0\0\0\1Signal PQ Ratchet V1 Chain Next";
+
+/* One SPQR chunk sent and received: the next chunk of the encoder, added to
+ * the decoder; a message's encoder and decoder set up before its first
+ * chunk and decoded after its last (so their cost is spread over its
+ * chunks). */
+static int ec_chunk(fctx *c)
+{
+    if (c->ec_sent == 0 &&
+        (sotto_spqr_ec_encoder_init(&c->ec_enc, c->buf, FLOOR_EC_MSG_BYTES) != SOTTO_OK ||
+         sotto_spqr_ec_decoder_init(&c->ec_dec, FLOOR_EC_MSG_BYTES) != SOTTO_OK))
+        return -1;
+    uint16_t idx = sotto_spqr_ec_next_chunk(&c->ec_enc, c->ec_chunk);
+    sotto_spqr_ec_add_chunk(&c->ec_dec, idx, c->ec_chunk);
+    if (++c->ec_sent < FLOOR_EC_CHUNKS)
+        return 0;
+    c->ec_sent = 0;
+    return sotto_spqr_ec_decoded(&c->ec_dec, c->ec_out, sizeof c->ec_out) == 1 ? 0 : -1;
+}
 
 static int one(fctx *c)
 {
@@ -124,6 +168,16 @@ static int one(fctx *c)
     case P_AES_DEC_SETUP:
         return sotto_aes256_cbc_decrypt(c->buf, sizeof c->buf, &n, c->key, c->iv, c->ct_setup,
                                         sizeof c->ct_setup) ? -1 : 0;
+    case P_MLKEM768_KEYGEN:
+        sotto_mlkem768_keypair_derand(c->mek, c->mdk, c->mseed);
+        return 0;
+    case P_MLKEM768_ENC:
+        return sotto_mlkem768_enc_derand(c->mct, c->mss, c->mek, c->mm);
+    case P_MLKEM768_DEC:
+        sotto_mlkem768_dec(c->out, c->mct, c->mdk);
+        return 0;
+    case P_EC_CHUNK:
+        return ec_chunk(c);
     case P_COUNT_:
         break;
     }
@@ -137,6 +191,7 @@ static unsigned iters_for(prim p, const bench_cfg *cfg)
     switch (p) {
     case P_X25519_DH: case P_X25519_KEYGEN: case P_XEDDSA_VERIFY_SPK:
     case P_XEDDSA_VERIFY_KYBER: case P_KYBER_ENC: case P_KYBER_DEC:
+    case P_MLKEM768_KEYGEN: case P_MLKEM768_ENC: case P_MLKEM768_DEC:
         return base / 10 ? base / 10 : 1;
     default:
         return base;
@@ -159,6 +214,14 @@ static int fill(fctx *c)
     sotto_xeddsa_sign(c->sig_kyber, c->priv, c->kyber_msg, sizeof c->kyber_msg, z);
     sotto_kyber1024_keypair(c->kpk, c->ksk);
     sotto_kyber1024_enc(c->kct, c->kss, c->kpk);
+    randombytes_buf(c->mseed, sizeof c->mseed);
+    randombytes_buf(c->mm, sizeof c->mm);
+    sotto_mlkem768_keypair_derand(c->mek, c->mdk, c->mseed);
+    if (sotto_mlkem768_enc_derand(c->mct, c->mss, c->mek, c->mm) != 0)
+        return -1;
+    sotto_mlkem768_dec(c->out, c->mct, c->mdk);
+    if (sodium_memcmp(c->out, c->mss, MLKEM768_SSBYTES) != 0)
+        return -1;
     size_t n;
     if (sotto_aes256_cbc_encrypt(c->ct1k, sizeof c->ct1k, &n, c->key, c->iv, c->buf,
                                  BENCH_MSG_BYTES) != SOTTO_OK ||
@@ -192,8 +255,11 @@ static uint64_t batch(void *ctx, unsigned n)
  * (2 key pairs), 4 PQXDH DH + 1 ratchet DH, Kyber enc, the PQXDH HKDF, one
  * root KDF, the SPQR chain start, then her first message; Bob: 4 PQXDH DH,
  * Kyber dec, the PQXDH HKDF, the SPQR chain start, one ratchet step as
- * above, then the first message. docs/BENCH.md has the same table. */
-typedef struct term { prim p; unsigned count; } term;
+ * above, then the first message. Ping-pong, besides: the SPQR braid's
+ * chunk work (one erasure-code chunk encoded and added per message) and
+ * each epoch's ML-KEM-768 keygen + encapsulation + decapsulation divided by
+ * the messages per epoch. docs/BENCH.md has the same table. */
+typedef struct term { prim p; unsigned count, per; } term; /* count / per (0: 1) calls */
 #define FLOOR_MAX_TERMS 16
 static const term sums[FIG_COUNT_][FLOOR_MAX_TERMS] = {
     [FIG_ENCRYPT] = {
@@ -208,6 +274,9 @@ static const term sums[FIG_COUNT_][FLOOR_MAX_TERMS] = {
         { P_HMAC_CHAIN, 4 }, { P_HKDF_SPQR_NEXT, 2 }, { P_HKDF_MSGKEYS, 2 },
         { P_AES_ENC_1K, 1 }, { P_AES_DEC_1K, 1 }, { P_HMAC_MAC_1K, 2 },
         { P_X25519_KEYGEN, 1 }, { P_X25519_DH, 2 }, { P_HKDF_ROOT, 2 },
+        /* the SPQR braid: one chunk per message; an epoch's KEM per 87 */
+        { P_EC_CHUNK, 1, 0 }, { P_MLKEM768_KEYGEN, 1, FLOOR_MSGS_PER_EPOCH },
+        { P_MLKEM768_ENC, 1, FLOOR_MSGS_PER_EPOCH }, { P_MLKEM768_DEC, 1, FLOOR_MSGS_PER_EPOCH },
     },
     [FIG_SETUP] = {
         { P_XEDDSA_VERIFY_SPK, 1 }, { P_XEDDSA_VERIFY_KYBER, 1 },
@@ -229,7 +298,7 @@ static uint64_t part_batch(void *ctx, bench_figure f, unsigned n)
         uint64_t ns = batch(c, n);
         if (ns == 0)
             return 0;
-        total += ns * sums[f][i].count;
+        total += ns * sums[f][i].count / (sums[f][i].per ? sums[f][i].per : 1);
     }
     return total;
 }
