@@ -5,8 +5,8 @@
  * from a small pool, durable commits of message batches on a writer handle
  * (one batch in flight at a time, so queue order is commit order), expiry on
  * a pooled handle, key uploads and bundle fetches (they write) on pooled
- * handles. Only reads (key counts, queue fetches, account lookups) use the
- * loop's own handle.
+ * handles, queue reads for WebSocket pushes on pooled handles. Only reads
+ * (key counts, GET /v1/messages, account lookups) use the loop's own handle.
  *
  * Connection life: TLS handshake -> HTTP/1.1 (keep-alive, pipelining) ->
  * optionally WebSocket. A connection is freed only after its libuv handle is
@@ -85,6 +85,8 @@ struct sotto_conn {
                                        handed over so far is pushed, so the next
                                        commit's go straight from memory (here:
                                        padding before deadline_ms, no new bytes) */
+    bool ws_fetching;               /* a read of the queue is on a worker */
+    bool ws_refetch;                /* a commit was handed over meanwhile */
     uint64_t deadline_ms;           /* header / idle timeout; 0 = none */
     uint8_t auth_tag[32];           /* keyed hash of the accepted Authorization value */
     uint8_t uuid[SOTTO_STORE_UUID_BYTES];

@@ -1,5 +1,7 @@
 /* sottod: WebSocket connections (wslay, server side): the upgrade, pushing
- * queued envelopes in order within a window, acks, the device map. */
+ * queued envelopes in order within a window, acks, the device map. A socket
+ * that is caught up gets new commits straight from the batch's memory
+ * (sotto_ws_deliver); one that is behind reads the queue on a worker. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -395,56 +397,130 @@ void sotto_ws_flush_dev(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES]
         ws_after_io(c);
 }
 
+/* Reads of the queue (a socket that is behind: after connecting, after its
+ * window was full) run on a worker with a pooled handle, never on the loop
+ * thread; one per socket at a time. */
+typedef struct fetch_job {
+    uv_work_t w;
+    sotto_conn *c;
+    uint64_t after;
+    size_t want;
+    sotto_store_envelope *env;
+    size_t n;
+    sotto_store_err err;
+} fetch_job;
+
+/* "queue_empty" once per socket, when its backlog has been pushed. */
+static void send_empty_once(sotto_conn *c)
+{
+    if (c->ws_empty_sent)
+        return;
+    static const char empty[] = "{\"type\":\"queue_empty\"}";
+    struct wslay_event_msg m = { WSLAY_TEXT_FRAME, (const uint8_t *)empty, sizeof empty - 1 };
+    wslay_event_queue_msg(c->ws, &m);
+    c->ws_empty_sent = true;
+}
+
+static void fetch_work(uv_work_t *w)
+{
+    fetch_job *j = w->data;
+    sotto_srv *s = j->c->srv;
+    sotto_store *h = sotto_pool_take(&s->pool);
+    j->err = sotto_store_fetch_queue(h, j->c->uuid, j->c->device, j->after, j->want, &j->env,
+                                     &j->n);
+    sotto_pool_give(&s->pool, h);
+}
+
+static void fetch_done(uv_work_t *w, int status)
+{
+    fetch_job *j = w->data;
+    sotto_conn *c = j->c;
+    sotto_srv *s = c->srv;
+    s->jobs--;
+    c->ws_fetching = false;
+    bool again = c->ws_refetch;
+    c->ws_refetch = false;
+    if (status != 0 && j->err == SOTTO_STORE_OK)
+        j->err = SOTTO_STORE_ERR_BUSY;
+    if (c->state != SOTTO_CONN_WS || !sotto_conn_alive(c) || c->ws_close_sent || s->draining ||
+        unpark(c) != 0) {
+        goto out;
+    }
+    if (j->err != SOTTO_STORE_OK) {
+        sotto_metrics_error(SOTTO_ERRK_STORE);
+        sotto_log(SOTTO_LOG_WARN, "ws_fetch_failed", " reason=\"%s\"",
+                  sotto_store_strerror(j->err));
+        ws_after_io(c);
+        goto out;
+    }
+    if (j->n == 0 && !again) {
+        send_empty_once(c);
+        c->ws_caught_up = true;
+        ws_after_io(c);
+        goto out;
+    }
+    size_t queued_bytes = 0;
+    bool full = false, failed = false;
+    for (size_t i = 0; i < j->n && !full; i++) {
+        if (j->env[i].seq <= c->ws_last_seq)
+            continue;
+        if (c->ws_inflight >= SOTTOD_WS_WINDOW)
+            break;              /* pushed from memory meanwhile: the rest next time */
+        if ((failed = queue_envelope(c, &j->env[i], &queued_bytes) != 0))
+            break;
+        /* Bound what one socket holds in memory; the rest waits in the store. */
+        full = queued_bytes >= SOTTOD_MAX_WRITE_QUEUE;
+    }
+    /* A short page, and no batch handed over while reading: nothing
+     * committed is left unsent, so later commits go straight from memory. */
+    c->ws_caught_up = j->n < j->want && !full && !failed && !again;
+    if (c->ws_caught_up)
+        send_empty_once(c);     /* the backlog is out, as an empty read would say */
+    if (full)
+        (void)wslay_event_send(c->ws);
+    if (!c->ws_caught_up && !failed)
+        sotto_ws_pump(c);       /* more to read while the window has room */
+    else
+        ws_after_io(c);
+out:
+    sotto_store_envelopes_free(j->env, j->n);
+    free(j);
+    sotto_conn_unref(c);
+    sotto_srv_check_drain(s);
+}
+
 void sotto_ws_pump(sotto_conn *c)
 {
     sotto_srv *s = c->srv;
     if (c->state != SOTTO_CONN_WS || !sotto_conn_alive(c) || c->ws_close_sent || s->draining ||
         unpark(c) != 0)
         return;
-    while (c->ws_inflight < SOTTOD_WS_WINDOW &&
-           uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < SOTTOD_MAX_WRITE_QUEUE / 2) {
+    if (c->ws_fetching) {
+        c->ws_refetch = true;   /* a commit came while reading: read again after */
+        return;
+    }
+    if (c->ws_inflight < SOTTOD_WS_WINDOW &&
+        uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < SOTTOD_MAX_WRITE_QUEUE / 2) {
         size_t want = SOTTOD_WS_WINDOW - c->ws_inflight;
         if (want > SOTTO_STORE_MAX_FETCH)
             want = SOTTO_STORE_MAX_FETCH;
-        sotto_store_envelope *env = NULL;
-        size_t n = 0;
-        sotto_store_err e = sotto_store_fetch_queue(s->store, c->uuid, c->device, c->ws_last_seq,
-                                                    want, &env, &n);
-        if (e != SOTTO_STORE_OK) {
-            sotto_metrics_error(SOTTO_ERRK_STORE);
-            sotto_log(SOTTO_LOG_WARN, "ws_fetch_failed", " reason=\"%s\"", sotto_store_strerror(e));
-            break;
-        }
-        if (n == 0) {
-            if (!c->ws_empty_sent) {
-                static const char empty[] = "{\"type\":\"queue_empty\"}";
-                struct wslay_event_msg m = { WSLAY_TEXT_FRAME, (const uint8_t *)empty,
-                                             sizeof empty - 1 };
-                wslay_event_queue_msg(c->ws, &m);
-                c->ws_empty_sent = true;
+        fetch_job *j = calloc(1, sizeof *j);
+        if (j != NULL) {
+            j->c = c;
+            j->after = c->ws_last_seq;
+            j->want = want;
+            j->w.data = j;
+            /* Until the read is back, new commits are not pushed from memory. */
+            c->ws_caught_up = false;
+            c->ws_fetching = true;
+            sotto_conn_ref(c);
+            s->jobs++;
+            if (uv_queue_work(s->loop, &j->w, fetch_work, fetch_done) != 0) {
+                s->jobs--;
+                c->ws_fetching = false;
+                sotto_conn_unref(c);
+                free(j);
             }
-            c->ws_caught_up = true;
-            break;
-        }
-        size_t queued_bytes = 0;
-        bool full = false, failed = false;
-        for (size_t i = 0; i < n && !full; i++) {
-            if (env[i].seq <= c->ws_last_seq)
-                continue;
-            if ((failed = queue_envelope(c, &env[i], &queued_bytes) != 0))
-                break;
-            /* Bound what one socket holds in memory; the rest waits in the store. */
-            full = queued_bytes >= SOTTOD_MAX_WRITE_QUEUE;
-        }
-        /* A short page: nothing committed is left unsent, so later commits
-         * can be handed over straight from memory (sotto_ws_deliver). */
-        c->ws_caught_up = n < want && !full && !failed;
-        sotto_store_envelopes_free(env, n);
-        if (failed)
-            break;
-        if (full) {
-            (void)wslay_event_send(c->ws);
-            sotto_conn_flush(c);
         }
     }
     ws_after_io(c);
