@@ -38,8 +38,9 @@ WINDOW=${LOAD_WINDOW:-1}
 IDLE=${LOAD_IDLE_CONNS:-15000}
 AUTH=${LOAD_AUTH_CONNS:-1000}
 WSC=${LOAD_WS_CONNS:-1000}
-if [ -n "$quick" ]; then MESSAGES=5000; IDLE=2000; AUTH=100; WSC=100; fi
+RELAYS="100:100 1000:100"   # clients:senders
 ACCOUNTS=1000
+if [ -n "$quick" ]; then MESSAGES=5000; IDLE=2000; AUTH=100; WSC=100; RELAYS="20:20 100:20"; ACCOUNTS=100; fi
 [ "$WSC" -gt "$ACCOUNTS" ] && ACCOUNTS=$WSC
 
 # Both sides need many descriptors (the hard limit here is ~20,000).
@@ -82,8 +83,8 @@ echo "== accounts: $ACCOUNTS (registered once, kept in $data)"
 "$LOAD" register --port "$port" --clients "$ACCOUNTS" --concurrency 8 --timeout 7200 | tee -a "$data/results"
 
 if [ "$only" != idle ]; then
-  for spec in "100 100" "1000 100"; do
-    set -- $spec
+  for spec in $RELAYS; do
+    set -- ${spec/:/ }
     b0=$(metric sottod_commit_batches_total)
     echo "== relay: $1 clients ($2 submitting), $MESSAGES messages, window $WINDOW per submitter"
     line=$(taskset -c 1 "$LOAD" relay --port "$port" --clients "$1" --senders "$2" \

@@ -195,6 +195,7 @@ typedef struct opts {
     uint32_t hold_s;      /* idle: settle time before reading RSS */
     bool ws;              /* idle: WebSocket upgrades */
     bool health;          /* idle: GET /health, no authentication */
+    bool ws_ping;         /* idle --ws: send one ping after the upgrade */
     bool do_register;     /* relay/idle: register accounts first */
     int server_pid;
     char prefix[24];
@@ -840,6 +841,8 @@ static void http_input(conn *c)
                 return;
             }
             c->state = CS_READY;
+            if (O.ws_ping) /* the server answers, then is between client frames */
+                ws_send_frame(c, 0x9, "", 0);
             setup_finished(c, true);
             break;
         case CS_READY: {
@@ -1237,6 +1240,7 @@ static void usage(void)
           "  --accounts N      idle (HTTP): accounts shared by the connections (100)\n"
           "  --ws              idle: WebSocket upgrades (one account per connection)\n"
           "  --health          idle: GET /health only (TLS, not authenticated)\n"
+          "  --ping            idle --ws: each WebSocket sends one ping after the upgrade\n"
           "  --register        register the accounts first (409 'taken' is fine)\n"
           "  --prefix S        account names S0, S1, ... (load)\n"
           "  --src IP[,IP...]  source addresses, round robin\n"
@@ -1385,6 +1389,8 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--on-end") == 0) {
             NEEDV();
             O.on_end = v;
+        } else if (strcmp(a, "--ping") == 0) {
+            O.ws_ping = true;
         } else if (strcmp(a, "--health") == 0) {
             O.health = true;
         } else if (strcmp(a, "--ws") == 0) {
