@@ -253,15 +253,25 @@ sotto_store_err sotto_store_open(sotto_store **out, const char *dir)
     sqlite3_busy_timeout(s->db, SOTTO_STORE_BUSY_TIMEOUT_MS);
     char limit[64];
     snprintf(limit, sizeof limit, "PRAGMA journal_size_limit = %d", SOTTO_STORE_WAL_LIMIT);
-    if ((e = exec_pragma(s->db, "PRAGMA journal_mode = WAL", "wal")) != SOTTO_STORE_OK ||
-        (e = exec_pragma(s->db, "PRAGMA synchronous = FULL", NULL)) != SOTTO_STORE_OK ||
-        (e = exec_pragma(s->db, "PRAGMA foreign_keys = ON", NULL)) != SOTTO_STORE_OK ||
-        /* Deleted envelopes (ciphertext, sender) are overwritten with zeros
-         * in the database file, not just unlinked from the b-tree. */
-        (e = exec_pragma(s->db, "PRAGMA secure_delete = ON", NULL)) != SOTTO_STORE_OK ||
-        (e = exec_pragma(s->db, limit, NULL)) != SOTTO_STORE_OK)
-        goto fail;
-    if ((e = sotto_store_migrate(s)) != SOTTO_STORE_OK)
+    /* Switching a fresh file to WAL needs an exclusive lock, and SQLite
+     * answers SQLITE_BUSY at once, without the busy handler, when several
+     * handles race to do it (or to recover the WAL): retry the whole set-up
+     * with short sleeps, up to the same budget as the busy timeout. */
+    for (int waited_ms = 0;; waited_ms += SOTTO_STORE_OPEN_RETRY_MS) {
+        if ((e = exec_pragma(s->db, "PRAGMA journal_mode = WAL", "wal")) == SOTTO_STORE_OK &&
+            (e = exec_pragma(s->db, "PRAGMA synchronous = FULL", NULL)) == SOTTO_STORE_OK &&
+            (e = exec_pragma(s->db, "PRAGMA foreign_keys = ON", NULL)) == SOTTO_STORE_OK &&
+            /* Deleted envelopes (ciphertext, sender) are overwritten with zeros
+             * in the database file, not just unlinked from the b-tree. */
+            (e = exec_pragma(s->db, "PRAGMA secure_delete = ON", NULL)) == SOTTO_STORE_OK &&
+            (e = exec_pragma(s->db, limit, NULL)) == SOTTO_STORE_OK)
+            e = sotto_store_migrate(s);
+        if (e != SOTTO_STORE_ERR_BUSY || waited_ms >= SOTTO_STORE_BUSY_TIMEOUT_MS)
+            break;
+        struct timespec pause = {0, SOTTO_STORE_OPEN_RETRY_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    if (e != SOTTO_STORE_OK)
         goto fail;
     *out = s;
     return SOTTO_STORE_OK;
