@@ -105,6 +105,8 @@ typedef struct sotto_arena {
 } sotto_arena;
 void sotto_arena_init(sotto_arena *a);
 void sotto_arena_release(sotto_arena *a);
+/* A 16-byte aligned block from the arena (inline buffer first, then the heap). */
+void *sotto_arena_alloc(void *ctx, size_t size);
 
 /* A parsed SignalMessage; pointers refer into the input or the arena. */
 typedef struct sotto_signal_msg {

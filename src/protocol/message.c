@@ -5,10 +5,11 @@
 #include <protobuf-c/protobuf-c.h>
 #include "wire.pb-c.h"
 #include "protocol/internal.h"
+#include "protocol/layers.h" /* sotto_arena_allocator */
 
 /* ---- arena --------------------------------------------------------------- */
 
-static void *arena_alloc(void *ctx, size_t size)
+void *sotto_arena_alloc(void *ctx, size_t size)
 {
     sotto_arena *a = ctx;
     size_t need = (size + 15u) & ~(size_t)15u;
@@ -29,6 +30,12 @@ static void arena_free(void *ctx, void *p)
 {
     (void)ctx;
     (void)p; /* everything goes at once in sotto_arena_release */
+}
+
+ProtobufCAllocator sotto_arena_allocator(sotto_arena *a)
+{
+    ProtobufCAllocator al = { sotto_arena_alloc, arena_free, a };
+    return al;
 }
 
 void sotto_arena_init(sotto_arena *a)
@@ -64,7 +71,7 @@ static sotto_err version_check(uint8_t v)
 sotto_err sotto_wire_parse_signal(sotto_signal_msg *m, sotto_arena *a,
                                   const uint8_t *buf, size_t len)
 {
-    ProtobufCAllocator al = { arena_alloc, arena_free, a };
+    ProtobufCAllocator al = sotto_arena_allocator(a);
     memset(m, 0, sizeof *m);
     if (buf == NULL || len < 1 + SOTTO_MAC_BYTES)
         return SOTTO_ERR_MALFORMED;
@@ -102,7 +109,7 @@ sotto_err sotto_wire_parse_signal(sotto_signal_msg *m, sotto_arena *a,
 sotto_err sotto_wire_parse_prekey(sotto_prekey_msg *m, sotto_arena *a,
                                   const uint8_t *buf, size_t len)
 {
-    ProtobufCAllocator al = { arena_alloc, arena_free, a };
+    ProtobufCAllocator al = sotto_arena_allocator(a);
     memset(m, 0, sizeof *m);
     if (buf == NULL || len < 1)
         return SOTTO_ERR_MALFORMED;

@@ -241,7 +241,7 @@ static sotto_err known_signer(sender_view *v, sotto_arena *a)
     for (size_t i = 0; i < sizeof KNOWN_SERVER_CERTS / sizeof KNOWN_SERVER_CERTS[0]; i++) {
         if (KNOWN_SERVER_CERTS[i].id != v->signer_id)
             continue;
-        uint8_t *bin = layers_arena_alloc(a, KNOWN_CERT_MAX_BYTES);
+        uint8_t *bin = sotto_arena_alloc(a, KNOWN_CERT_MAX_BYTES);
         size_t n = 0;
         const char *h = KNOWN_SERVER_CERTS[i].hex;
         if (bin == NULL || sodium_hex2bin(bin, KNOWN_CERT_MAX_BYTES, h, strlen(h), NULL, &n, NULL) != 0)
