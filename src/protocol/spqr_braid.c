@@ -95,13 +95,59 @@ static sotto_err send_ct2(sotto_spqr_scka *s)
     return e;
 }
 
+/* The states in which send samples nothing: the type sent and whether it
+ * carries the encoder's next chunk (that position is all send changes). */
+static int send_plain(uint8_t state, uint8_t *type, int *chunk)
+{
+    *chunk = 1;
+    switch (state) {
+    case SOTTO_BRAID_KEYS_SAMPLED:
+        *type = SOTTO_SPQR_T_HDR;
+        return 1;
+    case SOTTO_BRAID_HEADER_SENT:
+        *type = SOTTO_SPQR_T_EK;
+        return 1;
+    case SOTTO_BRAID_CT1_RECEIVED:
+        *type = SOTTO_SPQR_T_EKCT1ACK;
+        return 1;
+    case SOTTO_BRAID_CT1_SAMPLED:
+    case SOTTO_BRAID_EK_RECEIVED_CT1_SAMPLED:
+        *type = SOTTO_SPQR_T_CT1;
+        return 1;
+    case SOTTO_BRAID_CT2_SAMPLED:
+        *type = SOTTO_SPQR_T_CT2;
+        return 1;
+    case SOTTO_BRAID_EK_SENT_CT1_RECEIVED:
+        *chunk = 0;
+        *type = SOTTO_SPQR_T_CT1ACK;
+        return 1;
+    case SOTTO_BRAID_NO_HEADER_RECEIVED:
+    case SOTTO_BRAID_CT1_ACKNOWLEDGED:
+        *chunk = 0;
+        *type = SOTTO_SPQR_T_NONE;
+        return 1;
+    default:
+        *chunk = 0;
+        return 0;
+    }
+}
+
 sotto_err sotto_spqr_scka_send(sotto_spqr_scka *s, sotto_spqr_braid_msg *m, uint8_t secret[32],
                                int *has_secret)
 {
     sotto_err e = SOTTO_OK;
+    uint8_t type;
+    int chunk;
     memset(m, 0, sizeof *m);
     *has_secret = 0;
     m->epoch = s->epoch;
+    if (send_plain(s->state, &type, &chunk)) {
+        if (chunk)
+            chunk_out(s, m, type);
+        else
+            m->type = type;
+        return SOTTO_OK;
+    }
     switch (s->state) {
     case SOTTO_BRAID_KEYS_UNSAMPLED: {
         /* KeysUnsampled::send_hdr_chunk: fresh keys, header || MAC in chunks */
@@ -121,22 +167,6 @@ sotto_err sotto_spqr_scka_send(sotto_spqr_scka *s, sotto_spqr_braid_msg *m, uint
         chunk_out(s, m, SOTTO_SPQR_T_HDR);
         return SOTTO_OK;
     }
-    case SOTTO_BRAID_KEYS_SAMPLED:
-        chunk_out(s, m, SOTTO_SPQR_T_HDR);
-        return SOTTO_OK;
-    case SOTTO_BRAID_HEADER_SENT:
-        chunk_out(s, m, SOTTO_SPQR_T_EK);
-        return SOTTO_OK;
-    case SOTTO_BRAID_CT1_RECEIVED:
-        chunk_out(s, m, SOTTO_SPQR_T_EKCT1ACK);
-        return SOTTO_OK;
-    case SOTTO_BRAID_EK_SENT_CT1_RECEIVED:
-        m->type = SOTTO_SPQR_T_CT1ACK;
-        return SOTTO_OK;
-    case SOTTO_BRAID_NO_HEADER_RECEIVED:
-    case SOTTO_BRAID_CT1_ACKNOWLEDGED:
-        m->type = SOTTO_SPQR_T_NONE;
-        return SOTTO_OK;
     case SOTTO_BRAID_HEADER_RECEIVED: {
         /* HeaderReceived::send_ct1_chunk: encaps1, the epoch secret now */
         uint8_t mrand[MLKEM768_ENC_SEEDBYTES], ss[MLKEM768_SSBYTES];
@@ -154,13 +184,6 @@ sotto_err sotto_spqr_scka_send(sotto_spqr_scka *s, sotto_spqr_braid_msg *m, uint
         chunk_out(s, m, SOTTO_SPQR_T_CT1);
         return SOTTO_OK;
     }
-    case SOTTO_BRAID_CT1_SAMPLED:
-    case SOTTO_BRAID_EK_RECEIVED_CT1_SAMPLED:
-        chunk_out(s, m, SOTTO_SPQR_T_CT1);
-        return SOTTO_OK;
-    case SOTTO_BRAID_CT2_SAMPLED:
-        chunk_out(s, m, SOTTO_SPQR_T_CT2);
-        return SOTTO_OK;
     default:
         return SOTTO_ERR_INVALID_STATE;
     }
@@ -175,6 +198,37 @@ static sotto_err ek_decoded(sotto_spqr_scka *s, int ack)
         return send_ct2(s);
     s->state = SOTTO_BRAID_EK_RECEIVED_CT1_SAMPLED;
     return SOTTO_OK;
+}
+
+/* Whether a message of type t at our epoch concerns state `state` (every
+ * other type is ignored there). */
+static int recv_wants(uint8_t state, uint8_t t)
+{
+    switch (state) {
+    case SOTTO_BRAID_KEYS_SAMPLED:
+    case SOTTO_BRAID_HEADER_SENT:
+        return t == SOTTO_SPQR_T_CT1;
+    case SOTTO_BRAID_CT1_RECEIVED:
+    case SOTTO_BRAID_EK_SENT_CT1_RECEIVED:
+        return t == SOTTO_SPQR_T_CT2;
+    case SOTTO_BRAID_NO_HEADER_RECEIVED:
+        return t == SOTTO_SPQR_T_HDR;
+    case SOTTO_BRAID_CT1_SAMPLED:
+    case SOTTO_BRAID_CT1_ACKNOWLEDGED:
+        return t == SOTTO_SPQR_T_EK || t == SOTTO_SPQR_T_EKCT1ACK;
+    case SOTTO_BRAID_EK_RECEIVED_CT1_SAMPLED:
+        return t == SOTTO_SPQR_T_CT1ACK || t == SOTTO_SPQR_T_EKCT1ACK;
+    default: /* KeysUnsampled, HeaderReceived, Ct2Sampled */
+        return 0;
+    }
+}
+
+/* sotto_spqr_scka_recv(s, m) would succeed and change nothing. */
+static int recv_is_noop(const sotto_spqr_scka *s, const sotto_spqr_braid_msg *m)
+{
+    if (s->state >= SOTTO_BRAID_STATE_COUNT_ || m->epoch > s->epoch)
+        return 0;
+    return m->epoch < s->epoch || !recv_wants(s->state, m->type);
 }
 
 sotto_err sotto_spqr_scka_recv(sotto_spqr_scka *s, const sotto_spqr_braid_msg *m,
@@ -193,7 +247,7 @@ sotto_err sotto_spqr_scka_recv(sotto_spqr_scka *s, const sotto_spqr_braid_msg *m
         }
         return PQ_ERR; /* EpochOutOfRange */
     }
-    if (m->epoch < s->epoch)
+    if (m->epoch < s->epoch || !recv_wants(s->state, m->type))
         return SOTTO_OK;
     uint8_t t = m->type;
     switch (s->state) {
@@ -347,6 +401,7 @@ void sotto_spqr_braid_wipe(sotto_spqr_braid *b)
 sotto_err sotto_spqr_braid_copy(sotto_spqr_braid *dst, const sotto_spqr_braid *src)
 {
     dst->scka = src->scka;
+    dst->delta = 0;
     sotto_err e = sotto_spqr_chain_copy(&dst->chain, &src->chain);
     if (e != SOTTO_OK)
         sodium_memzero(&dst->scka, sizeof dst->scka);
@@ -360,16 +415,27 @@ uint64_t sotto_spqr_braid_epoch(const sotto_spqr_braid *b)
 
 void sotto_spqr_braid_discard(sotto_spqr_braid *next)
 {
-    if (next != NULL) {
+    if (next == NULL)
+        return;
+    if (next->delta)
+        sotto_spqr_chain_wipe(&next->chain); /* the rest was never filled in */
+    else
         sotto_spqr_braid_wipe(next);
-        free(next);
-    }
+    free(next);
 }
 
 void sotto_spqr_braid_commit(sotto_spqr_braid *b, sotto_spqr_braid *next)
 {
     if (next == NULL)
         return;
+    if (next->delta) {
+        b->scka.enc.next = next->scka.enc.next;
+        sotto_spqr_chain_wipe(&b->chain);
+        b->chain = next->chain;
+        sodium_memzero(&next->chain, sizeof next->chain);
+        free(next);
+        return;
+    }
     sotto_spqr_braid_wipe(b);
     *b = *next;
     sodium_memzero(next, sizeof *next);
@@ -391,22 +457,52 @@ static sotto_err heap_copy(const sotto_spqr_braid *b, sotto_spqr_braid **out)
     return SOTTO_OK;
 }
 
+/* The delta form of next: the chain and the encoder position only. */
+static sotto_err delta_copy(const sotto_spqr_braid *b, sotto_spqr_braid **out)
+{
+    sotto_spqr_braid *w = malloc(sizeof *w);
+    *out = NULL;
+    if (w == NULL)
+        return SOTTO_ERR_NO_MEMORY;
+    sotto_err e = sotto_spqr_chain_copy(&w->chain, &b->chain); /* wipes w->chain on error */
+    if (e != SOTTO_OK) {
+        free(w);
+        return e;
+    }
+    w->delta = 1;
+    w->scka.enc.next = b->scka.enc.next;
+    *out = w;
+    return SOTTO_OK;
+}
+
 sotto_err sotto_spqr_braid_send_prepare(const sotto_spqr_braid *b, sotto_spqr_braid **next,
                                         uint8_t msg[SOTTO_SPQR_BRAID_MSG_MAX], size_t *msg_len,
                                         uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES], int *has_key)
 {
     sotto_spqr_braid_msg m;
     uint8_t secret[32];
-    int has_secret = 0;
+    int has_secret = 0, chunk = 0, delta = 0;
+    uint8_t type = 0;
     sotto_spqr_braid *w;
     *msg_len = 0;
     *has_key = 0;
-    sotto_err e = heap_copy(b, &w);
+    memset(&m, 0, sizeof m);
+    if (send_plain(b->scka.state, &type, &chunk))
+        delta = !chunk || sotto_spqr_ec_chunk_peek(&b->scka.enc, (uint16_t)b->scka.enc.next,
+                                                   m.chunk);
+    sotto_err e = delta ? delta_copy(b, &w) : heap_copy(b, &w);
     if (e != SOTTO_OK) {
         *next = NULL;
         return e;
     }
-    e = sotto_spqr_scka_send(&w->scka, &m, secret, &has_secret);
+    if (delta) { /* what sotto_spqr_scka_send does in these states */
+        m.epoch = b->scka.epoch;
+        m.type = type;
+        if (chunk)
+            m.chunk_index = (uint16_t)w->scka.enc.next++;
+    } else {
+        e = sotto_spqr_scka_send(&w->scka, &m, secret, &has_secret);
+    }
     if (e == SOTTO_OK && has_secret)
         e = sotto_spqr_chain_add_epoch(&w->chain, m.epoch, secret);
     if (e == SOTTO_OK)
@@ -441,9 +537,13 @@ sotto_err sotto_spqr_braid_recv_prepare(const sotto_spqr_braid *b, sotto_spqr_br
     if (msg[0] > SOTTO_SPQR_VERSION_V1)
         return SOTTO_OK;
     sotto_err e = sotto_spqr_braid_msg_parse(&m, msg, msg_len);
-    if (e != SOTTO_OK || (e = heap_copy(b, &w)) != SOTTO_OK)
+    if (e != SOTTO_OK)
         return e;
-    e = sotto_spqr_scka_recv(&w->scka, &m, secret, &has_secret);
+    e = recv_is_noop(&b->scka, &m) ? delta_copy(b, &w) : heap_copy(b, &w);
+    if (e != SOTTO_OK)
+        return e;
+    if (!w->delta)
+        e = sotto_spqr_scka_recv(&w->scka, &m, secret, &has_secret);
     if (e == SOTTO_OK && has_secret)
         e = sotto_spqr_chain_add_epoch(&w->chain, m.epoch, secret);
     sodium_memzero(secret, sizeof secret);

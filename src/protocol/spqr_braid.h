@@ -105,6 +105,9 @@ typedef struct sotto_spqr_chain {
 typedef struct sotto_spqr_braid {
     sotto_spqr_scka scka;
     sotto_spqr_chain chain;
+    /* Only in what prepare returns: 1 when the message leaves the scka as it
+     * is but for scka.enc.next, so only that and the chain are filled in. */
+    uint8_t delta;
 } sotto_spqr_braid;
 
 /* Both from the 32-byte SPQR key of PQXDH; A (the initiator) sends keys first. */
@@ -131,7 +134,9 @@ sotto_err sotto_spqr_braid_recv(sotto_spqr_braid *b, const uint8_t *msg, size_t 
 /* The same in two steps, for callers that must check more before keeping
  * the result (the session's MAC, its output buffer): prepare works on a heap
  * copy and leaves b alone; commit swaps the copy in (next NULL: nothing to
- * do, as for a payload of a later version); discard drops it. */
+ * do, as for a payload of a later version); discard drops it. When the
+ * message changes no more of the KEM state than the encoder's position (most
+ * messages), the copy holds only that and the chain (next->delta). */
 sotto_err sotto_spqr_braid_send_prepare(const sotto_spqr_braid *b, sotto_spqr_braid **next,
                                         uint8_t msg[SOTTO_SPQR_BRAID_MSG_MAX], size_t *msg_len,
                                         uint8_t key[SOTTO_SPQR_BRAID_KEY_BYTES], int *has_key);

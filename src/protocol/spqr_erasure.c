@@ -94,23 +94,44 @@ static void encoder_coef(sotto_spqr_ec_encoder *e)
     e->have_coef = 1;
 }
 
-void sotto_spqr_ec_chunk_at(sotto_spqr_ec_encoder *e, uint16_t idx,
-                            uint8_t out[SOTTO_SPQR_EC_CHUNK_BYTES])
+/* Chunk idx from the words and, past the systematic chunks, the cached coef. */
+static void chunk_eval(const sotto_spqr_ec_encoder *e, uint16_t idx,
+                       uint8_t out[SOTTO_SPQR_EC_CHUNK_BYTES])
 {
     unsigned words = e->len / 2u;
     for (unsigned p = 0; p < SOTTO_SPQR_EC_POLYS; p++) {
         unsigned n = points_for(words, p);
         uint16_t v;
-        if (idx < n) {
+        if (idx < n)
             v = e->words[(unsigned)idx * SOTTO_SPQR_EC_POLYS + p];
-        } else {
-            if (!e->have_coef)
-                encoder_coef(e);
+        else
             v = horner(e->coef[p], n, idx);
-        }
         out[2 * p] = (uint8_t)(v >> 8);
         out[2 * p + 1] = (uint8_t)v;
     }
+}
+
+/* Some polynomial has no point of its own at idx (the last has the fewest). */
+static int needs_coef(const sotto_spqr_ec_encoder *e, uint16_t idx)
+{
+    return idx >= points_for(e->len / 2u, SOTTO_SPQR_EC_POLYS - 1);
+}
+
+void sotto_spqr_ec_chunk_at(sotto_spqr_ec_encoder *e, uint16_t idx,
+                            uint8_t out[SOTTO_SPQR_EC_CHUNK_BYTES])
+{
+    if (!e->have_coef && needs_coef(e, idx))
+        encoder_coef(e);
+    chunk_eval(e, idx, out);
+}
+
+int sotto_spqr_ec_chunk_peek(const sotto_spqr_ec_encoder *e, uint16_t idx,
+                             uint8_t out[SOTTO_SPQR_EC_CHUNK_BYTES])
+{
+    if (!e->have_coef && needs_coef(e, idx))
+        return 0;
+    chunk_eval(e, idx, out);
+    return 1;
 }
 
 uint16_t sotto_spqr_ec_next_chunk(sotto_spqr_ec_encoder *e, uint8_t out[SOTTO_SPQR_EC_CHUNK_BYTES])

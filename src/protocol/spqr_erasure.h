@@ -50,6 +50,10 @@ sotto_err sotto_spqr_ec_encoder_init(sotto_spqr_ec_encoder *e, const uint8_t *ms
 /* Chunk number idx, whatever has been sent. */
 void sotto_spqr_ec_chunk_at(sotto_spqr_ec_encoder *e, uint16_t idx,
                             uint8_t out[SOTTO_SPQR_EC_CHUNK_BYTES]);
+/* The same without changing e: 0 (out untouched) when chunk idx needs the
+ * interpolation that sotto_spqr_ec_chunk_at would compute and cache. */
+int sotto_spqr_ec_chunk_peek(const sotto_spqr_ec_encoder *e, uint16_t idx,
+                             uint8_t out[SOTTO_SPQR_EC_CHUNK_BYTES]);
 /* The next chunk in order (0, 1, 2, ...); returns its number. */
 uint16_t sotto_spqr_ec_next_chunk(sotto_spqr_ec_encoder *e, uint8_t out[SOTTO_SPQR_EC_CHUNK_BYTES]);
 
