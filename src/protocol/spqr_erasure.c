@@ -1,29 +1,46 @@
 /* SPQR v1 erasure code over GF(2^16) (see spqr_erasure.h). */
+#include <pthread.h>
 #include <string.h>
 #include "protocol/spqr_erasure.h"
 
 #define GF16_POLY 0x1100Bu /* x^16 + x^12 + x^3 + x + 1 */
 
-/* Carry-less product, then reduction from the top bit down; no branches. */
-uint16_t sotto_gf16_mul(uint16_t a, uint16_t b)
+/* Log / antilog tables (x = 2 generates the multiplicative group of order
+ * 65535), built once. Table lookups index on the operands, which is fine
+ * here: everything this code encodes or decodes goes on the wire (see the
+ * header). */
+#define GF16_ORDER 65535u
+static uint16_t gf_log[1u << 16];
+static uint16_t gf_exp[2 * GF16_ORDER];
+static pthread_once_t gf_once = PTHREAD_ONCE_INIT;
+
+static void gf_tables(void)
 {
-    uint32_t r = 0;
-    for (unsigned i = 0; i < 16; i++)
-        r ^= ((uint32_t)a << i) & (0u - (((uint32_t)b >> i) & 1u));
-    for (unsigned i = 30; i >= 16; i--)
-        r ^= (GF16_POLY << (i - 16)) & (0u - ((r >> i) & 1u));
-    return (uint16_t)r;
+    uint32_t x = 1;
+    for (uint32_t i = 0; i < GF16_ORDER; i++) {
+        gf_exp[i] = gf_exp[i + GF16_ORDER] = (uint16_t)x;
+        gf_log[x] = (uint16_t)i;
+        x <<= 1;
+        if (x & 0x10000u)
+            x ^= GF16_POLY;
+    }
 }
 
-/* a^(2^16 - 2) = a^-1 (and 0 for 0). */
+uint16_t sotto_gf16_mul(uint16_t a, uint16_t b)
+{
+    if (a == 0 || b == 0)
+        return 0;
+    pthread_once(&gf_once, gf_tables);
+    return gf_exp[(uint32_t)gf_log[a] + gf_log[b]];
+}
+
+/* a^-1 = x^(65535 - log a), and 0 for 0. */
 uint16_t sotto_gf16_inv(uint16_t a)
 {
-    uint16_t r = 1, sq = a;
-    for (unsigned i = 1; i < 16; i++) { /* exponent bits 1..15 are set, bit 0 is not */
-        sq = sotto_gf16_mul(sq, sq);
-        r = sotto_gf16_mul(r, sq);
-    }
-    return r;
+    if (a == 0)
+        return 0;
+    pthread_once(&gf_once, gf_tables);
+    return gf_exp[GF16_ORDER - gf_log[a]];
 }
 
 /* Points that polynomial p carries for a message of `words` words. */

@@ -8,8 +8,8 @@
  * and any L / 32 distinct chunks rebuild the message.
  *
  * Everything sent through this code is public (KEM headers, encapsulation
- * keys, ciphertexts, MACs), so the arithmetic needs no constant-time care;
- * it is branch-free anyway. */
+ * keys, ciphertexts, MACs), so the arithmetic needs no constant-time care:
+ * it multiplies through log / antilog tables. */
 #ifndef SOTTO_PROTOCOL_SPQR_ERASURE_H
 #define SOTTO_PROTOCOL_SPQR_ERASURE_H
 #include <stddef.h>
