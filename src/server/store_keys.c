@@ -56,41 +56,42 @@ static sotto_store_err count_keys(sotto_store *s, int64_t device_row,
     return e;
 }
 
+/* One signed key kept on the device row (signed prekey or last-resort Kyber
+ * key): sql binds id, key, signature, device row as ?1..?4. */
+static sotto_store_err put_device_key(sotto_store *s, int64_t device_row, const char *sql,
+                                      int64_t id, const uint8_t *key, int key_len,
+                                      const uint8_t *signature)
+{
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_prepare(s, &st, sql);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_blob(st, 2, key, key_len, SQLITE_STATIC);
+    sqlite3_bind_blob(st, 3, signature, SOTTO_STORE_SIGNATURE_BYTES, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 4, device_row);
+    e = step_done(st);
+    sqlite3_finalize(st);
+    return e;
+}
+
 sotto_store_err sotto_store_keys_put(sotto_store *s, int64_t device_row,
                                      const sotto_store_prekeys *k)
 {
     sqlite3_stmt *st = NULL;
     sotto_store_err e = SOTTO_STORE_OK;
-    if (k->signed_prekey != NULL) {
-        if ((e = sotto_store_prepare(s, &st,
-                 "UPDATE devices SET spk_id = ?1, spk = ?2, spk_sig = ?3 WHERE id = ?4")) !=
-            SOTTO_STORE_OK)
-            return e;
-        sqlite3_bind_int64(st, 1, k->signed_prekey->id);
-        sqlite3_bind_blob(st, 2, k->signed_prekey->key, SOTTO_STORE_EC_KEY_BYTES, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, k->signed_prekey->signature, SOTTO_STORE_SIGNATURE_BYTES,
-                          SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, device_row);
-        e = step_done(st);
-        sqlite3_finalize(st);
-        if (e != SOTTO_STORE_OK)
-            return e;
-    }
-    if (k->last_resort != NULL) {
-        if ((e = sotto_store_prepare(s, &st,
-                 "UPDATE devices SET lrk_id = ?1, lrk = ?2, lrk_sig = ?3 WHERE id = ?4")) !=
-            SOTTO_STORE_OK)
-            return e;
-        sqlite3_bind_int64(st, 1, k->last_resort->id);
-        sqlite3_bind_blob(st, 2, k->last_resort->key, SOTTO_STORE_KEM_KEY_BYTES, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 3, k->last_resort->signature, SOTTO_STORE_SIGNATURE_BYTES,
-                          SQLITE_STATIC);
-        sqlite3_bind_int64(st, 4, device_row);
-        e = step_done(st);
-        sqlite3_finalize(st);
-        if (e != SOTTO_STORE_OK)
-            return e;
-    }
+    if (k->signed_prekey != NULL &&
+        (e = put_device_key(s, device_row,
+                            "UPDATE devices SET spk_id = ?1, spk = ?2, spk_sig = ?3 WHERE id = ?4",
+                            k->signed_prekey->id, k->signed_prekey->key, SOTTO_STORE_EC_KEY_BYTES,
+                            k->signed_prekey->signature)) != SOTTO_STORE_OK)
+        return e;
+    if (k->last_resort != NULL &&
+        (e = put_device_key(s, device_row,
+                            "UPDATE devices SET lrk_id = ?1, lrk = ?2, lrk_sig = ?3 WHERE id = ?4",
+                            k->last_resort->id, k->last_resort->key, SOTTO_STORE_KEM_KEY_BYTES,
+                            k->last_resort->signature)) != SOTTO_STORE_OK)
+        return e;
     if (k->ec_count > 0) {
         /* REPLACE: a key id the device already holds is overwritten. */
         if ((e = sotto_store_prepare(s, &st,
