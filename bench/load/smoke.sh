@@ -40,4 +40,12 @@ if [ $rc -ne 0 ]; then
   echo "smoke: sotto-load failed ($rc); sottod stderr:"; cat "$dir/err"
   exit 1
 fi
+# The same relay with PUT /v1/messages on a second connection per sender.
+"$LOAD" relay --port "$port" --clients 4 --messages 200 --window 4 --via http \
+  --prefix smoke --timeout 120 --check
+rc=$?
+if [ $rc -ne 0 ]; then
+  echo "smoke: sotto-load --via http failed ($rc); sottod stderr:"; cat "$dir/err"
+  exit 1
+fi
 echo "1 passed, 0 failed"

@@ -205,6 +205,7 @@ typedef struct opts {
     const char *on_start, *on_end; /* relay: shell commands around the sending */
     cpu_set_t pin;        /* relay: server CPUs once set up (Argon2 may use all) */
     bool have_pin;
+    bool via_ws;          /* relay: submit as WebSocket "send" messages (no HTTP conns) */
 } opts;
 
 static opts O;
@@ -290,7 +291,7 @@ typedef struct conn {
     size_t rlen, rcap;
     char *wbuf;
     size_t wlen, woff, wcap;
-    uint32_t inflight;   /* HTTP requests without an answer */
+    uint32_t inflight;   /* HTTP requests (or WebSocket sends) without an answer */
 } conn;
 
 typedef struct client {
@@ -599,6 +600,61 @@ static void send_puts(client *cl)
     flush(c);
 }
 
+static void ws_send_frame(conn *c, uint8_t opcode, const char *p, size_t n);
+
+/* --via ws: the same submissions as WebSocket "send" messages on the
+ * client's own socket, answered by {"type":"sent","id":seq,"status":...}. */
+static void send_ws(client *cl)
+{
+    conn *c = &cl->ws;
+    if (c->state != CS_READY || g_start_ns == 0)
+        return;
+    char to_name[48];
+    size_t b64len = sodium_base64_ENCODED_LEN(O.size, sodium_base64_VARIANT_ORIGINAL);
+    char *req = xmalloc(b64len + 512);
+    bool any = false;
+    while (c->inflight < O.window && cl->next_seq < cl->to_send) {
+        uint8_t hdr[18];
+        uint32_t seq = cl->next_seq++;
+        uint32_t to = (cl->idx + 1) % O.senders + (seq % (g_ncl / O.senders)) * O.senders;
+        account_name(to_name, sizeof to_name, to);
+        uint64_t t = now_ns();
+        put_u32(hdr, cl->idx);
+        put_u32(hdr + 4, seq);
+        put_u64(hdr + 8, t);
+        hdr[16] = hdr[17] = 0xa5;
+        char hb[32];
+        b64_into(hb, sizeof hb, hdr, sizeof hdr);
+        int bl = snprintf(req, b64len + 512,
+                          "{\"type\":\"send\",\"id\":%" PRIu32 ",\"to\":\"%s\",\"messages\":"
+                          "[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"%s%s\"}]}",
+                          seq, to_name, hb, g_filler_b64);
+        ws_send_frame(c, 0x1, req, (size_t)bl);
+        c->inflight++;
+        any = true;
+    }
+    free(req);
+    if (any)
+        flush(c);
+}
+
+static void on_sent(client *cl, const char *msg, size_t n)
+{
+    const char *st = memmem(msg, n, "\"status\":", 9);
+    int status = st != NULL ? atoi(st + 9) : 0;
+    if (cl->ws.inflight > 0)
+        cl->ws.inflight--;
+    if (status == 200) {
+        cl->committed++;
+        g_committed++;
+    } else {
+        g_http_err++;
+        if (g_http_err <= 5)
+            fprintf(stderr, "sotto-load: send answered %d: %.*s\n", status,
+                    (int)(n > 200 ? 200 : n), msg);
+    }
+}
+
 /* ---------- relay: receiving ---------- */
 
 static void lat_add(uint64_t ns)
@@ -765,6 +821,8 @@ static void ws_input(conn *c)
                     on_envelope(cl, p, (size_t)len, &a);
                 else
                     g_unknown++; /* idle: not acked, stays queued */
+            } else if (cl != NULL && len >= 14 && memcmp(p, "{\"type\":\"sent\"", 14) == 0) {
+                on_sent(cl, p, (size_t)len);
             } else if (cl != NULL && memmem(p, (size_t)len, "queue_empty", 11) != NULL) {
                 cl->queue_empty = true;
             }
@@ -783,6 +841,8 @@ static void ws_input(conn *c)
         memmove(c->rbuf, c->rbuf + off, c->rlen - off);
         c->rlen -= off;
     }
+    if (cl != NULL && O.via_ws)
+        send_ws(cl);    /* answers opened the window: the next sends ride with the acks */
     flush(c);
 }
 
@@ -1076,6 +1136,13 @@ static int run_relay(void)
         g_setup_list[O.senders + i] = &g_cl[i].ws;
     for (uint32_t i = O.senders; i < g_ncl; i++)
         g_cl[i].http.state = CS_DONE;
+    if (O.via_ws && !O.do_register) { /* senders submit on their WebSocket: no HTTP
+                                         * connections (--register still registers on them) */
+        for (uint32_t i = 0; i < O.senders; i++)
+            g_cl[i].http.state = CS_DONE;
+        memmove(g_setup_list, g_setup_list + O.senders, sizeof *g_setup_list * g_ncl);
+        g_setup_total = g_ncl;
+    }
     /* the WebSocket of a client must not start before its account exists:
      * with --register, open all HTTP connections (registering) first */
     uint64_t t0 = now_ns();
@@ -1111,8 +1178,12 @@ static int run_relay(void)
     double srv0 = O.server_pid ? cpu_s(O.server_pid, 0) : 0;
     double loop0 = O.server_pid ? cpu_s(O.server_pid, O.server_pid) : 0;
     g_start_ns = now_ns();
-    for (uint32_t i = 0; i < g_ncl; i++)
-        send_puts(&g_cl[i]);
+    for (uint32_t i = 0; i < g_ncl; i++) {
+        if (O.via_ws)
+            send_ws(&g_cl[i]);
+        else
+            send_puts(&g_cl[i]);
+    }
     bool ok = run_until(relay_done, g_start_ns + (uint64_t)O.timeout_s * 1000000000u);
     uint64_t end = g_last_rx_ns > g_start_ns ? g_last_rx_ns : now_ns();
     if (O.on_end != NULL && system(O.on_end) != 0)
@@ -1130,12 +1201,12 @@ static int run_relay(void)
                 multi++;
         }
     }
-    printf("relay clients=%" PRIu32 " senders=%" PRIu32 " window=%" PRIu32 " size=%" PRIu32 " messages=%" PRIu64
+    printf("relay via=%s clients=%" PRIu32 " senders=%" PRIu32 " window=%" PRIu32 " size=%" PRIu32 " messages=%" PRIu64
            " committed=%" PRIu64 " received=%" PRIu64 " missing=%" PRIu64 " duplicates=%" PRIu64
            " submit_errors=%" PRIu64 " foreign=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f"
            " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f"
            " server_cpu_s=%.2f server_loop_cpu_s=%.2f%s\n",
-           O.clients, O.senders, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
+           O.via_ws ? "ws" : "http", O.clients, O.senders, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
            g_http_err, g_unknown, secs, secs > 0 ? (double)g_received / secs : 0.0, pct(0.50),
            pct(0.90), pct(0.99), g_nlat ? g_lat_us[g_nlat - 1] / 1000.0 : 0.0,
            srv1 - srv0, loop1 - loop0, ok ? "" : " TIMEOUT");
@@ -1235,6 +1306,8 @@ static void usage(void)
           "                    S divides N; sender s writes round robin to r = (s+1) % S + k*S)\n"
           "  --messages N      relay: total messages (split over the senders)\n"
           "  --window N        relay: submissions in flight per client (4)\n"
+          "  --via ws|http     relay: submit as WebSocket \"send\" messages on each client's\n"
+          "                    own socket (ws, default), or PUT on a second HTTP conn\n"
           "  --size N          relay: envelope bytes (256, >= 18)\n"
           "  --conns N         idle: connections\n"
           "  --accounts N      idle (HTTP): accounts shared by the connections (100)\n"
@@ -1301,6 +1374,7 @@ int main(int argc, char **argv)
     O.clients = 100;
     O.messages = 10000;
     O.window = 4;
+    O.via_ws = true;
     O.size = 256;
     O.conns = 1000;
     O.accounts = 100;
@@ -1329,6 +1403,14 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--messages") == 0) {
             NEEDV();
             O.messages = num(v, 1, 100000000, a);
+        } else if (strcmp(a, "--via") == 0) {
+            NEEDV();
+            if (strcmp(v, "ws") == 0)
+                O.via_ws = true;
+            else if (strcmp(v, "http") == 0)
+                O.via_ws = false;
+            else
+                die("--via: ws or http");
         } else if (strcmp(a, "--window") == 0) {
             NEEDV();
             O.window = num(v, 1, LOAD_MAX_WINDOW, a);

@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "api_lookup.h"
 #include "crypto/xeddsa.h"
 #include "sottod_limits.h"
 #include "log.h"
@@ -129,7 +130,7 @@ static size_t split(sotto_slice path, sotto_slice seg[MAX_SEGMENTS])
 }
 
 /* A path segment naming an account: a UUID or a username. */
-static sotto_store_err resolve_account(sotto_store *st, sotto_slice s, uint8_t uuid[16])
+sotto_store_err sotto_api_resolve_account(sotto_store *st, sotto_slice s, uint8_t uuid[16])
 {
     char tmp[64];
     if (s.n == 0 || s.n >= sizeof tmp)
@@ -386,7 +387,7 @@ static void bundle_work(uv_work_t *w)
     bundle_job *j = w->data;
     sotto_store *h = sotto_pool_take(&j->c->srv->pool);
     sotto_slice who = { j->who, strlen(j->who) };
-    j->rc = resolve_account(h, who, j->uuid);
+    j->rc = sotto_api_resolve_account(h, who, j->uuid);
     if (j->rc == SOTTO_STORE_OK)
         j->rc = sotto_store_fetch_bundles(h, j->uuid, j->device, j->b, &j->n);
     if (j->rc == SOTTO_STORE_OK && j->n == 0)
@@ -482,7 +483,7 @@ static void handle_bundle(sotto_conn *c, sotto_slice who, sotto_slice dev)
 static void handle_submit(sotto_conn *c, sotto_slice who, const uint8_t *body, size_t len)
 {
     uint8_t recipient[16];
-    sotto_store_err e = resolve_account(c->srv->store, who, recipient);
+    sotto_store_err e = sotto_api_resolve_account(c->srv->store, who, recipient);
     if (e != SOTTO_STORE_OK) {
         store_error(c, e);
         return;
@@ -596,6 +597,11 @@ void sotto_api_dispatch(sotto_conn *c, const sotto_http_req *req, bool authed,
     if (!authed) {
         sotto_metrics_error(SOTTO_ERRK_AUTH);
         sotto_conn_error(c, 401, "authentication required");
+        return;
+    }
+    if (n == 3 && sotto_slice_eq(what, "accounts")) {
+        if (method_is(req, SOTTO_HTTP_GET, c))
+            sotto_api_lookup(c, seg[2]);
         return;
     }
     if (sotto_slice_eq(what, "keys")) {

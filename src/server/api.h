@@ -53,6 +53,27 @@ int sotto_api_decode_ws(const uint8_t *body, size_t len,
                         uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES],
                         size_t *count, const char **why);
 
+/* A WebSocket text message from the client (docs/API.md):
+ *   {"type":"ack","ids":[...]}                       acknowledges envelopes;
+ *   {"type":"send","id":N,"to":"name|uuid","messages":[...]}  submits, like PUT
+ *   /v1/messages/{to}; answered by {"type":"sent","id":N,"status":...}.
+ * For a send whose id was read (has_id), a later field error is answered
+ * under that id; otherwise the socket is closed as a protocol error. */
+#define SOTTO_API_MAX_TO 64u
+typedef enum sotto_api_ws_kind { SOTTO_API_WS_ACK = 1, SOTTO_API_WS_SEND = 2 } sotto_api_ws_kind;
+typedef struct sotto_api_ws_msg {
+    sotto_api_ws_kind kind;
+    size_t n_ids;                   /* ack: ids written to the caller's array */
+    bool has_id;                    /* send: id was read */
+    uint32_t send_id;
+    char to[SOTTO_API_MAX_TO + 1];
+    size_t to_len;
+    sotto_api_submit submit;        /* send: owned (sotto_api_submit_free) */
+} sotto_api_ws_msg;
+int sotto_api_decode_ws_msg(const uint8_t *body, size_t len, size_t max_envelope,
+                            uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES],
+                            sotto_api_ws_msg *out, const char **why);
+
 /* Envelope ids travel as 8-4-4-4-12 hex, like UUIDs. */
 int sotto_api_parse_id(uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES], const char *s, size_t n);
 

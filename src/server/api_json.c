@@ -189,16 +189,9 @@ void sotto_api_submit_free(sotto_api_submit *m)
     memset(m, 0, sizeof *m);
 }
 
-int sotto_api_decode_submit(const uint8_t *body, size_t len, size_t max_envelope,
-                            sotto_api_submit *out, const char **why)
+/* The "messages" member of a submission (a PUT body or a WebSocket "send"). */
+static int decode_messages(json_t *j, size_t max_envelope, sotto_api_submit *out, const char **why)
 {
-    memset(out, 0, sizeof *out);
-    *why = "";
-    json_t *j = load(body, len);
-    if (j == NULL) {
-        *why = "body is not a JSON object";
-        return -1;
-    }
     json_t *msgs = json_object_get(j, "messages");
     size_t n = json_array_size(msgs);
     if (!json_is_array(msgs) || n == 0)
@@ -243,12 +236,25 @@ int sotto_api_decode_submit(const uint8_t *body, size_t len, size_t max_envelope
         off += got;
     }
     out->count = n;
-    json_decref(j);
     return 0;
 fail:
-    json_decref(j);
     sotto_api_submit_free(out);
     return -1;
+}
+
+int sotto_api_decode_submit(const uint8_t *body, size_t len, size_t max_envelope,
+                            sotto_api_submit *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    *why = "";
+    json_t *j = load(body, len);
+    if (j == NULL) {
+        *why = "body is not a JSON object";
+        return -1;
+    }
+    int rc = decode_messages(j, max_envelope, out, why);
+    json_decref(j);
+    return rc;
 }
 
 int sotto_api_parse_id(uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES], const char *s, size_t n)
@@ -261,21 +267,10 @@ int sotto_api_parse_id(uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES], const char *s,
     return sotto_store_uuid_parse(id, tmp) == SOTTO_STORE_OK ? 0 : -1;
 }
 
-int sotto_api_decode_ws(const uint8_t *body, size_t len,
-                        uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES],
-                        size_t *count, const char **why)
+static int decode_ack(json_t *j, uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES],
+                      size_t *count, const char **why)
 {
-    *count = 0;
-    *why = "";
-    json_t *j = load(body, len);
-    if (j == NULL) {
-        *why = "message is not a JSON object";
-        return -1;
-    }
-    json_t *t = json_object_get(j, "type");
     json_t *a = json_object_get(j, "ids");
-    if (!json_is_string(t) || strcmp(json_string_value(t), "ack") != 0)
-        FAIL("unknown message type");
     if (!json_is_array(a) || json_array_size(a) == 0 || json_array_size(a) > SOTTO_API_MAX_ACK_IDS)
         FAIL("ids: 1 to 100 envelope ids");
     for (size_t i = 0; i < json_array_size(a); i++) {
@@ -285,10 +280,70 @@ int sotto_api_decode_ws(const uint8_t *body, size_t len,
             FAIL("ids[]: envelope id");
     }
     *count = json_array_size(a);
+    return 0;
+fail:
+    *count = 0;
+    return -1;
+}
+
+int sotto_api_decode_ws_msg(const uint8_t *body, size_t len, size_t max_envelope,
+                            uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES],
+                            sotto_api_ws_msg *out, const char **why)
+{
+    memset(out, 0, sizeof *out);
+    *why = "";
+    json_t *j = load(body, len);
+    if (j == NULL) {
+        *why = "message is not a JSON object";
+        return -1;
+    }
+    json_t *t = json_object_get(j, "type");
+    if (!json_is_string(t))
+        FAIL("unknown message type");
+    if (strcmp(json_string_value(t), "ack") == 0) {
+        out->kind = SOTTO_API_WS_ACK;
+        if (decode_ack(j, ids, &out->n_ids, why) != 0)
+            goto fail;
+    } else if (strcmp(json_string_value(t), "send") == 0) {
+        out->kind = SOTTO_API_WS_SEND;
+        if (get_u32(j, "id", 0, UINT32_MAX, &out->send_id) != 0)
+            FAIL("send: id, an integer 0 to 4294967295");
+        out->has_id = true;
+        json_t *to = json_object_get(j, "to");
+        if (!json_is_string(to) || json_string_length(to) == 0 ||
+            json_string_length(to) > SOTTO_API_MAX_TO ||
+            strlen(json_string_value(to)) != json_string_length(to))
+            FAIL("send: to, a username or account uuid");
+        memcpy(out->to, json_string_value(to), json_string_length(to));
+        out->to[json_string_length(to)] = 0;
+        out->to_len = json_string_length(to);
+        if (decode_messages(j, max_envelope, &out->submit, why) != 0)
+            goto fail;
+    } else {
+        FAIL("unknown message type");
+    }
     json_decref(j);
     return 0;
 fail:
     json_decref(j);
-    *count = 0;
+    out->n_ids = 0;
+    sotto_api_submit_free(&out->submit);
     return -1;
+}
+
+int sotto_api_decode_ws(const uint8_t *body, size_t len,
+                        uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES],
+                        size_t *count, const char **why)
+{
+    sotto_api_ws_msg m;
+    *count = 0;
+    if (sotto_api_decode_ws_msg(body, len, SOTTOD_MAX_ENVELOPE, ids, &m, why) != 0)
+        return -1;
+    if (m.kind != SOTTO_API_WS_ACK) {
+        sotto_api_submit_free(&m.submit);
+        *why = "unknown message type";
+        return -1;
+    }
+    *count = m.n_ids;
+    return 0;
 }

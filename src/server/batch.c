@@ -21,6 +21,8 @@
 
 typedef struct sub_meta {
     sotto_conn *c;
+    bool ws;                        /* a WebSocket "send": answered by "sent" */
+    uint32_t ws_id;
     uint8_t *bodies;
     sotto_store_outgoing outs[SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION];
 } sub_meta;
@@ -114,17 +116,23 @@ static void batch_work(uv_work_t *w)
 
 static void start(sotto_srv *s);
 
-static void answer_submission(sotto_conn *c, const sotto_store_submission *sub)
+static void answer_submission(const sub_meta *m, const sotto_store_submission *sub)
 {
+    sotto_conn *c = m->c;
+    if (m->ws && c->ws_sends > 0)
+        c->ws_sends--;
     if (c->handle_closed)
         return;
     if (sub->result == SOTTO_STORE_OK) {
-        sotto_conn_respond(c, 200, "application/json", "{}", 2, NULL);
+        if (m->ws)
+            sotto_ws_answer_send(c, m->ws_id, 200, NULL, NULL);
+        else
+            sotto_conn_respond(c, 200, "application/json", "{}", 2, NULL);
         return;
     }
     if (sub->result == SOTTO_STORE_ERR_DEVICE_MISMATCH) {
         char body[1024];
-        size_t o = (size_t)snprintf(body, sizeof body, "{\"missingDevices\":[");
+        size_t o = (size_t)snprintf(body, sizeof body, "\"missingDevices\":[");
         for (size_t i = 0; i < sub->mismatch.missing_count && i < SOTTO_STORE_MAX_DEVICES; i++)
             o += (size_t)snprintf(body + o, sizeof body - o, "%s%" PRIu32, i ? "," : "",
                                   sub->mismatch.missing[i]);
@@ -133,15 +141,24 @@ static void answer_submission(sotto_conn *c, const sotto_store_submission *sub)
                            i < SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION; i++)
             o += (size_t)snprintf(body + o, sizeof body - o, "%s%" PRIu32, i ? "," : "",
                                   sub->mismatch.extra[i]);
-        o += (size_t)snprintf(body + o, sizeof body - o, "]}");
-        sotto_conn_respond(c, 409, "application/json", body, o, NULL);
+        o += (size_t)snprintf(body + o, sizeof body - o, "]");
+        if (m->ws) {
+            sotto_ws_answer_send(c, m->ws_id, 409, NULL, body);
+        } else {
+            char wrapped[1030];
+            int n = snprintf(wrapped, sizeof wrapped, "{%s}", body);
+            sotto_conn_respond(c, 409, "application/json", wrapped, (size_t)n, NULL);
+        }
         return;
     }
     int status;
     const char *msg = sotto_api_store_status(sub->result, &status);
     if (status >= 500)
         sotto_metrics_error(SOTTO_ERRK_STORE);
-    sotto_conn_error(c, status, msg);
+    if (m->ws)
+        sotto_ws_answer_send(c, m->ws_id, status, msg, NULL);
+    else
+        sotto_conn_error(c, status, msg);
 }
 
 /* Hands a stored submission's envelopes to their devices' WebSockets
@@ -163,8 +180,10 @@ static void push(sotto_srv *s, const sotto_store_submission *sub)
         }
         e.body = (uint8_t *)(uintptr_t)o->body;  /* read only; the batch owns it */
         e.body_len = o->body_len;
-        (void)sotto_ws_deliver(s, sub->recipient, o->device_id, &e);
-        sotto_ws_flush_dev(s, sub->recipient, o->device_id);
+        /* Queued from memory and written once per socket at the end of this
+         * loop turn; a socket that is behind reads its queue instead. */
+        if (!sotto_ws_deliver(s, sub->recipient, o->device_id, &e))
+            sotto_ws_flush_dev(s, sub->recipient, o->device_id);
     }
 }
 
@@ -187,7 +206,7 @@ static void batch_done(uv_work_t *w, int status)
         sotto_store_submission *sub = &b->subs[i];
         if (sub->result == SOTTO_STORE_OK)
             stored += sub->count;
-        answer_submission(b->meta[i].c, sub);
+        answer_submission(&b->meta[i], sub);
     }
     sotto_g_metrics.messages_relayed_total += stored;
     /* Acks: answered (HTTP) only now that the deletes are on disk. */
@@ -294,35 +313,45 @@ static void fix_pointers(sotto_batch *b)
         b->subs[i].envelopes = b->meta[i].outs;
 }
 
-void sotto_batch_submit(sotto_conn *c, const uint8_t recipient[SOTTO_STORE_UUID_BYTES],
-                        const sotto_store_outgoing *outs, size_t n, uint8_t *bodies)
+static void submit(sotto_conn *c, bool ws, uint32_t ws_id,
+                   const uint8_t recipient[SOTTO_STORE_UUID_BYTES],
+                   const sotto_store_outgoing *outs, size_t n, uint8_t *bodies)
 {
     sotto_srv *s = c->srv;
     sotto_batch *b = s->pending;
     if (b->n == b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 64;
+        const char *why = NULL;
         if (cap > SOTTOD_BATCH_HARD_CAP) {
+            why = "server busy, try again";
+        } else {
+            sotto_store_submission *ns = realloc(b->subs, cap * sizeof *ns);
+            if (ns != NULL)
+                b->subs = ns;
+            sub_meta *nm = ns ? realloc(b->meta, cap * sizeof *nm) : NULL;
+            if (nm == NULL) {
+                why = "out of memory";
+            } else {
+                b->meta = nm;
+                b->cap = cap;
+            }
+            fix_pointers(b);
+        }
+        if (why != NULL) {
             free(bodies);
-            sotto_conn_error(c, 503, "server busy, try again");
+            if (ws)
+                sotto_ws_answer_send(c, ws_id, 503, why, NULL);
+            else
+                sotto_conn_error(c, 503, why);
             return;
         }
-        sotto_store_submission *ns = realloc(b->subs, cap * sizeof *ns);
-        if (ns != NULL)
-            b->subs = ns;
-        sub_meta *nm = ns ? realloc(b->meta, cap * sizeof *nm) : NULL;
-        if (nm == NULL) {
-            free(bodies);
-            sotto_conn_error(c, 503, "out of memory");
-            return;
-        }
-        b->meta = nm;
-        b->cap = cap;
-        fix_pointers(b);
     }
     sub_meta *m = &b->meta[b->n];
     sotto_store_submission *sub = &b->subs[b->n];
     memset(sub, 0, sizeof *sub);
     m->c = c;
+    m->ws = ws;
+    m->ws_id = ws_id;
     m->bodies = bodies;
     memcpy(m->outs, outs, n * sizeof *outs);
     memcpy(sub->recipient, recipient, SOTTO_STORE_UUID_BYTES);
@@ -333,9 +362,25 @@ void sotto_batch_submit(sotto_conn *c, const uint8_t recipient[SOTTO_STORE_UUID_
     sub->count = n;
     b->n++;
     b->envelopes += n;
-    c->paused = true;
+    if (ws)
+        c->ws_sends++;
+    else
+        c->paused = true;
     sotto_conn_ref(c);
     arm(s);
+}
+
+void sotto_batch_submit(sotto_conn *c, const uint8_t recipient[SOTTO_STORE_UUID_BYTES],
+                        const sotto_store_outgoing *outs, size_t n, uint8_t *bodies)
+{
+    submit(c, false, 0, recipient, outs, n, bodies);
+}
+
+void sotto_batch_submit_ws(sotto_conn *c, uint32_t send_id,
+                           const uint8_t recipient[SOTTO_STORE_UUID_BYTES],
+                           const sotto_store_outgoing *outs, size_t n, uint8_t *bodies)
+{
+    submit(c, true, send_id, recipient, outs, n, bodies);
 }
 
 void sotto_batch_ack(sotto_conn *c, const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID_BYTES], size_t n,

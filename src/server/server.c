@@ -640,6 +640,8 @@ static void on_sweep(uv_timer_t *t)
                 sotto_ws_close(c, 1001, "no answer to ping");
             } else if (now - c->ws_last_rx_ms >= SOTTOD_WS_PING_MS && !c->ws_ping_sent) {
                 sotto_ws_ping(c);
+            } else {
+                sotto_ws_park_idle(c, now);
             }
             continue;
         }
@@ -717,6 +719,8 @@ void sotto_srv_check_drain(sotto_srv *s)
     if (s->n_conns > 0 || s->jobs > 0 || !sotto_batch_idle(s))
         return;
     s->stopped = true;
+    sotto_ws_flush_deferred(s);
+    close_if_open((uv_handle_t *)&s->flush_check);
     uv_timer_stop(&s->drain_timer);
     close_if_open((uv_handle_t *)&s->sweep_timer);
     close_if_open((uv_handle_t *)&s->expire_timer);
@@ -758,6 +762,11 @@ void sotto_srv_drain(sotto_srv *s)
     }
     uv_timer_start(&s->drain_timer, on_drain_timeout, SOTTOD_DRAIN_MS, 0);
     sotto_srv_check_drain(s);
+}
+
+static void on_flush_check(uv_check_t *h)
+{
+    sotto_ws_flush_deferred(h->data);
 }
 
 static void on_signal(uv_signal_t *h, int signum)
@@ -833,6 +842,9 @@ int sotto_srv_init(sotto_srv *s, uv_loop_t *loop, const sotto_config *cfg, char 
     }
     s->listening = true;
 
+    uv_check_init(loop, &s->flush_check);
+    s->flush_check.data = s;
+    uv_check_start(&s->flush_check, on_flush_check);
     uv_timer_init(loop, &s->sweep_timer);
     uv_timer_init(loop, &s->expire_timer);
     uv_timer_init(loop, &s->batch_timer);

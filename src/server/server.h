@@ -102,6 +102,9 @@ struct sotto_conn {
     bool ws_ping_sent;
     sotto_ws_tracker ws_track;      /* where the client's byte stream is: parking */
     uint64_t ws_last_rx_ms;         /* last bytes from the peer */
+    uint32_t ws_sends;              /* "send" messages waiting for their commit */
+    bool flush_queued;              /* on srv->flush_list */
+    sotto_conn *flush_next;
 };
 
 typedef struct sotto_store_pool {
@@ -132,6 +135,8 @@ struct sotto_srv {
     sotto_batch *pending, *inflight, *spare;
     bool batch_timer_on;
     uint8_t tag_key[32];            /* keys auth_tag */
+    sotto_conn *flush_list;         /* WebSockets with frames queued: written once per loop turn */
+    uv_check_t flush_check;         /* runs sotto_ws_flush_deferred after each I/O round */
 };
 
 /* server.c */
@@ -175,6 +180,16 @@ bool sotto_ws_deliver(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], 
                       const sotto_store_envelope *e);
 void sotto_ws_flush_dev(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device);
 void sotto_dev_unregister(sotto_conn *c);
+/* Answers a WebSocket "send": {"type":"sent","id":id,"status":status,...}; extra
+ * (JSON members without braces) or error (a static phrase) for failures. */
+void sotto_ws_answer_send(sotto_conn *c, uint32_t id, int status, const char *error,
+                          const char *extra);
+/* Frames queued on c are written at the end of this loop turn, together with
+ * everything else queued on c meanwhile (one TLS flush, one socket write). */
+void sotto_ws_defer_flush(sotto_conn *c);
+void sotto_ws_flush_deferred(sotto_srv *s);
+/* Frees the wslay context of a WebSocket quiet for SOTTOD_WS_PARK_MS. */
+void sotto_ws_park_idle(sotto_conn *c, uint64_t now_ms);
 
 /* api.c */
 /* authed: the request carried credentials that match c->uuid/c->device. */
@@ -188,6 +203,8 @@ void sotto_auth_tag(const sotto_srv *s, sotto_slice value, uint8_t tag[32]);
 /* Renders one envelope as a JSON object into out; returns bytes or 0 if cap is short. */
 size_t sotto_api_envelope_json(const sotto_store_envelope *e, char *out, size_t cap);
 const char *sotto_api_store_status(sotto_store_err e, int *status);
+/* A path segment or "to" naming an account: a UUID or a username. */
+sotto_store_err sotto_api_resolve_account(sotto_store *st, sotto_slice s, uint8_t uuid[16]);
 
 /* batch.c */
 int sotto_batch_init(sotto_srv *s);
@@ -198,6 +215,10 @@ void sotto_batch_submit(sotto_conn *c, const uint8_t recipient[SOTTO_STORE_UUID_
 /* ids: n envelope ids; copied. HTTP acks (respond) get 204 after the commit. */
 void sotto_batch_ack(sotto_conn *c, const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID_BYTES], size_t n,
                      bool respond);
+/* The same for a WebSocket "send": answered with sotto_ws_answer_send. */
+void sotto_batch_submit_ws(sotto_conn *c, uint32_t send_id,
+                           const uint8_t recipient[SOTTO_STORE_UUID_BYTES],
+                           const sotto_store_outgoing *outs, size_t n, uint8_t *bodies);
 void sotto_batch_kick(sotto_srv *s);           /* drain: commit what waits now */
 bool sotto_batch_idle(const sotto_srv *s);
 

@@ -27,6 +27,8 @@
 #define SOTTOD_MAX_WS_MESSAGE            (16u << 10)  /* 16 KiB */
 /* Envelopes pushed to one WebSocket before an ack must arrive. */
 #define SOTTOD_WS_WINDOW                 64u
+#define SOTTOD_WS_MAX_SENDS              256u    /* WebSocket "send"s awaiting their commit */
+#define SOTTOD_WS_PARK_MS                1000u   /* quiet this long: wslay context freed */
 /* Bytes queued for one socket before we stop producing for it. */
 #define SOTTOD_MAX_WRITE_QUEUE           (256u << 10)
 

@@ -125,6 +125,9 @@ static const struct wslay_event_callbacks ws_callbacks = {
     .on_msg_recv_callback = ws_on_msg,
 };
 
+static void ws_send(sotto_conn *c, sotto_api_ws_msg *m);
+static void ws_after_io(sotto_conn *c);
+
 static int unpark(sotto_conn *c)
 {
     if (c->ws != NULL)
@@ -225,19 +228,104 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
         return;
     }
     static uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES];
-    size_t n = 0;
+    sotto_api_ws_msg m;
     const char *why;
-    if (sotto_api_decode_ws(arg->msg, arg->msg_length, ids, &n, &why) != 0) {
+    if (sotto_api_decode_ws_msg(arg->msg, arg->msg_length, c->srv->cfg.max_envelope, ids, &m,
+                                &why) != 0) {
+        if (m.kind == SOTTO_API_WS_SEND && m.has_id) {
+            /* A send we can name: refused under its id, the socket stays. */
+            sotto_metrics_error(SOTTO_ERRK_HTTP_MALFORMED);
+            sotto_ws_answer_send(c, m.send_id, strstr(why, "too large") ? 413 : 400, why, NULL);
+            return;
+        }
         sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
         sotto_log(SOTTO_LOG_INFO, "ws_bad_message", " reason=\"%s\"", why);
         wslay_event_queue_close(ctx, WSLAY_CODE_PROTOCOL_ERROR, (const uint8_t *)why, strlen(why));
         c->ws_close_sent = true;
         return;
     }
-    c->ws_inflight = c->ws_inflight > n ? c->ws_inflight - (uint32_t)n : 0;
-    sotto_batch_ack(c, (const uint8_t (*)[SOTTO_STORE_ENVELOPE_ID_BYTES])ids, n, false);
+    if (m.kind == SOTTO_API_WS_SEND) {
+        ws_send(c, &m);
+        return;
+    }
+    c->ws_inflight = c->ws_inflight > m.n_ids ? c->ws_inflight - (uint32_t)m.n_ids : 0;
+    sotto_batch_ack(c, (const uint8_t (*)[SOTTO_STORE_ENVELOPE_ID_BYTES])ids, m.n_ids, false);
 }
 
+/* A "send": like PUT /v1/messages/{to}, answered by "sent" after the commit.
+ * Sends of one socket are committed, and answered, in the order they came. */
+static void ws_send(sotto_conn *c, sotto_api_ws_msg *m)
+{
+    sotto_g_metrics.requests_total++;
+    if (c->ws_sends >= SOTTOD_WS_MAX_SENDS) {
+        sotto_api_submit_free(&m->submit);
+        sotto_metrics_error(SOTTO_ERRK_RATE_LIMITED);
+        sotto_ws_answer_send(c, m->send_id, 429, "too many sends in flight", NULL);
+        return;
+    }
+    uint8_t recipient[SOTTO_STORE_UUID_BYTES];
+    sotto_store_err e = sotto_api_resolve_account(c->srv->store,
+                                                  (sotto_slice){ m->to, m->to_len }, recipient);
+    if (e != SOTTO_STORE_OK) {
+        sotto_api_submit_free(&m->submit);
+        int status;
+        const char *msg = sotto_api_store_status(e, &status);
+        if (status >= 500)
+            sotto_metrics_error(SOTTO_ERRK_STORE);
+        sotto_ws_answer_send(c, m->send_id, status, msg, NULL);
+        return;
+    }
+    /* The batch takes the bodies. */
+    sotto_batch_submit_ws(c, m->send_id, recipient, m->submit.outs, m->submit.count,
+                          m->submit.bodies);
+}
+
+void sotto_ws_answer_send(sotto_conn *c, uint32_t id, int status, const char *error,
+                          const char *extra)
+{
+    if (c->state != SOTTO_CONN_WS || c->handle_closed || c->ws_close_sent || unpark(c) != 0)
+        return;
+    char buf[1200];
+    int n;
+    if (status == 200)
+        n = snprintf(buf, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":200}", (unsigned)id);
+    else if (extra != NULL)
+        n = snprintf(buf, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":%d,%s}",
+                     (unsigned)id, status, extra);
+    else /* error is a static phrase of ours: no quotes or backslashes */
+        n = snprintf(buf, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":%d,\"error\":\"%s\"}",
+                     (unsigned)id, status, error ? error : "");
+    if (n <= 0 || (size_t)n >= sizeof buf)
+        return;
+    struct wslay_event_msg msg = { WSLAY_TEXT_FRAME, (const uint8_t *)buf, (size_t)n };
+    (void)wslay_event_queue_msg(c->ws, &msg);
+    sotto_ws_defer_flush(c);
+}
+
+/* ---- deferred flushes: one socket write per connection per event ---- */
+
+void sotto_ws_defer_flush(sotto_conn *c)
+{
+    if (c->flush_queued)
+        return;
+    c->flush_queued = true;
+    c->flush_next = c->srv->flush_list;
+    c->srv->flush_list = c;
+    sotto_conn_ref(c);
+}
+
+void sotto_ws_flush_deferred(sotto_srv *s)
+{
+    while (s->flush_list != NULL) {
+        sotto_conn *c = s->flush_list;
+        s->flush_list = c->flush_next;
+        c->flush_next = NULL;
+        c->flush_queued = false;
+        if (c->state == SOTTO_CONN_WS)
+            ws_after_io(c);
+        sotto_conn_unref(c);
+    }
+}
 
 /* ---- life ---- */
 
@@ -265,7 +353,14 @@ static void ws_after_io(sotto_conn *c)
         sotto_conn_close(c);
         return;
     }
-    maybe_park(c);
+    /* Parked by the sweep once quiet (sotto_ws_park_idle): parking after
+     * every message would build a new context for the next one. */
+}
+
+void sotto_ws_park_idle(sotto_conn *c, uint64_t now_ms)
+{
+    if (c->state == SOTTO_CONN_WS && now_ms - c->ws_last_rx_ms >= SOTTOD_WS_PARK_MS)
+        maybe_park(c);
 }
 
 int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
@@ -383,6 +478,7 @@ bool sotto_ws_deliver(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], 
         c->ws_caught_up = false;
         return false;
     }
+    sotto_ws_defer_flush(c);
     return true;
 }
 

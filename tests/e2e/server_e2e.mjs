@@ -371,6 +371,57 @@ try {
     assert.deepEqual(f.json().messages.map(e => e.id), [liveId]);
   });
 
+  await step('WebSocket "send": answered by id after the commit, in order; errors under the id', async () => {
+    const wa = await WS.open(srv, authOf(alice));
+    assert.equal((await wa.nextJson('alice queue_empty')).type, 'queue_empty');
+    const bodies = [];
+    for (let i = 0; i < 20; i++) {
+      const body = Buffer.from(`ws send ${i}`);
+      bodies.push(body.toString());
+      wa.send({ type: 'send', id: 1000 + i, to: i % 2 ? 'bob' : bob.uuid,
+                messages: [{ destinationDeviceId: 1, type: 1, content: b64(body) }] });
+    }
+    wa.send({ type: 'send', id: 7, to: 'bob', messages: [{ destinationDeviceId: 1, type: 1, content: b64(content1) },
+                                                           { destinationDeviceId: 3, type: 1, content: b64(content1) }] });
+    wa.send({ type: 'send', id: 8, to: 'nobody-here', messages: [{ destinationDeviceId: 1, type: 1, content: b64(content1) }] });
+    wa.send({ type: 'send', id: 9, to: 'bob', messages: [] });
+    const answers = [];
+    while (answers.length < 23) answers.push(await wa.nextJson('sent'));
+    const byId = Object.fromEntries(answers.map(a => [a.id, a]));
+    for (const a of answers) assert.equal(a.type, 'sent');
+    // the 20 good ones in submission order, all 200
+    assert.deepEqual(answers.filter(a => a.id >= 1000).map(a => [a.id, a.status]),
+                     bodies.map((_, i) => [1000 + i, 200]));
+    assert.equal(byId[7].status, 409);
+    assert.deepEqual(byId[7].extraDevices, [3]);
+    assert.deepEqual(byId[7].missingDevices, []);
+    assert.equal(byId[8].status, 404);
+    assert.equal(byId[9].status, 400);
+    assert.match(byId[9].error, /messages/);
+    // the socket stays usable, and bob gets the 20 in order with alice as sender
+    const wb = await WS.open(srv, authOf(bob));
+    const got = [];
+    for (;;) {
+      const m = await wb.nextJson('bob envelopes');
+      if (m.type === 'queue_empty') break;
+      got.push(m.envelope);
+    }
+    const texts = got.map(e => Buffer.from(e.content, 'base64').toString()).filter(t => t.startsWith('ws send'));
+    assert.deepEqual(texts, bodies);
+    assert.ok(got.filter(e => e.id !== liveId).every(e => e.sourceUuid === alice.uuid));
+    wb.send({ type: 'ack', ids: got.filter(e => e.id !== liveId).map(e => e.id) });
+    // a send without an id cannot be answered: protocol error, closed
+    wa.send({ type: 'send', to: 'bob', messages: [] });
+    let f;
+    do { f = await wa.next('close 1002'); } while (f.opcode !== 8);
+    assert.equal(f.code, 1002);
+    await new Promise(r => setTimeout(r, 300));
+    wa.close();
+    wb.close();
+    const left = await http(srv, 'GET', '/v1/messages', { auth: authOf(bob) });
+    assert.deepEqual(left.json().messages.map(e => e.id), [liveId]);
+  });
+
   let ws2;
   await step('SIGTERM drains: open WebSocket gets close 1001, exit code 0', async () => {
     const r = await http(srv, 'PUT', '/v1/messages/bob', { auth: authOf(alice),

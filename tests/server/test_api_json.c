@@ -121,6 +121,78 @@ static void keys_and_acks(void **st)
     assert_int_equal(sotto_api_decode_ws(S("{\"type\":\"ack\",\"ids\":[]}"), ids, &n, &why), -1);
     assert_int_equal(sotto_api_decode_ws(S("{\"type\":\"ack\",\"ids\":[\"x\"]}"), ids, &n, &why), -1);
     assert_int_equal(sotto_api_decode_ws(S("{\"type\":\"hello\"}"), ids, &n, &why), -1);
+    /* a send is not an ack */
+    assert_int_equal(sotto_api_decode_ws(S("{\"type\":\"send\",\"id\":1,\"to\":\"bob\",\"messages\":"
+                                           "[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"AAAA\"}]}"),
+                                         ids, &n, &why), -1);
+}
+
+static void ws_send_messages(void **st)
+{
+    (void)st;
+    static uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES];
+    sotto_api_ws_msg m;
+    const char *why;
+    assert_int_equal(sotto_api_decode_ws_msg(S("{\"type\":\"send\",\"id\":4294967295,\"to\":\"bob\","
+                                               "\"messages\":[{\"destinationDeviceId\":2,\"type\":3,"
+                                               "\"content\":\"AQID\"},{\"destinationDeviceId\":1,\"type\":1,"
+                                               "\"content\":\"BA==\"}]}"),
+                                             16, ids, &m, &why), 0);
+    assert_int_equal(m.kind, SOTTO_API_WS_SEND);
+    assert_true(m.has_id);
+    assert_int_equal(m.send_id, 4294967295u);
+    assert_string_equal(m.to, "bob");
+    assert_int_equal(m.to_len, 3);
+    assert_int_equal(m.submit.count, 2);
+    assert_int_equal(m.submit.outs[0].device_id, 2);
+    assert_int_equal(m.submit.outs[0].type, 3);
+    assert_int_equal(m.submit.outs[0].body_len, 3);
+    assert_int_equal(m.submit.outs[0].body[2], 3);
+    assert_int_equal(m.submit.outs[1].body_len, 1);
+    assert_int_equal(m.submit.outs[1].body[0], 4);
+    sotto_api_submit_free(&m.submit);
+
+    /* an ack through the same decoder */
+    assert_int_equal(sotto_api_decode_ws_msg(S("{\"type\":\"ack\",\"ids\":["
+                                               "\"0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0\"]}"), 16, ids, &m, &why), 0);
+    assert_int_equal(m.kind, SOTTO_API_WS_ACK);
+    assert_int_equal(m.n_ids, 1);
+
+    /* refusals: with the id read (answered under it) or not (protocol error) */
+    const char *bad_with_id[] = {
+        "{\"type\":\"send\",\"id\":5,\"messages\":[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"AAAA\"}]}",
+        "{\"type\":\"send\",\"id\":5,\"to\":\"\",\"messages\":[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"AAAA\"}]}",
+        "{\"type\":\"send\",\"id\":5,\"to\":\"bob\",\"messages\":[]}",
+        "{\"type\":\"send\",\"id\":5,\"to\":\"bob\",\"messages\":[{\"destinationDeviceId\":0,\"type\":1,\"content\":\"AAAA\"}]}",
+        "{\"type\":\"send\",\"id\":5,\"to\":\"bob\",\"messages\":[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"AAAA\"},"
+        "{\"destinationDeviceId\":1,\"type\":1,\"content\":\"AAAA\"}]}",
+        "{\"type\":\"send\",\"id\":5,\"to\":\"bob\",\"messages\":[{\"destinationDeviceId\":1,\"type\":1,"
+        "\"content\":\"AAAAAAAAAAAAAAAAAAAAAAAA\"}]}", /* 18 bytes > 16 */
+    };
+    for (size_t i = 0; i < sizeof bad_with_id / sizeof *bad_with_id; i++) {
+        assert_int_equal(sotto_api_decode_ws_msg((const uint8_t *)bad_with_id[i], strlen(bad_with_id[i]),
+                                                 16, ids, &m, &why), -1);
+        assert_int_equal(m.kind, SOTTO_API_WS_SEND);
+        assert_true(m.has_id);
+        assert_int_equal(m.send_id, 5);
+        assert_null(m.submit.bodies);
+        assert_true(strlen(why) > 0);
+    }
+    assert_non_null(strstr(why, "too large"));
+    const char *bad_no_id[] = {
+        "{\"type\":\"send\",\"to\":\"bob\",\"messages\":[]}",
+        "{\"type\":\"send\",\"id\":-1,\"to\":\"bob\",\"messages\":[]}",
+        "{\"type\":\"send\",\"id\":\"5\",\"to\":\"bob\",\"messages\":[]}",
+        "{\"type\":\"send\",\"id\":4294967296,\"to\":\"bob\",\"messages\":[]}",
+        "[1]", "{\"type\":7}",
+        /* jansson refuses \u0000 anywhere: not even the id is read */
+        "{\"type\":\"send\",\"id\":5,\"to\":\"b\\u0000ob\",\"messages\":[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"AAAA\"}]}",
+    };
+    for (size_t i = 0; i < sizeof bad_no_id / sizeof *bad_no_id; i++) {
+        assert_int_equal(sotto_api_decode_ws_msg((const uint8_t *)bad_no_id[i], strlen(bad_no_id[i]),
+                                                 16, ids, &m, &why), -1);
+        assert_false(m.has_id);
+    }
 }
 
 static void token_bucket(void **st)
@@ -187,7 +259,8 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(register_ok_and_bad), cmocka_unit_test(submit_limits),
-        cmocka_unit_test(keys_and_acks), cmocka_unit_test(token_bucket),
+        cmocka_unit_test(keys_and_acks), cmocka_unit_test(ws_send_messages),
+        cmocka_unit_test(token_bucket),
         cmocka_unit_test(config_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
