@@ -45,10 +45,7 @@ static sotto_store_err insert_device(sotto_store *s, int64_t account_row, uint32
                                      const sotto_store_prekeys *keys)
 {
     sqlite3_stmt *st = NULL;
-    sotto_store_err e = sotto_store_prepare(s, &st,
-        "INSERT INTO devices (account, device_id, registration_id, secret_hash, created,"
-        " spk_id, spk, spk_sig, lrk_id, lrk, lrk_sig)"
-        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)");
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_DEVICE_INSERT, &st);
     if (e != SOTTO_STORE_OK)
         return e;
     const sotto_store_signed_prekey *spk = keys->signed_prekey;
@@ -66,13 +63,108 @@ static sotto_store_err insert_device(sotto_store *s, int64_t account_row, uint32
     sqlite3_bind_blob(st, 10, lrk->key, sizeof lrk->key, SQLITE_STATIC);
     sqlite3_bind_blob(st, 11, lrk->signature, sizeof lrk->signature, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     if (rc != SQLITE_DONE)
         return sotto_store_db_err(rc);
     /* The bundle keys are in the row; the one-time keys go to their tables. */
     sotto_store_prekeys rest = {.ec = keys->ec, .ec_count = keys->ec_count,
                                 .kem = keys->kem, .kem_count = keys->kem_count};
     return sotto_store_keys_put(s, sqlite3_last_insert_rowid(s->db), &rest);
+}
+
+/* The primary device of the account called name: its account UUID and
+ * identity key, the device row and its secret hash. */
+typedef struct {
+    uint8_t uuid[SOTTO_STORE_UUID_BYTES];
+    uint8_t identity_key[SOTTO_STORE_EC_KEY_BYTES];
+    int64_t device_row;
+    char hash[crypto_pwhash_STRBYTES];
+} primary_row;
+
+static sotto_store_err read_primary(sotto_store *s, const char *name, primary_row *out)
+{
+    memset(out, 0, sizeof *out);
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_ACCOUNT_PRIMARY, &st);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int n = sqlite3_column_bytes(st, 3);
+        if (sqlite3_column_bytes(st, 0) != SOTTO_STORE_UUID_BYTES ||
+            sqlite3_column_bytes(st, 1) != SOTTO_STORE_EC_KEY_BYTES || n <= 0 ||
+            (size_t)n >= sizeof out->hash) {
+            e = SOTTO_STORE_ERR_DB;
+        } else {
+            memcpy(out->uuid, sqlite3_column_blob(st, 0), SOTTO_STORE_UUID_BYTES);
+            memcpy(out->identity_key, sqlite3_column_blob(st, 1), SOTTO_STORE_EC_KEY_BYTES);
+            out->device_row = sqlite3_column_int64(st, 2);
+            memcpy(out->hash, sqlite3_column_text(st, 3), (size_t)n);
+        }
+    } else {
+        e = rc == SQLITE_DONE ? SOTTO_STORE_ERR_NOT_FOUND : sotto_store_db_err(rc);
+    }
+    sotto_store_put(st);
+    return e;
+}
+
+/* create_account on a taken name (the rule is in store.h): the same identity
+ * key and a secret that verifies against device 1's hash make it a retry of
+ * the registration that took the name; it answers with that account and
+ * stores the keys of this call. Anything else: USERNAME_TAKEN. */
+static sotto_store_err reregister(sotto_store *s, uint8_t uuid_out[SOTTO_STORE_UUID_BYTES],
+                                  const char *name, const uint8_t *secret, size_t secret_len,
+                                  uint32_t registration_id,
+                                  const uint8_t identity_key[SOTTO_STORE_EC_KEY_BYTES],
+                                  const sotto_store_prekeys *keys)
+{
+    memset(uuid_out, 0, SOTTO_STORE_UUID_BYTES);
+    primary_row before, now;
+    sotto_store_err e = read_primary(s, name, &before);
+    if (e == SOTTO_STORE_ERR_NOT_FOUND)
+        return SOTTO_STORE_ERR_USERNAME_TAKEN; /* went meanwhile: the caller may retry */
+    if (e != SOTTO_STORE_OK)
+        return e;
+    /* The identity key is public (every bundle carries it): checking it
+     * first costs no secret and spares Argon2id for other names' squatters. */
+    if (memcmp(before.identity_key, identity_key, SOTTO_STORE_EC_KEY_BYTES) != 0 ||
+        crypto_pwhash_str_verify(before.hash, (const char *)secret, secret_len) != 0) {
+        e = SOTTO_STORE_ERR_USERNAME_TAKEN;
+        goto wipe;
+    }
+    /* Argon2id ran outside the write lock; the row must not have changed
+     * since (deleted and taken again, secret or identity replaced). */
+    if ((e = sotto_store_begin_write(s)) != SOTTO_STORE_OK)
+        goto wipe;
+    if ((e = read_primary(s, name, &now)) == SOTTO_STORE_ERR_NOT_FOUND ||
+        (e == SOTTO_STORE_OK &&
+         (now.device_row != before.device_row ||
+          memcmp(now.uuid, before.uuid, SOTTO_STORE_UUID_BYTES) != 0 ||
+          memcmp(now.identity_key, before.identity_key, SOTTO_STORE_EC_KEY_BYTES) != 0 ||
+          strcmp(now.hash, before.hash) != 0)))
+        e = SOTTO_STORE_ERR_USERNAME_TAKEN;
+    if (e == SOTTO_STORE_OK)
+        e = sotto_store_keys_put(s, before.device_row, keys);
+    sqlite3_stmt *st = NULL;
+    if (e == SOTTO_STORE_OK && (e = sotto_store_stmt(s, SOTTO_SQL_DEVICE_SET_REGISTRATION, &st))
+        == SOTTO_STORE_OK) {
+        sqlite3_bind_int64(st, 1, registration_id);
+        sqlite3_bind_int64(st, 2, before.device_row);
+        int rc = sqlite3_step(st);
+        sotto_store_put(st);
+        e = rc == SQLITE_DONE ? SOTTO_STORE_OK : sotto_store_db_err(rc);
+    }
+    if (e == SOTTO_STORE_OK)
+        e = sotto_store_commit(s);
+    if (e != SOTTO_STORE_OK)
+        sotto_store_rollback(s);
+    else
+        memcpy(uuid_out, before.uuid, SOTTO_STORE_UUID_BYTES);
+    sodium_memzero(&now, sizeof now);
+wipe:
+    sodium_memzero(&before, sizeof before);
+    return e;
 }
 
 sotto_store_err sotto_store_create_account(sotto_store *s,
@@ -97,14 +189,15 @@ sotto_store_err sotto_store_create_account(sotto_store *s,
     if ((e = sotto_store_keys_check(keys, 1)) != SOTTO_STORE_OK)
         return e;
 
-    /* A taken name is refused before paying for Argon2id (the UNIQUE
-     * constraint below still decides a race). */
+    /* A taken name: a retry of this same registration gets the account it
+     * made (store.h), anything else is refused. */
     sotto_store_account taken;
     if ((e = sotto_store_find_username(s, name, &taken)) == SOTTO_STORE_OK)
-        return SOTTO_STORE_ERR_USERNAME_TAKEN;
+        return reregister(s, uuid_out, name, secret, secret_len, registration_id,
+                          identity_key, keys);
     if (e != SOTTO_STORE_ERR_NOT_FOUND)
         return e;
-    /* Hash before taking the write lock: Argon2id takes 100+ ms. */
+    /* Hash before taking the write lock. */
     char hash[crypto_pwhash_STRBYTES];
     if ((e = hash_secret(hash, secret, secret_len)) != SOTTO_STORE_OK)
         return e;
@@ -113,12 +206,11 @@ sotto_store_err sotto_store_create_account(sotto_store *s,
     uuid[6] = (uint8_t)((uuid[6] & 0x0f) | 0x40); /* version 4 */
     uuid[8] = (uint8_t)((uuid[8] & 0x3f) | 0x80); /* RFC 4122 variant */
 
+    int raced = 0;
     if ((e = sotto_store_begin_write(s)) != SOTTO_STORE_OK)
-        return e;
+        goto out;
     sqlite3_stmt *st = NULL;
-    e = sotto_store_prepare(s, &st,
-        "INSERT INTO accounts (uuid, username, identity_key, created) VALUES (?1, ?2, ?3, ?4)");
-    if (e != SOTTO_STORE_OK)
+    if ((e = sotto_store_stmt(s, SOTTO_SQL_ACCOUNT_INSERT, &st)) != SOTTO_STORE_OK)
         goto out;
     sqlite3_bind_blob(st, 1, uuid, sizeof uuid, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, name, -1, SQLITE_STATIC);
@@ -126,10 +218,12 @@ sotto_store_err sotto_store_create_account(sotto_store *s,
     sqlite3_bind_int64(st, 4, sotto_store_round_down(sotto_store_now(s),
                                                      SOTTO_STORE_CREATED_GRANULARITY_SECONDS));
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     if (rc == SQLITE_CONSTRAINT_UNIQUE) {
-        /* The UUID is 122 random bits; the username is the unique that hits. */
+        /* The UUID is 122 random bits; the username is the unique that hits:
+         * another call took the name since the check above. */
         e = SOTTO_STORE_ERR_USERNAME_TAKEN;
+        raced = 1;
         goto out;
     }
     if (rc != SQLITE_DONE) {
@@ -146,6 +240,9 @@ out:
     else
         memcpy(uuid_out, uuid, sizeof uuid);
     sodium_memzero(hash, sizeof hash);
+    if (raced) /* the same rule as a name taken before */
+        e = reregister(s, uuid_out, name, secret, secret_len, registration_id, identity_key,
+                       keys);
     return e;
 }
 
@@ -171,10 +268,7 @@ sotto_store_err sotto_store_add_device(sotto_store *s,
     if ((e = sotto_store_begin_write(s)) != SOTTO_STORE_OK)
         goto wipe;
     sqlite3_stmt *st = NULL;
-    e = sotto_store_prepare(s, &st,
-        "SELECT a.id, a.next_device_id, (SELECT count(*) FROM devices d WHERE d.account = a.id)"
-        " FROM accounts a WHERE a.uuid = ?1");
-    if (e != SOTTO_STORE_OK)
+    if ((e = sotto_store_stmt(s, SOTTO_SQL_ACCOUNT_NEXT_DEVICE, &st)) != SOTTO_STORE_OK)
         goto out;
     sqlite3_bind_blob(st, 1, uuid, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -184,7 +278,7 @@ sotto_store_err sotto_store_add_device(sotto_store *s,
         next = sqlite3_column_int64(st, 1);
         count = sqlite3_column_int64(st, 2);
     }
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     if (rc != SQLITE_ROW) {
         e = rc == SQLITE_DONE ? SOTTO_STORE_ERR_NOT_FOUND : sotto_store_db_err(rc);
         goto out;
@@ -196,13 +290,12 @@ sotto_store_err sotto_store_add_device(sotto_store *s,
     if ((e = insert_device(s, account_row, (uint32_t)next, registration_id, hash, keys)) !=
         SOTTO_STORE_OK)
         goto out;
-    e = sotto_store_prepare(s, &st, "UPDATE accounts SET next_device_id = ?1 WHERE id = ?2");
-    if (e != SOTTO_STORE_OK)
+    if ((e = sotto_store_stmt(s, SOTTO_SQL_ACCOUNT_SET_NEXT_DEVICE, &st)) != SOTTO_STORE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, next + 1);
     sqlite3_bind_int64(st, 2, account_row);
     rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     if (rc != SQLITE_DONE) {
         e = sotto_store_db_err(rc);
         goto out;
@@ -220,7 +313,7 @@ wipe:
 
 /* Runs one write statement binding (account uuid, device id if it has ?2) and reports
  * how many rows it changed. */
-static sotto_store_err write_one(sotto_store *s, const char *sql,
+static sotto_store_err write_one(sotto_store *s, sotto_store_sql sql,
                                  const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
                                  uint32_t device_id, int *changes)
 {
@@ -229,7 +322,7 @@ static sotto_store_err write_one(sotto_store *s, const char *sql,
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_stmt *st = NULL;
-    if ((e = sotto_store_prepare(s, &st, sql)) != SOTTO_STORE_OK) {
+    if ((e = sotto_store_stmt(s, sql, &st)) != SOTTO_STORE_OK) {
         sotto_store_rollback(s);
         return e;
     }
@@ -237,7 +330,7 @@ static sotto_store_err write_one(sotto_store *s, const char *sql,
     if (sqlite3_bind_parameter_count(st) >= 2)
         sqlite3_bind_int64(st, 2, device_id);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     if (rc != SQLITE_DONE) {
         sotto_store_rollback(s);
         return sotto_store_db_err(rc);
@@ -255,10 +348,7 @@ sotto_store_err sotto_store_remove_device(sotto_store *s,
     if (device_id == SOTTO_STORE_PRIMARY_DEVICE_ID)
         return SOTTO_STORE_ERR_FORBIDDEN;
     int changes = 0;
-    sotto_store_err e = write_one(s,
-        "DELETE FROM devices WHERE device_id = ?2 AND"
-        " account = (SELECT id FROM accounts WHERE uuid = ?1)",
-        uuid, device_id, &changes);
+    sotto_store_err e = write_one(s, SOTTO_SQL_DEVICE_REMOVE, uuid, device_id, &changes);
     if (e == SOTTO_STORE_OK && changes == 0)
         e = SOTTO_STORE_ERR_NOT_FOUND;
     return e;
@@ -270,8 +360,7 @@ sotto_store_err sotto_store_delete_account(sotto_store *s,
     if (s == NULL || uuid == NULL)
         return SOTTO_STORE_ERR_INVALID_ARGUMENT;
     int changes = 0;
-    sotto_store_err e = write_one(s, "DELETE FROM accounts WHERE uuid = ?1",
-                                  uuid, 0, &changes);
+    sotto_store_err e = write_one(s, SOTTO_SQL_ACCOUNT_DELETE, uuid, 0, &changes);
     if (e == SOTTO_STORE_OK && changes == 0)
         e = SOTTO_STORE_ERR_NOT_FOUND;
     return e;
@@ -287,9 +376,7 @@ sotto_store_err sotto_store_authenticate(sotto_store *s,
     if (!secret_ok(secret, secret_len))
         return SOTTO_STORE_ERR_AUTH;
     sqlite3_stmt *st = NULL;
-    sotto_store_err e = sotto_store_prepare(s, &st,
-        "SELECT d.id, d.secret_hash FROM accounts a JOIN devices d ON d.account = a.id"
-        " WHERE a.uuid = ?1 AND d.device_id = ?2");
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_AUTH_HASH, &st);
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_blob(st, 1, uuid, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
@@ -304,7 +391,7 @@ sotto_store_err sotto_store_authenticate(sotto_store *s,
         if (h != NULL && n > 0 && (size_t)n < sizeof hash)
             memcpy(hash, h, (size_t)n);
     }
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     if (rc == SQLITE_DONE) {
         int never = crypto_pwhash_str_verify(dummy_hash, (const char *)secret, secret_len);
         (void)never;
@@ -325,12 +412,13 @@ sotto_store_err sotto_store_authenticate(sotto_store *s,
         char fresh[crypto_pwhash_STRBYTES];
         if (hash_secret(fresh, secret, secret_len) == SOTTO_STORE_OK &&
             sotto_store_begin_write(s) == SOTTO_STORE_OK) {
-            if (sotto_store_prepare(s, &st, "UPDATE devices SET secret_hash = ?1 WHERE id = ?2")
-                == SOTTO_STORE_OK) {
+            /* Only over the hash just verified (a concurrent change wins). */
+            if (sotto_store_stmt(s, SOTTO_SQL_AUTH_REHASH, &st) == SOTTO_STORE_OK) {
                 sqlite3_bind_text(st, 1, fresh, -1, SQLITE_STATIC);
                 sqlite3_bind_int64(st, 2, device_row);
+                sqlite3_bind_text(st, 3, hash, -1, SQLITE_STATIC);
                 rc = sqlite3_step(st);
-                sqlite3_finalize(st);
+                sotto_store_put(st);
                 if (rc == SQLITE_DONE)
                     (void)sotto_store_commit(s);
             }
@@ -342,15 +430,12 @@ sotto_store_err sotto_store_authenticate(sotto_store *s,
     return SOTTO_STORE_OK;
 }
 
-static sotto_store_err read_account(sotto_store *s, const char *where_sql,
+static sotto_store_err read_account(sotto_store *s, sotto_store_sql sql,
                                     const void *key, int key_len, int key_is_text,
                                     sotto_store_account *out)
 {
     sqlite3_stmt *st = NULL;
-    char sql[256];
-    snprintf(sql, sizeof sql,
-             "SELECT uuid, username, identity_key, created FROM accounts WHERE %s", where_sql);
-    sotto_store_err e = sotto_store_prepare(s, &st, sql);
+    sotto_store_err e = sotto_store_stmt(s, sql, &st);
     if (e != SOTTO_STORE_OK)
         return e;
     if (key_is_text)
@@ -373,7 +458,7 @@ static sotto_store_err read_account(sotto_store *s, const char *where_sql,
     } else {
         e = rc == SQLITE_DONE ? SOTTO_STORE_ERR_NOT_FOUND : sotto_store_db_err(rc);
     }
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     if (e != SOTTO_STORE_OK)
         memset(out, 0, sizeof *out);
     return e;
@@ -387,7 +472,7 @@ sotto_store_err sotto_store_get_account(sotto_store *s,
         memset(out, 0, sizeof *out);
     if (s == NULL || uuid == NULL || out == NULL)
         return SOTTO_STORE_ERR_INVALID_ARGUMENT;
-    return read_account(s, "uuid = ?1", uuid, SOTTO_STORE_UUID_BYTES, 0, out);
+    return read_account(s, SOTTO_SQL_ACCOUNT_BY_UUID, uuid, SOTTO_STORE_UUID_BYTES, 0, out);
 }
 
 sotto_store_err sotto_store_find_username(sotto_store *s, const char *username,
@@ -401,7 +486,7 @@ sotto_store_err sotto_store_find_username(sotto_store *s, const char *username,
     sotto_store_err e = sotto_store_username_canonical(name, username);
     if (e != SOTTO_STORE_OK)
         return e;
-    return read_account(s, "username = ?1", name, -1, 1, out);
+    return read_account(s, SOTTO_SQL_ACCOUNT_BY_NAME, name, -1, 1, out);
 }
 
 sotto_store_err sotto_store_list_devices(sotto_store *s,
@@ -422,10 +507,7 @@ sotto_store_err sotto_store_list_devices(sotto_store *s,
     if ((e = sotto_store_lookup(s, uuid, 0, &account_row, NULL)) != SOTTO_STORE_OK)
         goto out;
     sqlite3_stmt *st = NULL;
-    e = sotto_store_prepare(s, &st,
-        "SELECT device_id, registration_id, created FROM devices WHERE account = ?1"
-        " ORDER BY device_id");
-    if (e != SOTTO_STORE_OK)
+    if ((e = sotto_store_stmt(s, SOTTO_SQL_DEVICE_LIST, &st)) != SOTTO_STORE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, account_row);
     size_t n = 0;
@@ -436,7 +518,7 @@ sotto_store_err sotto_store_list_devices(sotto_store *s,
         out[n].created = sqlite3_column_int64(st, 2);
         n++;
     }
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     if (rc != SQLITE_DONE && rc != SQLITE_ROW)
         e = sotto_store_db_err(rc);
     else if (rc == SQLITE_ROW)
@@ -472,13 +554,12 @@ sotto_store_err sotto_store_set_identity_key(sotto_store *s,
         goto out;
     }
     sqlite3_stmt *st = NULL;
-    if ((e = sotto_store_prepare(s, &st, "UPDATE accounts SET identity_key = ?1 WHERE id = ?2"))
-        != SOTTO_STORE_OK)
+    if ((e = sotto_store_stmt(s, SOTTO_SQL_ACCOUNT_SET_IDENTITY, &st)) != SOTTO_STORE_OK)
         goto out;
     sqlite3_bind_blob(st, 1, identity_key, SOTTO_STORE_EC_KEY_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, account_row);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     e = rc == SQLITE_DONE ? sotto_store_commit(s) : sotto_store_db_err(rc);
 out:
     if (e != SOTTO_STORE_OK)

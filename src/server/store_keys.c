@@ -30,8 +30,7 @@ sotto_store_err sotto_store_keys_check(const sotto_store_prekeys *k, int need_bu
 static sotto_store_err step_done(sqlite3_stmt *st)
 {
     int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    sotto_store_put(st);
     return rc == SQLITE_DONE ? SOTTO_STORE_OK : sotto_store_db_err(rc);
 }
 
@@ -39,9 +38,7 @@ static sotto_store_err count_keys(sotto_store *s, int64_t device_row,
                                   uint32_t *ec, uint32_t *kem)
 {
     sqlite3_stmt *st = NULL;
-    sotto_store_err e = sotto_store_prepare(s, &st,
-        "SELECT (SELECT count(*) FROM ec_prekeys WHERE device = ?1),"
-        "       (SELECT count(*) FROM kem_prekeys WHERE device = ?1)");
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_KEYS_COUNT, &st);
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_int64(st, 1, device_row);
@@ -52,27 +49,25 @@ static sotto_store_err count_keys(sotto_store *s, int64_t device_row,
     } else {
         e = sotto_store_db_err(rc);
     }
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     return e;
 }
 
 /* One signed key kept on the device row (signed prekey or last-resort Kyber
- * key): sql binds id, key, signature, device row as ?1..?4. */
-static sotto_store_err put_device_key(sotto_store *s, int64_t device_row, const char *sql,
+ * key): the statement binds id, key, signature, device row as ?1..?4. */
+static sotto_store_err put_device_key(sotto_store *s, int64_t device_row, sotto_store_sql sql,
                                       int64_t id, const uint8_t *key, int key_len,
                                       const uint8_t *signature)
 {
     sqlite3_stmt *st = NULL;
-    sotto_store_err e = sotto_store_prepare(s, &st, sql);
+    sotto_store_err e = sotto_store_stmt(s, sql, &st);
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_int64(st, 1, id);
     sqlite3_bind_blob(st, 2, key, key_len, SQLITE_STATIC);
     sqlite3_bind_blob(st, 3, signature, SOTTO_STORE_SIGNATURE_BYTES, SQLITE_STATIC);
     sqlite3_bind_int64(st, 4, device_row);
-    e = step_done(st);
-    sqlite3_finalize(st);
-    return e;
+    return step_done(st);
 }
 
 sotto_store_err sotto_store_keys_put(sotto_store *s, int64_t device_row,
@@ -82,21 +77,19 @@ sotto_store_err sotto_store_keys_put(sotto_store *s, int64_t device_row,
     sotto_store_err e = SOTTO_STORE_OK;
     if (k->signed_prekey != NULL &&
         (e = put_device_key(s, device_row,
-                            "UPDATE devices SET spk_id = ?1, spk = ?2, spk_sig = ?3 WHERE id = ?4",
+                            SOTTO_SQL_KEYS_SET_SIGNED,
                             k->signed_prekey->id, k->signed_prekey->key, SOTTO_STORE_EC_KEY_BYTES,
                             k->signed_prekey->signature)) != SOTTO_STORE_OK)
         return e;
     if (k->last_resort != NULL &&
         (e = put_device_key(s, device_row,
-                            "UPDATE devices SET lrk_id = ?1, lrk = ?2, lrk_sig = ?3 WHERE id = ?4",
+                            SOTTO_SQL_KEYS_SET_LAST_RESORT,
                             k->last_resort->id, k->last_resort->key, SOTTO_STORE_KEM_KEY_BYTES,
                             k->last_resort->signature)) != SOTTO_STORE_OK)
         return e;
     if (k->ec_count > 0) {
         /* REPLACE: a key id the device already holds is overwritten. */
-        if ((e = sotto_store_prepare(s, &st,
-                 "INSERT OR REPLACE INTO ec_prekeys (device, key_id, key) VALUES (?1, ?2, ?3)"))
-            != SOTTO_STORE_OK)
+        if ((e = sotto_store_stmt(s, SOTTO_SQL_KEYS_PUT_EC, &st)) != SOTTO_STORE_OK)
             return e;
         for (size_t i = 0; i < k->ec_count && e == SOTTO_STORE_OK; i++) {
             sqlite3_bind_int64(st, 1, device_row);
@@ -104,14 +97,11 @@ sotto_store_err sotto_store_keys_put(sotto_store *s, int64_t device_row,
             sqlite3_bind_blob(st, 3, k->ec[i].key, SOTTO_STORE_EC_KEY_BYTES, SQLITE_STATIC);
             e = step_done(st);
         }
-        sqlite3_finalize(st);
         if (e != SOTTO_STORE_OK)
             return e;
     }
     if (k->kem_count > 0) {
-        if ((e = sotto_store_prepare(s, &st,
-                 "INSERT OR REPLACE INTO kem_prekeys (device, key_id, key, sig)"
-                 " VALUES (?1, ?2, ?3, ?4)")) != SOTTO_STORE_OK)
+        if ((e = sotto_store_stmt(s, SOTTO_SQL_KEYS_PUT_KEM, &st)) != SOTTO_STORE_OK)
             return e;
         for (size_t i = 0; i < k->kem_count && e == SOTTO_STORE_OK; i++) {
             sqlite3_bind_int64(st, 1, device_row);
@@ -121,7 +111,6 @@ sotto_store_err sotto_store_keys_put(sotto_store *s, int64_t device_row,
                               SQLITE_STATIC);
             e = step_done(st);
         }
-        sqlite3_finalize(st);
         if (e != SOTTO_STORE_OK)
             return e;
     }
@@ -189,10 +178,7 @@ static sotto_store_err take_ec(sotto_store *s, int64_t device_row,
 {
     *found = 0;
     sqlite3_stmt *st = NULL;
-    sotto_store_err e = sotto_store_prepare(s, &st,
-        "DELETE FROM ec_prekeys WHERE id ="
-        " (SELECT id FROM ec_prekeys WHERE device = ?1 ORDER BY id LIMIT 1)"
-        " RETURNING key_id, key");
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_KEYS_TAKE_EC, &st);
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_int64(st, 1, device_row);
@@ -209,7 +195,7 @@ static sotto_store_err take_ec(sotto_store *s, int64_t device_row,
     }
     if (e == SOTTO_STORE_OK && rc != SQLITE_DONE)
         e = sotto_store_db_err(rc);
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     return e;
 }
 
@@ -218,10 +204,7 @@ static sotto_store_err take_kem(sotto_store *s, int64_t device_row,
 {
     *found = 0;
     sqlite3_stmt *st = NULL;
-    sotto_store_err e = sotto_store_prepare(s, &st,
-        "DELETE FROM kem_prekeys WHERE id ="
-        " (SELECT id FROM kem_prekeys WHERE device = ?1 ORDER BY id LIMIT 1)"
-        " RETURNING key_id, key, sig");
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_KEYS_TAKE_KEM, &st);
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_int64(st, 1, device_row);
@@ -240,7 +223,7 @@ static sotto_store_err take_kem(sotto_store *s, int64_t device_row,
     }
     if (e == SOTTO_STORE_OK && rc != SQLITE_DONE)
         e = sotto_store_db_err(rc);
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     return e;
 }
 
@@ -265,11 +248,7 @@ sotto_store_err sotto_store_fetch_bundles(sotto_store *s,
     sqlite3_stmt *st = NULL;
     int64_t rows[SOTTO_STORE_MAX_DEVICES] = {0};
     size_t n = 0;
-    e = sotto_store_prepare(s, &st,
-        "SELECT d.id, d.device_id, d.registration_id, a.identity_key,"
-        " d.spk_id, d.spk, d.spk_sig, d.lrk_id, d.lrk, d.lrk_sig"
-        " FROM accounts a JOIN devices d ON d.account = a.id"
-        " WHERE a.uuid = ?1 AND (?2 = 0 OR d.device_id = ?2) ORDER BY d.device_id");
+    e = sotto_store_stmt(s, SOTTO_SQL_KEYS_BUNDLES, &st);
     if (e != SOTTO_STORE_OK)
         goto out;
     sqlite3_bind_blob(st, 1, uuid, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
@@ -302,7 +281,7 @@ sotto_store_err sotto_store_fetch_bundles(sotto_store *s,
     }
     if (e == SOTTO_STORE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
         e = sotto_store_db_err(rc);
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     if (e != SOTTO_STORE_OK)
         goto out;
     if (n == 0) {

@@ -32,120 +32,162 @@ static sotto_store_err check_submission(const sotto_store_submission *sub)
     return SOTTO_STORE_OK;
 }
 
-typedef struct {
-    uint32_t device_id;
-    int64_t row;
-} device_ref;
+/* ---- the batch's recipient map ----
+ * Each recipient account's devices and queue counters are read once per
+ * batch (one query), then kept in step in memory as envelopes are added: the
+ * envelopes_in trigger adds the same amounts to the rows in this transaction,
+ * so the map and the database agree until the batch ends. */
 
-/* The recipient's devices that must receive an envelope. */
-static sotto_store_err expected_devices(sotto_store *s, const sotto_store_submission *sub,
-                                        device_ref out[SOTTO_STORE_MAX_DEVICES], size_t *n)
+static sotto_store_err map_init(sotto_store *s)
 {
-    *n = 0;
+    if (s->recipients == NULL) {
+        s->recipients = malloc(SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH * sizeof *s->recipients);
+        s->recipient_slot = malloc(SOTTO_STORE_RECIPIENT_SLOTS * sizeof *s->recipient_slot);
+        if (s->recipients == NULL || s->recipient_slot == NULL) {
+            free(s->recipients);
+            free(s->recipient_slot);
+            s->recipients = NULL;
+            s->recipient_slot = NULL;
+            return SOTTO_STORE_ERR_NO_MEMORY;
+        }
+    }
+    memset(s->recipient_slot, 0, SOTTO_STORE_RECIPIENT_SLOTS * sizeof *s->recipient_slot);
+    return SOTTO_STORE_OK;
+}
+
+/* Account UUIDs are random (and public), so their first bytes are the hash. */
+static size_t map_hash(const uint8_t uuid[SOTTO_STORE_UUID_BYTES])
+{
+    uint64_t h;
+    memcpy(&h, uuid, sizeof h);
+    h ^= h >> 29;
+    h *= 0xbf58476d1ce4e5b9u;
+    h ^= h >> 32;
+    return (size_t)(h & (SOTTO_STORE_RECIPIENT_SLOTS - 1));
+}
+
+/* Reads one account's devices and counters into r. */
+static sotto_store_err read_recipient(sotto_store *s, sotto_store_recipient *r)
+{
+    r->found = 0;
+    r->n = 0;
     sqlite3_stmt *st = NULL;
-    sotto_store_err e = sotto_store_prepare(s, &st,
-        "SELECT d.device_id, d.id FROM accounts a JOIN devices d ON d.account = a.id"
-        " WHERE a.uuid = ?1 ORDER BY d.device_id");
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_DEVICES, &st);
     if (e != SOTTO_STORE_OK)
         return e;
-    sqlite3_bind_blob(st, 1, sub->recipient, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
-    /* Writing to one's own account: the other devices, not the sender's. */
-    int self = sub->has_sender &&
-               memcmp(sub->sender, sub->recipient, SOTTO_STORE_UUID_BYTES) == 0;
-    int rc, any = 0;
+    sqlite3_bind_blob(st, 1, r->uuid, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
+    int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        any = 1;
-        uint32_t id = (uint32_t)sqlite3_column_int64(st, 0);
-        if (self && id == sub->sender_device)
-            continue;
-        if (*n == SOTTO_STORE_MAX_DEVICES) {
-            e = SOTTO_STORE_ERR_DB;
+        if (r->n == SOTTO_STORE_MAX_DEVICES) {
+            e = SOTTO_STORE_ERR_DB; /* more devices than the limit: corrupt */
             break;
         }
-        out[*n].device_id = id;
-        out[*n].row = sqlite3_column_int64(st, 1);
-        (*n)++;
+        r->device_id[r->n] = (uint32_t)sqlite3_column_int64(st, 0);
+        r->row[r->n] = sqlite3_column_int64(st, 1);
+        r->queue_len[r->n] = sqlite3_column_int64(st, 2);
+        r->queue_bytes[r->n] = sqlite3_column_int64(st, 3);
+        r->n++;
     }
     if (e == SOTTO_STORE_OK && rc != SQLITE_DONE)
         e = sotto_store_db_err(rc);
-    sqlite3_finalize(st);
-    if (e == SOTTO_STORE_OK && !any)
-        e = SOTTO_STORE_ERR_NOT_FOUND;
+    sotto_store_put(st);
+    r->found = r->n > 0;
     return e;
 }
 
-/* Fills the mismatch report; returns 1 if the sets differ. */
-static int compare_sets(sotto_store_submission *sub, const device_ref *want, size_t nwant)
+/* The map entry of uuid, read from the database on its first use in the
+ * batch. At most SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH distinct accounts. */
+static sotto_store_err map_get(sotto_store *s, size_t *used,
+                               const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                               sotto_store_recipient **out)
 {
+    *out = NULL;
+    size_t h = map_hash(uuid);
+    for (;;) {
+        uint16_t v = s->recipient_slot[h];
+        if (v == 0)
+            break;
+        sotto_store_recipient *r = &s->recipients[v - 1];
+        if (memcmp(r->uuid, uuid, SOTTO_STORE_UUID_BYTES) == 0) {
+            *out = r;
+            return SOTTO_STORE_OK;
+        }
+        h = (h + 1) & (SOTTO_STORE_RECIPIENT_SLOTS - 1);
+    }
+    if (*used == SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH)
+        return SOTTO_STORE_ERR_DB; /* cannot happen: one per submission at most */
+    sotto_store_recipient *r = &s->recipients[*used];
+    memcpy(r->uuid, uuid, SOTTO_STORE_UUID_BYTES);
+    sotto_store_err e = read_recipient(s, r);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    (*used)++;
+    s->recipient_slot[h] = (uint16_t)*used;
+    *out = r;
+    return SOTTO_STORE_OK;
+}
+
+/* Index in r of device_id, or r->n. */
+static size_t device_index(const sotto_store_recipient *r, uint32_t device_id)
+{
+    size_t i = 0;
+    while (i < r->n && r->device_id[i] != device_id)
+        i++;
+    return i;
+}
+
+/* Fills the mismatch report; returns 1 if the sets differ. The recipient's
+ * devices must each get one envelope, except the sender's own device when
+ * writing to its own account. */
+static int compare_sets(sotto_store_submission *sub, const sotto_store_recipient *r)
+{
+    int self = sub->has_sender &&
+               memcmp(sub->sender, sub->recipient, SOTTO_STORE_UUID_BYTES) == 0;
     sotto_store_mismatch *m = &sub->mismatch;
-    for (size_t i = 0; i < nwant; i++) {
+    for (size_t i = 0; i < r->n; i++) {
+        if (self && r->device_id[i] == sub->sender_device)
+            continue;
         int seen = 0;
         for (size_t j = 0; j < sub->count; j++)
-            seen |= sub->envelopes[j].device_id == want[i].device_id;
+            seen |= sub->envelopes[j].device_id == r->device_id[i];
         if (!seen)
-            m->missing[m->missing_count++] = want[i].device_id;
+            m->missing[m->missing_count++] = r->device_id[i];
     }
     for (size_t j = 0; j < sub->count; j++) {
-        int known = 0;
-        for (size_t i = 0; i < nwant; i++)
-            known |= sub->envelopes[j].device_id == want[i].device_id;
-        if (!known)
-            m->extra[m->extra_count++] = sub->envelopes[j].device_id;
+        uint32_t d = sub->envelopes[j].device_id;
+        if (device_index(r, d) == r->n || (self && d == sub->sender_device))
+            m->extra[m->extra_count++] = d;
     }
     return m->missing_count > 0 || m->extra_count > 0;
 }
 
-static sotto_store_err queue_length(sotto_store *s, int64_t device_row, int64_t *len,
-                                    int64_t *bytes)
-{
-    *len = 0;
-    if (bytes != NULL)
-        *bytes = 0;
-    sqlite3_stmt *st = NULL;
-    sotto_store_err e = sotto_store_prepare(s, &st,
-        "SELECT queue_len, queue_bytes FROM devices WHERE id = ?1");
-    if (e != SOTTO_STORE_OK)
-        return e;
-    sqlite3_bind_int64(st, 1, device_row);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *len = sqlite3_column_int64(st, 0);
-        if (bytes != NULL)
-            *bytes = sqlite3_column_int64(st, 1);
-    } else {
-        e = rc == SQLITE_DONE ? SOTTO_STORE_ERR_NOT_FOUND : sotto_store_db_err(rc);
-    }
-    sqlite3_finalize(st);
-    return e;
-}
-
-/* Inside the batch transaction and the submission's savepoint. */
+/* Inside the batch transaction. Every check comes before the first insert,
+ * so a refused submission has written nothing; a failed insert fails the
+ * whole batch. */
 static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *sub,
-                                        sqlite3_stmt *insert, int64_t now_coarse)
+                                        sotto_store_recipient *r, sqlite3_stmt *insert,
+                                        int64_t now_coarse)
 {
-    device_ref want[SOTTO_STORE_MAX_DEVICES];
-    size_t nwant = 0;
-    sotto_store_err e = expected_devices(s, sub, want, &nwant);
-    if (e != SOTTO_STORE_OK)
-        return e;
-    if (compare_sets(sub, want, nwant))
+    if (!r->found)
+        return SOTTO_STORE_ERR_NOT_FOUND;
+    if (compare_sets(sub, r))
         return SOTTO_STORE_ERR_DEVICE_MISMATCH;
+    size_t at[SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION];
+    for (size_t j = 0; j < sub->count; j++) {
+        /* Device ids are distinct within a submission (check_submission). */
+        size_t i = at[j] = device_index(r, sub->envelopes[j].device_id);
+        if (r->queue_len[i] >= SOTTO_STORE_MAX_QUEUE_PER_DEVICE ||
+            r->queue_bytes[i] + (int64_t)sub->envelopes[j].body_len >
+                (int64_t)SOTTO_STORE_MAX_QUEUE_BYTES_PER_DEVICE)
+            return SOTTO_STORE_ERR_QUEUE_FULL;
+    }
     for (size_t j = 0; j < sub->count; j++) {
         const sotto_store_outgoing *o = &sub->envelopes[j];
-        int64_t row = 0;
-        for (size_t i = 0; i < nwant; i++)
-            if (want[i].device_id == o->device_id)
-                row = want[i].row;
-        int64_t len = 0, bytes = 0;
-        if ((e = queue_length(s, row, &len, &bytes)) != SOTTO_STORE_OK)
-            return e;
-        if (len >= SOTTO_STORE_MAX_QUEUE_PER_DEVICE ||
-            bytes + (int64_t)o->body_len > (int64_t)SOTTO_STORE_MAX_QUEUE_BYTES_PER_DEVICE)
-            return SOTTO_STORE_ERR_QUEUE_FULL;
+        size_t i = at[j];
         uint8_t *id = sub->id[j];
         randombytes_buf(id, SOTTO_STORE_ENVELOPE_ID_BYTES);
-        sqlite3_bind_int64(insert, 1, row);
-        sqlite3_bind_blob(insert, 2, id, SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(insert, 1, r->row[i]);
+        sqlite3_bind_blob(insert, 2, id, SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_STATIC);
         sqlite3_bind_int64(insert, 3, now_coarse);
         sqlite3_bind_int64(insert, 4, o->type);
         if (sub->has_sender) {
@@ -157,11 +199,12 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
         }
         sqlite3_bind_blob64(insert, 7, o->body, o->body_len, SQLITE_STATIC);
         int rc = sqlite3_step(insert);
-        sqlite3_reset(insert);
-        sqlite3_clear_bindings(insert);
-        if (rc != SQLITE_DONE)
-            return sotto_store_db_err(rc);
+        sotto_store_put(insert);
+        if (rc != SQLITE_DONE) /* fails the batch (also a UNIQUE id clash) */
+            return rc == SQLITE_NOMEM ? SOTTO_STORE_ERR_NO_MEMORY : SOTTO_STORE_ERR_DB;
         sub->seq[j] = (uint64_t)sqlite3_last_insert_rowid(s->db);
+        r->queue_len[i] += 1;
+        r->queue_bytes[i] += (int64_t)o->body_len;
     }
     sub->timestamp = now_coarse;
     return SOTTO_STORE_OK;
@@ -201,9 +244,34 @@ static sotto_store_err check_ack(const sotto_store_ack_req *a)
     return SOTTO_STORE_OK;
 }
 
+/* Deletes ids from one device's queue (only that device's envelopes), adding
+ * how many went to *deleted. */
+static sotto_store_err delete_ids(sotto_store *s, int64_t device_row,
+                                  const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID_BYTES], size_t n,
+                                  size_t *deleted)
+{
+    sqlite3_stmt *del = NULL;
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_DELETE, &del);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_blob(del, 1, ids[i], SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_STATIC);
+        sqlite3_bind_int64(del, 2, device_row);
+        int rc = sqlite3_step(del);
+        sqlite3_reset(del);
+        if (rc != SQLITE_DONE) {
+            sotto_store_put(del);
+            return sotto_store_db_err(rc);
+        }
+        *deleted += (size_t)sqlite3_changes(s->db);
+    }
+    sotto_store_put(del);
+    return SOTTO_STORE_OK;
+}
+
 /* Inside the batch transaction. Errors of this ack alone go to a->result;
  * the return is a batch-wide failure. */
-static sotto_store_err apply_ack(sotto_store *s, sotto_store_ack_req *a, sqlite3_stmt *del)
+static sotto_store_err apply_ack(sotto_store *s, sotto_store_ack_req *a)
 {
     int64_t device_row = 0;
     sotto_store_err e = sotto_store_lookup(s, a->uuid, a->device_id, NULL, &device_row);
@@ -214,16 +282,8 @@ static sotto_store_err apply_ack(sotto_store *s, sotto_store_ack_req *a, sqlite3
     if (e != SOTTO_STORE_OK)
         return e;
     size_t total = 0;
-    for (size_t i = 0; i < a->n; i++) {
-        sqlite3_bind_blob(del, 1, a->ids[i], SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_STATIC);
-        sqlite3_bind_int64(del, 2, device_row);
-        int rc = sqlite3_step(del);
-        sqlite3_reset(del);
-        sqlite3_clear_bindings(del);
-        if (rc != SQLITE_DONE)
-            return sotto_store_db_err(rc);
-        total += (size_t)sqlite3_changes(s->db);
-    }
+    if ((e = delete_ids(s, device_row, a->ids, a->n, &total)) != SOTTO_STORE_OK)
+        return e;
     a->deleted = total;
     return SOTTO_STORE_OK;
 }
@@ -248,66 +308,62 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
         fail_acks(acks, n_acks, SOTTO_STORE_ERR_TOO_LARGE);
         return SOTTO_STORE_ERR_TOO_LARGE;
     }
-    size_t valid = 0;
+    size_t valid_subs = 0, valid_acks = 0;
     for (size_t i = 0; i < n; i++) {
         clear_out(&subs[i]);
         subs[i].result = check_submission(&subs[i]);
-        valid += subs[i].result == SOTTO_STORE_OK;
+        valid_subs += subs[i].result == SOTTO_STORE_OK;
     }
     for (size_t i = 0; i < n_acks; i++) {
         acks[i].deleted = 0;
         acks[i].result = check_ack(&acks[i]);
-        valid += acks[i].result == SOTTO_STORE_OK;
+        valid_acks += acks[i].result == SOTTO_STORE_OK;
     }
-    if (valid == 0)
+    if (valid_subs + valid_acks == 0)
         return SOTTO_STORE_OK; /* every item refused on its own; nothing to write */
 
     int64_t now = sotto_store_round_down(sotto_store_now(s),
                                          SOTTO_STORE_TIME_GRANULARITY_SECONDS);
-    sotto_store_err e = sotto_store_begin_write(s);
+    /* A batch that only deletes acknowledged envelopes need not be fsynced:
+     * losing it only means a redelivery (store_sqlite.c). Any submission
+     * makes it a FULL commit. */
+    sotto_store_err e = valid_subs > 0 ? sotto_store_begin_write(s)
+                                       : sotto_store_begin_write_acks(s);
+    if (e == SOTTO_STORE_OK && valid_subs > 0)
+        e = map_init(s);
     if (e != SOTTO_STORE_OK) {
+        sotto_store_rollback(s);
         fail_all(subs, n, e);
         fail_acks(acks, n_acks, e);
         return e;
     }
-    sqlite3_stmt *insert = NULL, *del = NULL;
-    if (n > 0)
-        e = sotto_store_prepare(s, &insert,
-            "INSERT INTO envelopes (device, envelope_id, created, type, sender_uuid,"
-            " sender_device, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    sqlite3_stmt *insert = NULL;
+    size_t used = 0;
+    if (valid_subs > 0)
+        e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_INSERT, &insert);
     for (size_t i = 0; i < n && e == SOTTO_STORE_OK; i++) {
         if (subs[i].result != SOTTO_STORE_OK)
             continue;
-        if ((e = sotto_store_db_err(sqlite3_exec(s->db, "SAVEPOINT sub", NULL, NULL, NULL)))
-            != SOTTO_STORE_OK)
+        sotto_store_recipient *r = NULL;
+        if ((e = map_get(s, &used, subs[i].recipient, &r)) != SOTTO_STORE_OK)
             break;
-        sotto_store_err r = store_submission(s, &subs[i], insert, now);
-        if (r != SOTTO_STORE_OK) {
-            /* Undo this submission only. */
-            if (sqlite3_exec(s->db, "ROLLBACK TO sub", NULL, NULL, NULL) != SQLITE_OK)
-                e = SOTTO_STORE_ERR_DB;
+        sotto_store_err res = store_submission(s, &subs[i], r, insert, now);
+        if (res != SOTTO_STORE_OK) {
             sotto_store_mismatch keep = subs[i].mismatch;
             clear_out(&subs[i]);
-            if (r == SOTTO_STORE_ERR_DEVICE_MISMATCH)
+            if (res == SOTTO_STORE_ERR_DEVICE_MISMATCH)
                 subs[i].mismatch = keep;
-            subs[i].result = r;
-            if (!submission_error(r))
-                e = r;
+            subs[i].result = res;
+            if (!submission_error(res))
+                e = res;
         }
-        if (e == SOTTO_STORE_OK &&
-            sqlite3_exec(s->db, "RELEASE sub", NULL, NULL, NULL) != SQLITE_OK)
-            e = SOTTO_STORE_ERR_DB;
     }
+    sotto_store_put(insert);
     /* Acks name envelopes that were delivered, so committed before this
      * transaction began: their place after the inserts changes nothing. */
-    if (e == SOTTO_STORE_OK && n_acks > 0)
-        e = sotto_store_prepare(s, &del,
-            "DELETE FROM envelopes WHERE envelope_id = ?1 AND device = ?2");
     for (size_t i = 0; i < n_acks && e == SOTTO_STORE_OK; i++)
         if (acks[i].result == SOTTO_STORE_OK)
-            e = apply_ack(s, &acks[i], del);
-    sqlite3_finalize(insert);
-    sqlite3_finalize(del);
+            e = apply_ack(s, &acks[i]);
     if (e == SOTTO_STORE_OK)
         e = sotto_store_commit(s);
     if (e != SOTTO_STORE_OK) {
@@ -362,9 +418,7 @@ sotto_store_err sotto_store_fetch_queue(sotto_store *s,
     size_t n = 0;
     if ((e = sotto_store_lookup(s, uuid, device_id, NULL, &device_row)) != SOTTO_STORE_OK)
         goto out;
-    e = sotto_store_prepare(s, &st,
-        "SELECT seq, envelope_id, created, type, sender_uuid, sender_device, body"
-        " FROM envelopes WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3");
+    e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_FETCH, &st);
     if (e != SOTTO_STORE_OK)
         goto out;
     sqlite3_bind_int64(st, 1, device_row);
@@ -407,7 +461,7 @@ sotto_store_err sotto_store_fetch_queue(sotto_store *s,
     if (e == SOTTO_STORE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
         e = sotto_store_db_err(rc);
 out:
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     sotto_store_rollback(s);
     if (e != SOTTO_STORE_OK) {
         sotto_store_envelopes_free(env, n);
@@ -434,35 +488,36 @@ sotto_store_err sotto_store_ack(sotto_store *s,
         return SOTTO_STORE_ERR_INVALID_ARGUMENT;
     if (n > SOTTO_STORE_MAX_ACKS)
         return SOTTO_STORE_ERR_TOO_LARGE;
-    sotto_store_err e = sotto_store_begin_write(s);
+    /* Only deletes: synchronous=NORMAL, as for an acks-only batch. */
+    sotto_store_err e = sotto_store_begin_write_acks(s);
     if (e != SOTTO_STORE_OK)
         return e;
     int64_t device_row = 0;
-    sqlite3_stmt *st = NULL;
     size_t total = 0;
-    if ((e = sotto_store_lookup(s, uuid, device_id, NULL, &device_row)) != SOTTO_STORE_OK)
-        goto out;
-    if ((e = sotto_store_prepare(s, &st,
-             "DELETE FROM envelopes WHERE envelope_id = ?1 AND device = ?2")) != SOTTO_STORE_OK)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_bind_blob(st, 1, ids[i], SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, device_row);
-        int rc = sqlite3_step(st);
-        sqlite3_reset(st);
-        if (rc != SQLITE_DONE) {
-            e = sotto_store_db_err(rc);
-            goto out;
-        }
-        total += (size_t)sqlite3_changes(s->db);
-    }
-    e = sotto_store_commit(s);
-out:
-    sqlite3_finalize(st);
+    if ((e = sotto_store_lookup(s, uuid, device_id, NULL, &device_row)) == SOTTO_STORE_OK &&
+        (e = delete_ids(s, device_row, ids, n, &total)) == SOTTO_STORE_OK)
+        e = sotto_store_commit(s);
     if (e != SOTTO_STORE_OK)
         sotto_store_rollback(s);
     else if (deleted != NULL)
         *deleted = total;
+    return e;
+}
+
+static sotto_store_err queue_length(sotto_store *s, int64_t device_row, int64_t *len)
+{
+    *len = 0;
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_LENGTH, &st);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_bind_int64(st, 1, device_row);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *len = sqlite3_column_int64(st, 0);
+    else
+        e = rc == SQLITE_DONE ? SOTTO_STORE_ERR_NOT_FOUND : sotto_store_db_err(rc);
+    sotto_store_put(st);
     return e;
 }
 
@@ -479,7 +534,7 @@ sotto_store_err sotto_store_queue_count(sotto_store *s,
         return e;
     int64_t device_row = 0, len = 0;
     if ((e = sotto_store_lookup(s, uuid, device_id, NULL, &device_row)) == SOTTO_STORE_OK &&
-        (e = queue_length(s, device_row, &len, NULL)) == SOTTO_STORE_OK)
+        (e = queue_length(s, device_row, &len)) == SOTTO_STORE_OK)
         *count = (uint32_t)len;
     sotto_store_rollback(s);
     return e;
@@ -495,8 +550,7 @@ sotto_store_err sotto_store_queue_total(sotto_store *s, uint64_t *count)
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_stmt *st = NULL;
-    if ((e = sotto_store_prepare(s, &st, "SELECT coalesce(sum(queue_len), 0) FROM devices"))
-        == SOTTO_STORE_OK) {
+    if ((e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_TOTAL, &st)) == SOTTO_STORE_OK) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_ROW) {
             int64_t v = sqlite3_column_int64(st, 0);
@@ -505,7 +559,7 @@ sotto_store_err sotto_store_queue_total(sotto_store *s, uint64_t *count)
             e = sotto_store_db_err(rc);
         }
     }
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     sotto_store_rollback(s);
     return e;
 }
@@ -521,20 +575,20 @@ sotto_store_err sotto_store_expire(sotto_store *s, uint64_t *deleted)
     int64_t cutoff = sotto_store_now(s) - SOTTO_STORE_EXPIRY_SECONDS;
     uint64_t total = 0;
     for (;;) {
-        sotto_store_err e = sotto_store_begin_write(s);
+        /* Only deletes: synchronous=NORMAL; an expiry lost to a power cut
+         * is simply done again by the next sweep. */
+        sotto_store_err e = sotto_store_begin_write_acks(s);
         if (e != SOTTO_STORE_OK)
             return e;
         sqlite3_stmt *st = NULL;
-        if ((e = sotto_store_prepare(s, &st,
-                 "DELETE FROM envelopes WHERE seq IN (SELECT seq FROM envelopes"
-                 " WHERE created < ?1 ORDER BY created LIMIT ?2)")) != SOTTO_STORE_OK) {
+        if ((e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_EXPIRE, &st)) != SOTTO_STORE_OK) {
             sotto_store_rollback(s);
             return e;
         }
         sqlite3_bind_int64(st, 1, cutoff);
         sqlite3_bind_int64(st, 2, SOTTO_STORE_EXPIRE_CHUNK);
         int rc = sqlite3_step(st);
-        sqlite3_finalize(st);
+        sotto_store_put(st);
         if (rc != SQLITE_DONE) {
             sotto_store_rollback(s);
             return sotto_store_db_err(rc);

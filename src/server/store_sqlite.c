@@ -5,7 +5,21 @@
  * a kernel crash. synchronous=NORMAL would survive kill -9 too (the WAL is in
  * the page cache) but could lose the last commits on power loss, which would
  * break "acknowledged means stored". The fsync per commit is paid once per
- * batch: sotto_store_enqueue_batch() puts many submissions in one commit. */
+ * batch: sotto_store_enqueue_batch() puts many submissions in one commit.
+ *
+ * Exception: transactions that only delete acknowledged (or expired)
+ * envelopes run with synchronous=NORMAL (sotto_store_begin_write_acks). In WAL
+ * mode NORMAL still writes the commit to the WAL in order, survives kill -9,
+ * and skips only the fsync; power loss can then lose the last such commits,
+ * which brings those envelopes back: the device gets them again and acks
+ * them again (delivery is at least once; clients drop duplicates by id).
+ * Nothing the server acknowledged to a sender can be lost that way: a
+ * message commit (begin_write) always switches back to FULL first, and its
+ * fsync of the WAL also covers every earlier commit in it.
+ *
+ * Statements: every statement a store call runs is prepared once per handle
+ * (sotto_store_stmt, SQLITE_PREPARE_PERSISTENT) and reset for reuse; compiling
+ * SQL again on every call was about half of sottod's instructions. */
 #define _POSIX_C_SOURCE 200809L
 #include <errno.h>
 #include <fcntl.h>
@@ -136,10 +150,99 @@ static const char *const migrations[] = {
 _Static_assert(sizeof migrations / sizeof migrations[0] == SOTTO_STORE_SCHEMA_VERSION,
                "one migration step per schema version");
 
+/* ---- the statements every handle keeps prepared (sotto_store_sql) ---- */
+static const char *const statements[] = {
+    [SOTTO_SQL_BEGIN_READ] = "BEGIN DEFERRED",
+    [SOTTO_SQL_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [SOTTO_SQL_COMMIT] = "COMMIT",
+    [SOTTO_SQL_ROLLBACK] = "ROLLBACK",
+    [SOTTO_SQL_USER_VERSION] = "PRAGMA user_version",
+    [SOTTO_SQL_LOOKUP_ACCOUNT] = "SELECT id, 0 FROM accounts WHERE uuid = ?1",
+    [SOTTO_SQL_LOOKUP_DEVICE] =
+        "SELECT a.id, d.id FROM accounts a JOIN devices d"
+        " ON d.account = a.id WHERE a.uuid = ?1 AND d.device_id = ?2",
+    /* accounts and devices (store_accounts.c) */
+    [SOTTO_SQL_ACCOUNT_INSERT] =
+        "INSERT INTO accounts (uuid, username, identity_key, created) VALUES (?1, ?2, ?3, ?4)",
+    [SOTTO_SQL_ACCOUNT_BY_UUID] =
+        "SELECT uuid, username, identity_key, created FROM accounts WHERE uuid = ?1",
+    [SOTTO_SQL_ACCOUNT_BY_NAME] =
+        "SELECT uuid, username, identity_key, created FROM accounts WHERE username = ?1",
+    [SOTTO_SQL_ACCOUNT_DELETE] = "DELETE FROM accounts WHERE uuid = ?1",
+    [SOTTO_SQL_ACCOUNT_SET_IDENTITY] = "UPDATE accounts SET identity_key = ?1 WHERE id = ?2",
+    [SOTTO_SQL_ACCOUNT_NEXT_DEVICE] =
+        "SELECT a.id, a.next_device_id, (SELECT count(*) FROM devices d WHERE d.account = a.id)"
+        " FROM accounts a WHERE a.uuid = ?1",
+    [SOTTO_SQL_ACCOUNT_SET_NEXT_DEVICE] = "UPDATE accounts SET next_device_id = ?1 WHERE id = ?2",
+    [SOTTO_SQL_ACCOUNT_PRIMARY] =
+        "SELECT a.uuid, a.identity_key, d.id, d.secret_hash FROM accounts a JOIN devices d"
+        " ON d.account = a.id WHERE a.username = ?1 AND d.device_id = 1",
+    [SOTTO_SQL_DEVICE_INSERT] =
+        "INSERT INTO devices (account, device_id, registration_id, secret_hash, created,"
+        " spk_id, spk, spk_sig, lrk_id, lrk, lrk_sig)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [SOTTO_SQL_DEVICE_REMOVE] =
+        "DELETE FROM devices WHERE device_id = ?2 AND"
+        " account = (SELECT id FROM accounts WHERE uuid = ?1)",
+    [SOTTO_SQL_DEVICE_LIST] =
+        "SELECT device_id, registration_id, created FROM devices WHERE account = ?1"
+        " ORDER BY device_id",
+    [SOTTO_SQL_DEVICE_SET_REGISTRATION] = "UPDATE devices SET registration_id = ?1 WHERE id = ?2",
+    [SOTTO_SQL_AUTH_HASH] =
+        "SELECT d.id, d.secret_hash FROM accounts a JOIN devices d ON d.account = a.id"
+        " WHERE a.uuid = ?1 AND d.device_id = ?2",
+    [SOTTO_SQL_AUTH_REHASH] =
+        "UPDATE devices SET secret_hash = ?1 WHERE id = ?2 AND secret_hash = ?3",
+    /* prekeys (store_keys.c) */
+    [SOTTO_SQL_KEYS_COUNT] =
+        "SELECT (SELECT count(*) FROM ec_prekeys WHERE device = ?1),"
+        "       (SELECT count(*) FROM kem_prekeys WHERE device = ?1)",
+    [SOTTO_SQL_KEYS_SET_SIGNED] =
+        "UPDATE devices SET spk_id = ?1, spk = ?2, spk_sig = ?3 WHERE id = ?4",
+    [SOTTO_SQL_KEYS_SET_LAST_RESORT] =
+        "UPDATE devices SET lrk_id = ?1, lrk = ?2, lrk_sig = ?3 WHERE id = ?4",
+    /* REPLACE: a key id the device already holds is overwritten. */
+    [SOTTO_SQL_KEYS_PUT_EC] =
+        "INSERT OR REPLACE INTO ec_prekeys (device, key_id, key) VALUES (?1, ?2, ?3)",
+    [SOTTO_SQL_KEYS_PUT_KEM] =
+        "INSERT OR REPLACE INTO kem_prekeys (device, key_id, key, sig) VALUES (?1, ?2, ?3, ?4)",
+    [SOTTO_SQL_KEYS_TAKE_EC] =
+        "DELETE FROM ec_prekeys WHERE id ="
+        " (SELECT id FROM ec_prekeys WHERE device = ?1 ORDER BY id LIMIT 1)"
+        " RETURNING key_id, key",
+    [SOTTO_SQL_KEYS_TAKE_KEM] =
+        "DELETE FROM kem_prekeys WHERE id ="
+        " (SELECT id FROM kem_prekeys WHERE device = ?1 ORDER BY id LIMIT 1)"
+        " RETURNING key_id, key, sig",
+    [SOTTO_SQL_KEYS_BUNDLES] =
+        "SELECT d.id, d.device_id, d.registration_id, a.identity_key,"
+        " d.spk_id, d.spk, d.spk_sig, d.lrk_id, d.lrk, d.lrk_sig"
+        " FROM accounts a JOIN devices d ON d.account = a.id"
+        " WHERE a.uuid = ?1 AND (?2 = 0 OR d.device_id = ?2) ORDER BY d.device_id",
+    /* queues (store_queue.c) */
+    [SOTTO_SQL_QUEUE_DEVICES] =
+        "SELECT d.device_id, d.id, d.queue_len, d.queue_bytes FROM accounts a"
+        " JOIN devices d ON d.account = a.id WHERE a.uuid = ?1 ORDER BY d.device_id",
+    [SOTTO_SQL_QUEUE_INSERT] =
+        "INSERT INTO envelopes (device, envelope_id, created, type, sender_uuid,"
+        " sender_device, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [SOTTO_SQL_QUEUE_DELETE] = "DELETE FROM envelopes WHERE envelope_id = ?1 AND device = ?2",
+    [SOTTO_SQL_QUEUE_FETCH] =
+        "SELECT seq, envelope_id, created, type, sender_uuid, sender_device, body"
+        " FROM envelopes WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
+    [SOTTO_SQL_QUEUE_LENGTH] = "SELECT queue_len, queue_bytes FROM devices WHERE id = ?1",
+    [SOTTO_SQL_QUEUE_TOTAL] = "SELECT coalesce(sum(queue_len), 0) FROM devices",
+    [SOTTO_SQL_QUEUE_EXPIRE] =
+        "DELETE FROM envelopes WHERE seq IN (SELECT seq FROM envelopes"
+        " WHERE created < ?1 ORDER BY created LIMIT ?2)",
+};
+_Static_assert(sizeof statements / sizeof statements[0] == SOTTO_SQL_COUNT_,
+               "every sotto_store_sql needs its SQL");
+
 static sotto_store_err read_version(sotto_store *s, int *version)
 {
     sqlite3_stmt *st = NULL;
-    sotto_store_err e = sotto_store_prepare(s, &st, "PRAGMA user_version");
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_USER_VERSION, &st);
     if (e != SOTTO_STORE_OK)
         return e;
     int rc = sqlite3_step(st);
@@ -147,7 +250,7 @@ static sotto_store_err read_version(sotto_store *s, int *version)
         *version = sqlite3_column_int(st, 0);
     else
         e = sotto_store_db_err(rc);
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     return e;
 }
 
@@ -276,8 +379,7 @@ sotto_store_err sotto_store_open(sotto_store **out, const char *dir)
     *out = s;
     return SOTTO_STORE_OK;
 fail:
-    sqlite3_close(s->db);
-    free(s);
+    sotto_store_close(s);
     return e;
 }
 
@@ -285,7 +387,11 @@ void sotto_store_close(sotto_store *s)
 {
     if (s == NULL)
         return;
-    sqlite3_close(s->db); /* every statement is finalized by its own call */
+    for (size_t i = 0; i < SOTTO_SQL_COUNT_; i++)
+        sqlite3_finalize(s->stmt[i]);
+    sqlite3_close(s->db); /* the uncached statements are finalized by their own calls */
+    free(s->recipients);
+    free(s->recipient_slot);
     free(s);
 }
 
@@ -345,24 +451,103 @@ sotto_store_err sotto_store_prepare(sotto_store *s, sqlite3_stmt **st, const cha
     return SOTTO_STORE_OK;
 }
 
-static sotto_store_err exec(sotto_store *s, const char *sql)
+sotto_store_err sotto_store_stmt(sotto_store *s, sotto_store_sql id, sqlite3_stmt **st)
 {
-    return sotto_store_db_err(sqlite3_exec(s->db, sql, NULL, NULL, NULL));
+    *st = NULL;
+    if ((unsigned)id >= (unsigned)SOTTO_SQL_COUNT_)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    sqlite3_stmt *p = s->stmt[id];
+    if (p == NULL) {
+        int rc = sqlite3_prepare_v3(s->db, statements[id], -1, SQLITE_PREPARE_PERSISTENT,
+                                    &p, NULL);
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(p);
+            return sotto_store_db_err(rc);
+        }
+        s->stmt[id] = p;
+    } else {
+        if (sqlite3_stmt_busy(p))
+            return SOTTO_STORE_ERR_DB; /* still stepping for an outer use */
+        sqlite3_reset(p);
+        sqlite3_clear_bindings(p);
+    }
+    *st = p;
+    return SOTTO_STORE_OK;
+}
+
+void sotto_store_put(sqlite3_stmt *st)
+{
+    if (st == NULL)
+        return;
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+int sotto_store_stmts_busy(const sotto_store *s)
+{
+    int n = 0;
+    for (size_t i = 0; i < SOTTO_SQL_COUNT_; i++)
+        n += s->stmt[i] != NULL && sqlite3_stmt_busy(s->stmt[i]);
+    return n;
+}
+
+/* Resets every cached statement left in the middle of a step. */
+static void reset_busy(sotto_store *s)
+{
+    for (size_t i = 0; i < SOTTO_SQL_COUNT_; i++)
+        if (s->stmt[i] != NULL && sqlite3_stmt_busy(s->stmt[i]))
+            sotto_store_put(s->stmt[i]);
+}
+
+/* Runs one cached statement that returns no rows. */
+static sotto_store_err run(sotto_store *s, sotto_store_sql id)
+{
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_stmt(s, id, &st);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    int rc = sqlite3_step(st);
+    sotto_store_put(st);
+    return rc == SQLITE_DONE ? SOTTO_STORE_OK : sotto_store_db_err(rc);
+}
+
+/* PRAGMA synchronous takes effect when the statement is compiled, not when it
+ * runs, so it cannot be a cached statement: sqlite3_exec compiles it each
+ * time (once per switch, only when the kind of transaction changes). It may
+ * not change inside a transaction, so it is set before BEGIN. */
+static sotto_store_err set_sync(sotto_store *s, int normal)
+{
+    if (s->sync_normal == normal)
+        return SOTTO_STORE_OK;
+    int rc = sqlite3_exec(s->db, normal ? "PRAGMA synchronous = NORMAL"
+                                        : "PRAGMA synchronous = FULL", NULL, NULL, NULL);
+    if (rc != SQLITE_OK)
+        return sotto_store_db_err(rc);
+    s->sync_normal = normal;
+    return SOTTO_STORE_OK;
 }
 
 sotto_store_err sotto_store_begin_read(sotto_store *s)
 {
-    return exec(s, "BEGIN DEFERRED");
+    return run(s, SOTTO_SQL_BEGIN_READ);
 }
 
 sotto_store_err sotto_store_begin_write(sotto_store *s)
 {
-    return exec(s, "BEGIN IMMEDIATE");
+    sotto_store_err e = set_sync(s, 0);
+    return e == SOTTO_STORE_OK ? run(s, SOTTO_SQL_BEGIN_WRITE) : e;
+}
+
+sotto_store_err sotto_store_begin_write_acks(sotto_store *s)
+{
+    sotto_store_err e = set_sync(s, 1);
+    return e == SOTTO_STORE_OK ? run(s, SOTTO_SQL_BEGIN_WRITE) : e;
 }
 
 sotto_store_err sotto_store_commit(sotto_store *s)
 {
-    sotto_store_err e = exec(s, "COMMIT");
+    reset_busy(s);
+    sotto_store_err e = run(s, SOTTO_SQL_COMMIT);
     if (e != SOTTO_STORE_OK)
         sotto_store_rollback(s);
     return e;
@@ -370,8 +555,9 @@ sotto_store_err sotto_store_commit(sotto_store *s)
 
 void sotto_store_rollback(sotto_store *s)
 {
+    reset_busy(s);
     if (!sqlite3_get_autocommit(s->db))
-        (void)sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        (void)run(s, SOTTO_SQL_ROLLBACK);
 }
 
 sotto_store_err sotto_store_lookup(sotto_store *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
@@ -382,13 +568,8 @@ sotto_store_err sotto_store_lookup(sotto_store *s, const uint8_t uuid[SOTTO_STOR
     if (device_row != NULL)
         *device_row = 0;
     sqlite3_stmt *st = NULL;
-    sotto_store_err e;
-    if (device_id == 0)
-        e = sotto_store_prepare(s, &st, "SELECT id, 0 FROM accounts WHERE uuid = ?1");
-    else
-        e = sotto_store_prepare(s, &st,
-                                "SELECT a.id, d.id FROM accounts a JOIN devices d"
-                                " ON d.account = a.id WHERE a.uuid = ?1 AND d.device_id = ?2");
+    sotto_store_err e = sotto_store_stmt(s, device_id == 0 ? SOTTO_SQL_LOOKUP_ACCOUNT
+                                                           : SOTTO_SQL_LOOKUP_DEVICE, &st);
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_blob(st, 1, uuid, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
@@ -405,7 +586,7 @@ sotto_store_err sotto_store_lookup(sotto_store *s, const uint8_t uuid[SOTTO_STOR
     } else {
         e = sotto_store_db_err(rc);
     }
-    sqlite3_finalize(st);
+    sotto_store_put(st);
     return e;
 }
 

@@ -25,11 +25,96 @@
 /* The Argon2id string verified for unknown accounts/devices (store_accounts.c). */
 const char *sotto_store_dummy_hash(void);
 
+/* Statements kept prepared on each handle (sqlite3_prepare_v3 with
+ * SQLITE_PREPARE_PERSISTENT, on first use; finalized by sotto_store_close).
+ * Their SQL is the table in store_sqlite.c. */
+typedef enum sotto_store_sql {
+    /* transactions */
+    SOTTO_SQL_BEGIN_READ = 0,
+    SOTTO_SQL_BEGIN_WRITE,
+    SOTTO_SQL_COMMIT,
+    SOTTO_SQL_ROLLBACK,
+    SOTTO_SQL_USER_VERSION,
+    /* lookups */
+    SOTTO_SQL_LOOKUP_ACCOUNT,
+    SOTTO_SQL_LOOKUP_DEVICE,
+    /* accounts and devices */
+    SOTTO_SQL_ACCOUNT_INSERT,
+    SOTTO_SQL_ACCOUNT_BY_UUID,
+    SOTTO_SQL_ACCOUNT_BY_NAME,
+    SOTTO_SQL_ACCOUNT_DELETE,
+    SOTTO_SQL_ACCOUNT_SET_IDENTITY,
+    SOTTO_SQL_ACCOUNT_NEXT_DEVICE,
+    SOTTO_SQL_ACCOUNT_SET_NEXT_DEVICE,
+    SOTTO_SQL_ACCOUNT_PRIMARY,
+    SOTTO_SQL_DEVICE_INSERT,
+    SOTTO_SQL_DEVICE_REMOVE,
+    SOTTO_SQL_DEVICE_LIST,
+    SOTTO_SQL_DEVICE_SET_REGISTRATION,
+    SOTTO_SQL_AUTH_HASH,
+    SOTTO_SQL_AUTH_REHASH,
+    /* prekeys */
+    SOTTO_SQL_KEYS_COUNT,
+    SOTTO_SQL_KEYS_SET_SIGNED,
+    SOTTO_SQL_KEYS_SET_LAST_RESORT,
+    SOTTO_SQL_KEYS_PUT_EC,
+    SOTTO_SQL_KEYS_PUT_KEM,
+    SOTTO_SQL_KEYS_TAKE_EC,
+    SOTTO_SQL_KEYS_TAKE_KEM,
+    SOTTO_SQL_KEYS_BUNDLES,
+    /* queues */
+    SOTTO_SQL_QUEUE_DEVICES,
+    SOTTO_SQL_QUEUE_INSERT,
+    SOTTO_SQL_QUEUE_DELETE,
+    SOTTO_SQL_QUEUE_FETCH,
+    SOTTO_SQL_QUEUE_LENGTH,
+    SOTTO_SQL_QUEUE_TOTAL,
+    SOTTO_SQL_QUEUE_EXPIRE,
+    SOTTO_SQL_COUNT_ /* not a statement: the number of them */
+} sotto_store_sql;
+
+/* Per batch: a recipient account's devices and their queue counters, so a
+ * batch reads each recipient once (store_queue.c). */
+typedef struct sotto_store_recipient {
+    uint8_t uuid[SOTTO_STORE_UUID_BYTES];
+    int found;                                    /* 0: no such account */
+    size_t n;                                     /* devices, in device-id order */
+    uint32_t device_id[SOTTO_STORE_MAX_DEVICES];
+    int64_t row[SOTTO_STORE_MAX_DEVICES];
+    int64_t queue_len[SOTTO_STORE_MAX_DEVICES];   /* as in the transaction so far */
+    int64_t queue_bytes[SOTTO_STORE_MAX_DEVICES];
+} sotto_store_recipient;
+
+/* Hash slots of the per-batch recipient map: a power of two, at least twice
+ * SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH. */
+#define SOTTO_STORE_RECIPIENT_SLOTS 1024
+_Static_assert(SOTTO_STORE_RECIPIENT_SLOTS >= 2 * SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH &&
+               (SOTTO_STORE_RECIPIENT_SLOTS & (SOTTO_STORE_RECIPIENT_SLOTS - 1)) == 0,
+               "recipient map: power of two, at most half full");
+
 struct sotto_store {
     sqlite3 *db;
     sotto_store_clock_fn clock;
     void *clock_ctx;
+    sqlite3_stmt *stmt[SOTTO_SQL_COUNT_];   /* NULL until first used */
+    int sync_normal;                        /* 1: PRAGMA synchronous is NORMAL (acks only) */
+    /* write_batch's recipient map, allocated on the first batch and kept */
+    sotto_store_recipient *recipients;      /* SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH */
+    uint16_t *recipient_slot;               /* SOTTO_STORE_RECIPIENT_SLOTS: index + 1, 0 = empty */
 };
+
+/* Hands out the handle's prepared statement for id, reset and with no
+ * bindings. Give it back with sotto_store_put() on every path once done;
+ * commit and rollback also reset every statement still in the middle of a
+ * step, so none can hold a read snapshot past its transaction. Taking a
+ * statement that is still stepping (nested use of the same statement) is a
+ * bug and fails with SOTTO_STORE_ERR_DB. */
+sotto_store_err sotto_store_stmt(sotto_store *s, sotto_store_sql id, sqlite3_stmt **st);
+/* Resets st and clears its bindings; NULL is fine. */
+void sotto_store_put(sqlite3_stmt *st);
+/* Tests: how many cached statements are in the middle of a step (should be 0
+ * between calls). */
+int sotto_store_stmts_busy(const sotto_store *s);
 
 /* Seconds since the epoch from the store's clock. */
 int64_t sotto_store_now(const sotto_store *s);
@@ -39,15 +124,19 @@ int64_t sotto_store_round_down(int64_t t, int64_t granularity);
 /* Maps a SQLite result code to a store error. */
 sotto_store_err sotto_store_db_err(int rc);
 
-/* Transactions. begin_write takes the write lock at once (BEGIN IMMEDIATE),
- * so two writers never deadlock on lock upgrade. rollback is safe to call
- * when no transaction is open. */
+/* Transactions (prepared once per handle). begin_write takes the write lock
+ * at once (BEGIN IMMEDIATE), so two writers never deadlock on lock upgrade,
+ * and always runs with synchronous=FULL. begin_write_acks is for transactions
+ * that only delete acknowledged or expired envelopes: synchronous=NORMAL (see
+ * store_sqlite.c). rollback is safe to call when no transaction is open. */
 sotto_store_err sotto_store_begin_read(sotto_store *s);
 sotto_store_err sotto_store_begin_write(sotto_store *s);
+sotto_store_err sotto_store_begin_write_acks(sotto_store *s);
 sotto_store_err sotto_store_commit(sotto_store *s);
 void sotto_store_rollback(sotto_store *s);
 
-/* Prepares sql (sqlite3_prepare_v2); on failure *st is NULL. */
+/* Prepares sql (sqlite3_prepare_v2, not cached: for rare statements such as
+ * disclose's); the caller finalizes it. On failure *st is NULL. */
 sotto_store_err sotto_store_prepare(sotto_store *s, sqlite3_stmt **st, const char *sql);
 
 /* Looks up the row ids of an account and (device_id != 0) one of its devices.
