@@ -14,6 +14,8 @@ static const char *const cmd_names[] = {
     [SOTTO_CMD_RECEIVE] = "receive",
     [SOTTO_CMD_HISTORY] = "history",
     [SOTTO_CMD_DAEMON] = "daemon",
+    [SOTTO_CMD_SAFETY] = "safety",
+    [SOTTO_CMD_TRUST] = "trust",
 };
 
 const char *sotto_cli_cmd_name(sotto_cmd cmd)
@@ -34,6 +36,8 @@ static const char help_main[] =
     "  receive    fetch, decrypt and print new messages\n"
     "  history    print the conversation with one user\n"
     "  daemon     stay connected; JSON-RPC 2.0 on DIR/sotto.sock\n"
+    "  safety     show the safety number and trust state of a contact\n"
+    "  trust      trust a contact's new identity key\n"
     "\n"
     "Options:\n"
     "  -c, --config DIR  config directory (default $SOTTO_CONFIG, else\n"
@@ -102,9 +106,43 @@ static const char help_daemon[] =
     "\n"
     "Stays connected to the server, receives messages as they arrive, and\n"
     "serves JSON-RPC 2.0 on the Unix socket DIR/sotto.sock (mode 0600), one JSON\n"
-    "object per line. Methods: send, history, version. Received messages are sent\n"
-    "to every connected client as \"receive\" notifications. See docs/CLIENT.md.\n"
+    "object per line. Methods: send, history, safety, trust, version. Received\n"
+    "messages are sent to every connected client as \"receive\" notifications.\n"
+    "See docs/CLIENT.md.\n"
     "The daemon holds the store: other sotto commands on DIR report it in use.\n";
+
+static const char help_safety[] =
+    "usage: sotto [-c DIR] safety [--json] USERNAME\n"
+    "\n"
+    "Prints the 60-digit safety number of this account and USERNAME (12 groups\n"
+    "of 5 digits) and how USERNAME's identity key is trusted: first-use (the key\n"
+    "seen first), verified (you compared the number) or accepted (a new key\n"
+    "accepted without comparing). Compare the number with USERNAME in person or\n"
+    "over another channel: both sides see the same digits.\n"
+    "\n"
+    "When USERNAME's identity key has changed since, the new key is not trusted:\n"
+    "nothing is sent to it, messages made with it are held (kept, not shown), and\n"
+    "the number for the new key is printed too. Use sotto trust to accept it.\n"
+    "\n"
+    "  --json            one JSON object: username, uuid, trust, safetyNumber,\n"
+    "                    changed, newSafetyNumber (when changed), held\n"
+    "\n"
+    "Needs no network. Exit 7 when no key of USERNAME is known yet.\n";
+
+static const char help_trust[] =
+    "usage: sotto [-c DIR] trust USERNAME (--safety-number DIGITS | --accept-new-key)\n"
+    "\n"
+    "Trusts USERNAME's new identity key (see sotto safety): the old sessions\n"
+    "are dropped, the next message starts new ones, and the messages held while\n"
+    "the key was not trusted are decrypted and stored (receive prints them).\n"
+    "\n"
+    "  --safety-number DIGITS  the 60 digits you compared with USERNAME (spaces\n"
+    "                    allowed; quote them); they must match the new key, else\n"
+    "                    nothing changes and the exit code is 9. Without a new\n"
+    "                    key, a matching number marks the current key verified.\n"
+    "  --accept-new-key  trust the new key without comparing numbers\n"
+    "\n"
+    "Needs no network.\n";
 
 void sotto_cli_help(FILE *f, sotto_cmd cmd)
 {
@@ -115,6 +153,8 @@ void sotto_cli_help(FILE *f, sotto_cmd cmd)
     case SOTTO_CMD_RECEIVE: t = help_receive; break;
     case SOTTO_CMD_HISTORY: t = help_history; break;
     case SOTTO_CMD_DAEMON: t = help_daemon; break;
+    case SOTTO_CMD_SAFETY: t = help_safety; break;
+    case SOTTO_CMD_TRUST: t = help_trust; break;
     case SOTTO_CMD_NONE: break;
     }
     fputs(t, f);
@@ -156,7 +196,8 @@ sotto_cstatus sotto_cli_parse_pin(unsigned char pin[32], const char *s, char *er
     return SOTTO_C_OK;
 }
 
-enum { OPT_SERVER = 256, OPT_USERNAME, OPT_CACERT, OPT_PIN, OPT_KEYFILE, OPT_JSON, OPT_VERSION };
+enum { OPT_SERVER = 256, OPT_USERNAME, OPT_CACERT, OPT_PIN, OPT_KEYFILE, OPT_JSON, OPT_VERSION, OPT_SAFETY_NUMBER,
+       OPT_ACCEPT_NEW_KEY };
 
 static sotto_cstatus parse_long(long *out, const char *s, char *err)
 {
@@ -183,6 +224,8 @@ static sotto_cstatus parse_command(sotto_cli *c, int argc, char **argv, char *er
         {"message", required_argument, NULL, 'm'},
         {"timeout", required_argument, NULL, 't'},
         {"json", no_argument, NULL, OPT_JSON},
+        {"safety-number", required_argument, NULL, OPT_SAFETY_NUMBER},
+        {"accept-new-key", no_argument, NULL, OPT_ACCEPT_NEW_KEY},
         {NULL, 0, NULL, 0},
     };
     const char *name = sotto_cli_cmd_name(c->cmd);
@@ -205,7 +248,12 @@ static sotto_cstatus parse_command(sotto_cli *c, int argc, char **argv, char *er
             if (ok && (rc = parse_long(&c->timeout, optarg, err)) != SOTTO_C_OK)
                 return rc;
             break;
-        case OPT_JSON: ok = c->cmd == SOTTO_CMD_RECEIVE || c->cmd == SOTTO_CMD_HISTORY; c->json = 1; break;
+        case OPT_JSON:
+            ok = c->cmd == SOTTO_CMD_RECEIVE || c->cmd == SOTTO_CMD_HISTORY || c->cmd == SOTTO_CMD_SAFETY;
+            c->json = 1;
+            break;
+        case OPT_SAFETY_NUMBER: ok = c->cmd == SOTTO_CMD_TRUST; c->safety_number = optarg; break;
+        case OPT_ACCEPT_NEW_KEY: ok = c->cmd == SOTTO_CMD_TRUST; c->accept_new_key = 1; break;
         case ':':
             return sotto_cfail(err, SOTTO_C_USAGE, "%s: %s needs a value", name, argv[optind - 1]);
         default:
@@ -241,9 +289,13 @@ static sotto_cstatus parse_command(sotto_cli *c, int argc, char **argv, char *er
             c->recipients[c->n_recipients++] = pos[i];
         break;
     case SOTTO_CMD_HISTORY:
+    case SOTTO_CMD_SAFETY:
+    case SOTTO_CMD_TRUST:
         if (npos != 1)
-            return sotto_cfail(err, SOTTO_C_USAGE, "history: name exactly one USERNAME");
+            return sotto_cfail(err, SOTTO_C_USAGE, "%s: name exactly one USERNAME", name);
         c->peer = pos[0];
+        if (c->cmd == SOTTO_CMD_TRUST && (c->safety_number != NULL) == (c->accept_new_key != 0))
+            return sotto_cfail(err, SOTTO_C_USAGE, "trust: give --safety-number DIGITS or --accept-new-key");
         break;
     case SOTTO_CMD_RECEIVE:
     case SOTTO_CMD_DAEMON:

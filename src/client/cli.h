@@ -18,6 +18,8 @@ typedef enum sotto_cmd {
     SOTTO_CMD_RECEIVE,
     SOTTO_CMD_HISTORY,
     SOTTO_CMD_DAEMON,
+    SOTTO_CMD_SAFETY,
+    SOTTO_CMD_TRUST,
 } sotto_cmd;
 
 typedef struct sotto_cli {
@@ -37,9 +39,12 @@ typedef struct sotto_cli {
     size_t n_recipients;
     /* receive */
     long timeout;             /* seconds; negative: wait forever */
-    int json;                 /* receive, history: one JSON object per line */
-    /* history */
+    int json;                 /* receive, history, safety: JSON output */
+    /* history, safety, trust */
     const char *peer;
+    /* trust: exactly one of the two */
+    const char *safety_number;
+    int accept_new_key;
 } sotto_cli;
 
 /* Parses argv (argv[0] is the program). Arguments are borrowed, not copied.

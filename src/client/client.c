@@ -199,7 +199,7 @@ static sotto_cstatus next_key_id(sotto_cstore *st, const char *k, uint32_t *id, 
     return sotto_cstore_meta_set_int(st, k, v >= SOTTO_PREKEY_ID_MAX ? 2 : v + 1, err);
 }
 
-static json_t *key_json(uint32_t id, const uint8_t *pub, size_t len, const uint8_t *sig)
+json_t *sotto_cl_key_json(uint32_t id, const uint8_t *pub, size_t len, const uint8_t *sig)
 {
     json_t *o = json_object();
     json_object_set_new(o, "keyId", json_integer(id));
@@ -235,14 +235,14 @@ static sotto_cstatus make_prekeys(sotto_client *c, int kem, size_t n, json_t *ar
                 rc = sotto_cstore_prekey_put(c->st, SOTTO_PK_KYBER, id, pub, SOTTO_KYBER_PUBLIC_BYTES, sec,
                                              SOTTO_KYBER_SECRET_BYTES, err);
             if (rc == SOTTO_C_OK)
-                json_array_append_new(arr, key_json(id, pub, SOTTO_KYBER_PUBLIC_BYTES, sig));
+                json_array_append_new(arr, sotto_cl_key_json(id, pub, SOTTO_KYBER_PUBLIC_BYTES, sig));
         } else {
             rc = sotto_cl_lib(sotto_ec_keypair(pub, sec), err, "EC key");
             if (rc == SOTTO_C_OK)
                 rc = sotto_cstore_prekey_put(c->st, SOTTO_PK_ONE_TIME, id, pub, SOTTO_EC_PUBLIC_BYTES, sec,
                                              SOTTO_EC_PRIVATE_BYTES, err);
             if (rc == SOTTO_C_OK)
-                json_array_append_new(arr, key_json(id, pub, SOTTO_EC_PUBLIC_BYTES, NULL));
+                json_array_append_new(arr, sotto_cl_key_json(id, pub, SOTTO_EC_PUBLIC_BYTES, NULL));
         }
     }
     if (rc == SOTTO_C_OK)
@@ -294,7 +294,7 @@ static sotto_cstatus rotate_signed_prekey(sotto_client *c, json_t **spk, int64_t
     sodium_memzero(priv, sizeof priv);
     if (rc != SOTTO_C_OK)
         return rc;
-    *spk = key_json((uint32_t)id, pub, sizeof pub, sig);
+    *spk = sotto_cl_key_json((uint32_t)id, pub, sizeof pub, sig);
     *new_id = id;
     return SOTTO_C_OK;
 }
@@ -445,208 +445,4 @@ sotto_cstore *sotto_client_store(sotto_client *c)
 const char *sotto_client_username(const sotto_client *c)
 {
     return c->username;
-}
-
-static sotto_cstatus read_file(const char *path, uint8_t **out, size_t *len, size_t max, char *err)
-{
-    *out = NULL;
-    *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (f == NULL)
-        return sotto_cfail(err, SOTTO_C_USAGE, "cannot open %s: %s", path, strerror(errno));
-    uint8_t *b = malloc(max + 1);
-    size_t n = b ? fread(b, 1, max + 1, f) : 0;
-    int bad = ferror(f);
-    fclose(f);
-    if (b == NULL)
-        return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
-    if (bad || n == 0 || n > max) {
-        free(b);
-        return sotto_cfail(err, SOTTO_C_USAGE, "%s: empty, unreadable or larger than %zu bytes", path, max);
-    }
-    b[n] = 0;
-    *out = b;
-    *len = n;
-    return SOTTO_C_OK;
-}
-
-static void remove_store(const char *dir, int key_file)
-{
-    static const char *const names[] = {SOTTO_STORE_DB_NAME, SOTTO_STORE_DB_NAME "-wal",
-                                        SOTTO_STORE_DB_NAME "-shm", SOTTO_STORE_DB_NAME "-journal"};
-    char p[SOTTO_PATH_MAX];
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (sotto_cstore_path(p, dir, names[i], NULL) == SOTTO_C_OK)
-            unlink(p);
-    }
-    if (key_file && sotto_cstore_path(p, dir, SOTTO_STORE_KEYFILE_NAME, NULL) == SOTTO_C_OK)
-        unlink(p);
-}
-
-/* Everything of a new account except the server round trip, in one transaction. */
-static sotto_cstatus create_keys(sotto_client *c, const sotto_register_args *a, const char *name,
-                                 json_t *req, char secret_b64[2 * SOTTO_SECRET_BYTES + 8], char *err)
-{
-    sotto_cstatus rc;
-    uint8_t idpriv[SOTTO_EC_PRIVATE_BYTES], idpub[SOTTO_EC_PUBLIC_BYTES];
-    uint8_t spk_pub[SOTTO_EC_PUBLIC_BYTES], spk_priv[SOTTO_EC_PRIVATE_BYTES], sig[SOTTO_SIGNATURE_BYTES];
-    uint8_t kem_sig[SOTTO_SIGNATURE_BYTES], secret[SOTTO_SECRET_BYTES];
-    uint8_t *kem_pub = malloc(SOTTO_KYBER_PUBLIC_BYTES);
-    uint8_t *kem_sec = sodium_malloc(SOTTO_KYBER_SECRET_BYTES);
-    uint32_t regid = randombytes_uniform(SOTTO_REGID_MAX) + 1;
-    if (kem_pub == NULL || kem_sec == NULL) {
-        rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
-        goto out;
-    }
-    if ((rc = sotto_cl_lib(sotto_ec_keypair(idpub, idpriv), err, "identity key")) != SOTTO_C_OK ||
-        (rc = sotto_cl_lib(sotto_identity_from_keys(&c->id, idpriv, regid), err, "identity")) != SOTTO_C_OK ||
-        (rc = sotto_cl_lib(sotto_ec_keypair(spk_pub, spk_priv), err, "signed prekey")) != SOTTO_C_OK ||
-        (rc = sotto_cl_lib(sotto_identity_sign(c->id, sig, spk_pub, sizeof spk_pub), err, "signing")) != SOTTO_C_OK ||
-        (rc = sotto_cl_lib(sotto_kyber_keypair(kem_pub, kem_sec), err, "Kyber key")) != SOTTO_C_OK ||
-        (rc = sotto_cl_lib(sotto_identity_sign(c->id, kem_sig, kem_pub, SOTTO_KYBER_PUBLIC_BYTES), err, "signing")) !=
-            SOTTO_C_OK)
-        goto out;
-    randombytes_buf(secret, sizeof secret);
-    sodium_bin2base64(secret_b64, 2 * SOTTO_SECRET_BYTES + 8, secret, sizeof secret,
-                      sodium_base64_VARIANT_ORIGINAL);
-    if ((rc = sotto_cstore_begin(c->st, err)) != SOTTO_C_OK)
-        goto out;
-    uint8_t *ca = NULL;
-    size_t ca_len = 0;
-    if (a->cacert != NULL && (rc = read_file(a->cacert, &ca, &ca_len, CACERT_MAX, err)) == SOTTO_C_OK) {
-        rc = sotto_cstore_meta_set(c->st, M_CACERT, ca, ca_len, err);
-        free(ca);
-    }
-    if (rc == SOTTO_C_OK && a->pin != NULL) {
-        uint8_t pin[SOTTO_PIN_BYTES];
-        if ((rc = sotto_cli_parse_pin(pin, a->pin, err)) == SOTTO_C_OK)
-            rc = sotto_cstore_meta_set(c->st, M_PIN, pin, sizeof pin, err);
-    }
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set(c->st, M_SERVER, a->server, strlen(a->server), err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set(c->st, M_USERNAME, name, strlen(name), err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set(c->st, M_SECRET, secret_b64, strlen(secret_b64), err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set(c->st, M_IDPRIV, idpriv, sizeof idpriv, err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set_int(c->st, M_REGID, regid, err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set_int(c->st, M_REGISTERED, 0, err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set_int(c->st, M_SPK_ID, 1, err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set_int(c->st, M_SPK_AT, time(NULL), err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_prekey_put(c->st, SOTTO_PK_SIGNED, 1, spk_pub, sizeof spk_pub, spk_priv,
-                                     sizeof spk_priv, err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_prekey_put(c->st, SOTTO_PK_KYBER_LR, 1, kem_pub, SOTTO_KYBER_PUBLIC_BYTES, kem_sec,
-                                     SOTTO_KYBER_SECRET_BYTES, err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_commit(c->st, err);
-    else
-        sotto_cstore_rollback(c->st);
-    if (rc != SOTTO_C_OK)
-        goto out;
-    json_object_set_new(req, "username", json_string(name));
-    json_object_set_new(req, "secret", json_string(secret_b64));
-    json_object_set_new(req, "registrationId", json_integer(regid));
-    json_object_set_new(req, "identityKey", sotto_cl_b64(idpub, sizeof idpub));
-    json_object_set_new(req, "signedPreKey", key_json(1, spk_pub, sizeof spk_pub, sig));
-    json_object_set_new(req, "pqLastResortPreKey", key_json(1, kem_pub, SOTTO_KYBER_PUBLIC_BYTES, kem_sig));
-out:
-    sodium_memzero(idpriv, sizeof idpriv);
-    sodium_memzero(spk_priv, sizeof spk_priv);
-    sodium_memzero(secret, sizeof secret);
-    sodium_free(kem_sec);
-    free(kem_pub);
-    return rc;
-}
-
-sotto_cstatus sotto_client_register(const char *dir, const sotto_register_args *a,
-                                    const sotto_store_secret *sec, int key_file, char *err)
-{
-    char name[SOTTO_PEER_MAX + 1];
-    sotto_cstatus rc = sotto_username_canonical(name, a->username, err);
-    if (rc != SOTTO_C_OK)
-        return rc;
-    sotto_url u;
-    if ((rc = sotto_url_parse(&u, a->server, err)) != SOTTO_C_OK)
-        return rc;
-    sotto_client *c = calloc(1, sizeof *c);
-    if (c == NULL)
-        return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
-    int created = 0;
-    char secret_b64[2 * SOTTO_SECRET_BYTES + 8] = {0};
-    json_t *req = json_object(), *resp = NULL;
-    if ((rc = sotto_cstore_open(&c->st, dir, sec, 1, err)) != SOTTO_C_OK)
-        goto out;
-    created = 1;
-    if ((rc = create_keys(c, a, name, req, secret_b64, err)) != SOTTO_C_OK)
-        goto out;
-    sotto_trust t;
-    memset(&t, 0, sizeof t);
-    t.cacert = a->cacert;
-    if (a->pin != NULL) {
-        t.has_pin = 1;
-        if ((rc = sotto_cli_parse_pin(t.pin, a->pin, err)) != SOTTO_C_OK)
-            goto out;
-    }
-    sotto_http_init(&c->http, &u, &t);
-    int status;
-    if ((rc = sotto_cl_call(c, "POST", "/v1/accounts", req, &status, &resp, err)) != SOTTO_C_OK)
-        goto out;
-    const char *uuid = json_string_value(json_object_get(resp, "uuid"));
-    uint32_t dev;
-    if (status == 409) {
-        rc = sotto_cfail(err, SOTTO_C_CONFLICT, "username %s is taken", name);
-        goto out;
-    }
-    if (status != 200) {
-        rc = sotto_cl_http_fail(status, resp, "register", err);
-        goto out;
-    }
-    if (uuid == NULL || !sotto_cl_uuid_ok(uuid) || sotto_cl_get_u32(resp, "deviceId", 1, 127, &dev) != 0) {
-        rc = sotto_cfail(err, SOTTO_C_SERVER, "register: unexpected answer");
-        goto out;
-    }
-    memcpy(c->uuid, uuid, UUID_LEN + 1);
-    c->device_id = dev;
-    snprintf(c->username, sizeof c->username, "%s", name);
-    if ((rc = sotto_cstore_begin(c->st, err)) != SOTTO_C_OK)
-        goto out;
-    rc = sotto_cstore_meta_set(c->st, M_UUID, uuid, UUID_LEN, err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set_int(c->st, M_DEVICE, dev, err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set_int(c->st, M_REGISTERED, 1, err);
-    if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_commit(c->st, err);
-    else
-        sotto_cstore_rollback(c->st);
-    if (rc != SOTTO_C_OK)
-        goto out;
-    created = 0; /* registered: keep the store whatever happens next */
-    char user[UUID_LEN + 16];
-    snprintf(user, sizeof user, "%s.%u", c->uuid, c->device_id);
-    if ((rc = sotto_http_set_basic(&c->http, user, secret_b64, err)) == SOTTO_C_OK)
-        rc = sotto_client_refill(c, err);
-    if (rc != SOTTO_C_OK) {
-        /* The account exists; the next receive tops the keys up. */
-        fprintf(stderr, "sotto: registered, but the prekey upload failed: %s\n", err);
-        rc = SOTTO_C_OK;
-    }
-out:
-    sodium_memzero(secret_b64, sizeof secret_b64);
-    json_decref(req);
-    json_decref(resp);
-    sotto_http_close(&c->http);
-    sotto_identity_free(c->id);
-    sotto_cstore_close(c->st);
-    free(c);
-    if (created)
-        remove_store(dir, key_file);
-    return rc;
 }

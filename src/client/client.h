@@ -39,8 +39,13 @@ typedef struct sotto_register_args {
 } sotto_register_args;
 
 /* Creates the store in dir (with sec), the identity and keys, registers on
- * the server and uploads one-time prekeys. On failure nothing is left in dir
- * (the new store and key file are removed). */
+ * the server and uploads one-time prekeys (register.c). Safe to repeat: when
+ * dir already holds an unfinished registration (same username and server),
+ * the same secret and keys are sent again. The store is removed only when
+ * no request can have reached the server (connection or verification
+ * failed), or a first attempt was refused for good (4xx); otherwise it is
+ * kept, and the error says to repeat register. key_file: remove dir's key
+ * file too when the store is removed. */
 sotto_cstatus sotto_client_register(const char *dir, const sotto_register_args *a,
                                     const sotto_store_secret *sec, int key_file, char *err);
 
@@ -88,6 +93,49 @@ typedef struct sotto_poll_result {
 sotto_cstatus sotto_client_poll(sotto_client *c, int timeout_ms, sotto_incoming_cb cb, void *ctx,
                                 sotto_poll_result *res, char *err);
 void sotto_client_disconnect(sotto_client *c);
+
+/* ---- safety numbers and changed identity keys (trust.c) ----
+ * A peer's identity key is trusted on first use. When another key shows up
+ * (in a bundle we fetch, or in a prekey message), it is noted as the "new"
+ * key, nothing is sent to or read from it, and prekey messages made with it
+ * are held (kept as they came, acknowledged to the server) until the user
+ * trusts it or not. The safety number is libsignal's (version 2, 5,200
+ * iterations), over both accounts' uuids (16 bytes) and identity keys. */
+#define SOTTO_SAFETY_DIGITS 60
+
+enum { SOTTO_TRUST_FIRST_USE = 0, SOTTO_TRUST_ACCEPTED = 1, SOTTO_TRUST_VERIFIED = 2 };
+/* "first-use", "accepted", "verified". */
+const char *sotto_trust_name(int trust);
+
+typedef struct sotto_safety {
+    char peer[SOTTO_PEER_MAX + 1];        /* username (or uuid when none is known) */
+    char uuid[37];
+    int trust;                            /* how the current key came to be trusted */
+    char number[SOTTO_SAFETY_DIGITS + 1]; /* for the trusted key */
+    int changed;                          /* a different key was seen since */
+    char new_number[SOTTO_SAFETY_DIGITS + 1]; /* for that key, when changed */
+    int64_t held;                         /* messages held until it is trusted */
+} sotto_safety;
+
+/* who: a username or a uuid. SOTTO_C_NOT_FOUND when no key of who is known. */
+sotto_cstatus sotto_client_safety(sotto_client *c, const char *who, sotto_safety *out, char *err);
+
+typedef struct sotto_trust_result {
+    char peer[SOTTO_PEER_MAX + 1];
+    int trust;          /* as it is now */
+    int unchanged;      /* accept without a new key: nothing was done */
+    int released;       /* held messages now stored (cb was called for each) */
+    int64_t still_held; /* held messages from yet another key */
+} sotto_trust_result;
+
+/* Trusts who's new key (or, without one, marks the current key verified).
+ * digits: the 60-digit safety number the user compared (spaces allowed); it
+ * must match the key being trusted, else SOTTO_C_UNTRUSTED and nothing
+ * changes. digits NULL: accept the new key without comparing. Sessions with
+ * who are dropped (they are pinned to the old key), then held messages are
+ * read, stored and passed to cb. */
+sotto_cstatus sotto_client_trust(sotto_client *c, const char *who, const char *digits, sotto_incoming_cb cb,
+                                 void *ctx, sotto_trust_result *res, char *err);
 
 /* Username syntax as the server has it (3..32 of [a-z0-9_.], a letter
  * first, no "..", not ending in '.'); writes the lower-case form. */

@@ -9,6 +9,7 @@
 #include "sotto/session.h"
 
 #define UUID_LEN 36
+#define UUID_BYTES 16
 #define CACERT_MAX (256u * 1024u)      /* largest --cacert file we keep */
 #define META_KEY_MAX 128
 #define REFILL_AFTER_PREKEY_MSGS 10    /* top up after this many prekey messages */
@@ -26,11 +27,14 @@
 #define M_NEXT_EC "next_ec_id"
 #define M_NEXT_KEM "next_kem_id"
 #define M_REGISTERED "registered"
+#define M_REG_SENT "register_sent"    /* a registration request may have reached the server */
 #define M_SPK_ID "signed_prekey_id"   /* the current signed prekey */
 #define M_SPK_AT "signed_prekey_at"   /* when it became current (seconds) */
 #define M_UUID_OF "uuid_of:"     /* + username -> uuid */
 #define M_NAME_OF "name_of:"     /* + uuid -> username */
-#define M_IDENTITY "identity:"   /* + uuid -> remote identity key (first seen) */
+#define M_IDENTITY "identity:"   /* + uuid -> remote identity key we trust (first seen, or accepted) */
+#define M_IDENTITY_NEW "identity_new:" /* + uuid -> a different key seen since, not trusted */
+#define M_TRUST "trust:"         /* + uuid -> how the key is trusted: absent (first use), "accepted", "verified" */
 
 struct sotto_client {
     sotto_cstore *st;
@@ -49,6 +53,8 @@ struct sotto_client {
 int64_t sotto_cl_now_ms(void);
 sotto_cstatus sotto_cl_lib(sotto_err e, char *err, const char *what);
 json_t *sotto_cl_b64(const uint8_t *p, size_t n);
+/* {"keyId","publicKey","signature"?} of a prekey. */
+json_t *sotto_cl_key_json(uint32_t id, const uint8_t *pub, size_t len, const uint8_t *sig);
 int sotto_cl_unb64(json_t *v, uint8_t *out, size_t want);
 int sotto_cl_get_u32(json_t *o, const char *k, uint32_t lo, uint32_t hi, uint32_t *out);
 int sotto_cl_uuid_ok(const char *s);
@@ -65,5 +71,19 @@ sotto_cstatus sotto_cl_fetch_sessions(sotto_client *c, const char *who, const ch
 /* Trust on first use of a peer's identity key (client_send.c). */
 sotto_cstatus sotto_cl_check_identity(sotto_client *c, const char *uuid, const uint8_t key[SOTTO_EC_PUBLIC_BYTES],
                                       const char *who, char *err);
+/* Notes key as the changed, not yet trusted identity key of uuid (client_send.c). */
+sotto_cstatus sotto_cl_note_new_identity(sotto_client *c, const char *uuid, const uint8_t key[SOTTO_EC_PUBLIC_BYTES],
+                                         char *err);
+/* GET /v1/accounts/NAME: the uuid and device ids behind a username, without
+ * spending a prekey. SOTTO_C_NOT_FOUND for a 404 (no such user, or a sottod
+ * without the lookup). devs may be NULL (client_send.c). */
+sotto_cstatus sotto_cl_lookup(sotto_client *c, const char *name, char uuid[UUID_LEN + 1], uint32_t *devs, size_t cap,
+                              size_t *n, char *err);
+/* The username we know for uuid, else the uuid itself (client_recv.c). */
+sotto_cstatus sotto_cl_known_name(sotto_client *c, const char *uuid, char name[SOTTO_PEER_MAX + 1], char *err);
+/* Reads uuid's held envelopes again, oldest first: stored ones are passed to
+ * cb and counted in *released; ones still not trusted stay held (client_recv.c). */
+sotto_cstatus sotto_cl_release_held(sotto_client *c, const char *uuid, sotto_incoming_cb cb, void *ctx,
+                                    int *released, char *err);
 
 #endif

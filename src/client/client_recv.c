@@ -43,14 +43,73 @@ static sotto_cstatus ack(sotto_client *c, const char *id, char *err)
     return sotto_ws_send_text(c->ws, buf, (size_t)n, err);
 }
 
-/* An envelope we can never decrypt: remember it and acknowledge it. */
-static sotto_cstatus drop(sotto_client *c, const char *id, const char *why, char *err)
+typedef struct envelope {
+    const char *id;
+    uint32_t type;
+    const char *source;
+    uint32_t device;
+    uint8_t *ct;
+    size_t ct_len;
+    int64_t held_id; /* > 0: a held envelope read again (acknowledged long ago) */
+} envelope;
+
+/* Acknowledges e to the server, unless it is a held one (done long ago). */
+static sotto_cstatus ack_env(sotto_client *c, const envelope *e, char *err)
 {
-    fprintf(stderr, "sotto: dropped message %s: %s\n", id, why);
-    sotto_cstatus rc = sotto_cstore_seen_add(c->st, id, err);
+    return e->held_id > 0 ? SOTTO_C_OK : ack(c, e->id, err);
+}
+
+/* An envelope we can never decrypt: remember it and acknowledge it (a held
+ * one: forget it). */
+static sotto_cstatus drop(sotto_client *c, const envelope *e, const char *why, char *err)
+{
+    fprintf(stderr, "sotto: dropped message %s: %s\n", e->id, why);
+    if (e->held_id > 0)
+        return sotto_cstore_held_delete(c->st, e->held_id, err);
+    sotto_cstatus rc = sotto_cstore_seen_add(c->st, e->id, err);
     if (rc == SOTTO_C_OK)
-        rc = ack(c, id, err);
+        rc = ack(c, e->id, err);
     return rc;
+}
+
+sotto_cstatus sotto_cl_known_name(sotto_client *c, const char *uuid, char name[SOTTO_PEER_MAX + 1], char *err)
+{
+    char k[META_KEY_MAX];
+    sotto_cstatus rc = sotto_cl_meta_key(k, M_NAME_OF, uuid, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    rc = sotto_cl_meta_str(c->st, k, name, SOTTO_PEER_MAX + 1, err);
+    if (rc == SOTTO_C_NOT_FOUND) {
+        snprintf(name, SOTTO_PEER_MAX + 1, "%s", uuid);
+        rc = SOTTO_C_OK;
+    }
+    return rc;
+}
+
+/* A prekey message from an identity key we do not trust (the peer's key
+ * changed): kept as it came, with the new key noted for `sotto safety`, then
+ * acknowledged. `sotto trust` reads it again. */
+static sotto_cstatus hold(sotto_client *c, const envelope *e, const uint8_t key[SOTTO_EC_PUBLIC_BYTES], char *err)
+{
+    char name[SOTTO_PEER_MAX + 1];
+    sotto_cstatus rc = sotto_cstore_begin(c->st, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    if (e->held_id == 0)
+        rc = sotto_cstore_held_add(c->st, e->id, e->source, e->device, e->type, e->ct, e->ct_len, err);
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cl_note_new_identity(c, e->source, key, err);
+    if (rc == SOTTO_C_OK && e->held_id == 0)
+        rc = sotto_cstore_seen_add(c->st, e->id, err);
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cstore_commit(c->st, err);
+    else
+        sotto_cstore_rollback(c->st);
+    if (rc != SOTTO_C_OK || (rc = sotto_cl_known_name(c, e->source, name, err)) != SOTTO_C_OK)
+        return rc;
+    fprintf(stderr, "sotto: message %s from %s is held: their identity key has changed (see: sotto safety %s)\n",
+            e->id, name, name);
+    return ack_env(c, e, err);
 }
 
 /* Who is behind uuid: the name we know, else the name the sender claims
@@ -69,26 +128,40 @@ static sotto_cstatus resolve_sender(sotto_client *c, const char *uuid, const cha
     char canon[SOTTO_PEER_MAX + 1];
     if (sotto_username_canonical(canon, claimed, NULL) != SOTTO_C_OK)
         return SOTTO_C_OK;
-    /* The only lookup the API has is a bundle fetch (it uses up one of the
-     * sender's one-time prekeys, once per new contact). */
-    char path[SOTTO_PEER_MAX + 32];
-    snprintf(path, sizeof path, "/v1/keys/%s/%u", canon, dev);
-    int status;
-    json_t *r;
-    if ((rc = sotto_cl_call(c, "GET", path, NULL, &status, &r, err)) != SOTTO_C_OK)
+    /* GET /v1/accounts/NAME costs the sender nothing. A sottod without it
+     * answers 404; then a bundle fetch (one of the sender's one-time prekeys)
+     * confirms the name instead, and answers 404 itself for no such user. */
+    char u[UUID_LEN + 1];
+    rc = sotto_cl_lookup(c, canon, u, NULL, 0, NULL, err);
+    if (rc == SOTTO_C_NOT_FOUND) {
+        char path[SOTTO_PEER_MAX + 32];
+        snprintf(path, sizeof path, "/v1/keys/%s/%u", canon, dev);
+        int status;
+        json_t *r;
+        if ((rc = sotto_cl_call(c, "GET", path, NULL, &status, &r, err)) != SOTTO_C_OK)
+            return rc;
+        const char *ru = json_string_value(json_object_get(r, "uuid"));
+        u[0] = '\0';
+        if (status == 200 && ru != NULL && strlen(ru) == UUID_LEN)
+            memcpy(u, ru, UUID_LEN + 1);
+        if (status != 200 && status != 404)
+            rc = sotto_cl_http_fail(status, r, "sender lookup", err);
+        else
+            rc = SOTTO_C_OK;
+        json_decref(r);
+        if (rc != SOTTO_C_OK)
+            return rc;
+    } else if (rc != SOTTO_C_OK) {
         return rc;
-    const char *u = json_string_value(json_object_get(r, "uuid"));
-    if (status == 200 && u != NULL && strcmp(u, uuid) == 0) {
+    }
+    if (strcmp(u, uuid) == 0) {
         snprintf(name, SOTTO_PEER_MAX + 1, "%s", canon);
         rc = sotto_cstore_meta_set(c->st, k, canon, strlen(canon), err);
         if (rc == SOTTO_C_OK && sotto_cl_meta_key(k, M_UUID_OF, canon, err) == SOTTO_C_OK)
             rc = sotto_cstore_meta_set(c->st, k, uuid, UUID_LEN, err);
-    } else if (status == 200 || status == 404) {
-        fprintf(stderr, "sotto: a message from %s claims to be from %s; the server disagrees\n", uuid, canon);
     } else {
-        rc = sotto_cl_http_fail(status, r, "sender lookup", err);
+        fprintf(stderr, "sotto: a message from %s claims to be from %s; the server disagrees\n", uuid, canon);
     }
-    json_decref(r);
     return rc;
 }
 
@@ -141,30 +214,24 @@ static sotto_cstatus load_secrets(sotto_client *c, const sotto_prekey_ids *ids, 
     return rc;
 }
 
-typedef struct envelope {
-    const char *id;
-    uint32_t type;
-    const char *source;
-    uint32_t device;
-    uint8_t *ct;
-    size_t ct_len;
-} envelope;
-
 /* Decrypts, stores, calls back, acknowledges. Only store and network
- * failures are returned; a message that cannot be read is dropped. */
+ * failures are returned; a message that cannot be read is dropped, one from
+ * an identity key we do not trust is held. A held envelope (e->held_id) is
+ * read without the network and leaves the held table when it is stored or
+ * dropped. */
 static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_cb cb, void *ctx, int *got,
                              char *err)
 {
-    int seen;
-    sotto_cstatus rc = sotto_cstore_seen_check(c->st, e->id, &seen, err);
-    if (rc != SOTTO_C_OK)
+    int seen = 0;
+    sotto_cstatus rc = SOTTO_C_OK;
+    if (e->held_id == 0 && (rc = sotto_cstore_seen_check(c->st, e->id, &seen, err)) != SOTTO_C_OK)
         return rc;
     if (seen)
         return ack(c, e->id, err);
     if (e->source == NULL || !sotto_cl_uuid_ok(e->source) || e->device < 1 || e->device > 127)
-        return drop(c, e->id, "no sender (sealed sender is not supported)", err);
+        return drop(c, e, "no sender (sealed sender is not supported)", err);
     if (e->type != SOTTO_MSG_WHISPER && e->type != SOTTO_MSG_PREKEY)
-        return drop(c, e->id, "unknown envelope type", err);
+        return drop(c, e, "unknown envelope type", err);
 
     sotto_session *s = NULL;
     sotto_prekey_secrets *keys = NULL;
@@ -192,7 +259,7 @@ static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_
     if (e->type == SOTTO_MSG_PREKEY) {
         sotto_err le = sotto_prekey_message_ids(e->ct, e->ct_len, &ids);
         if (le != SOTTO_OK) {
-            rc = drop(c, e->id, sotto_strerror(le), err);
+            rc = drop(c, e, sotto_strerror(le), err);
             goto out;
         }
         keys = sodium_malloc(sizeof *keys);
@@ -226,15 +293,24 @@ static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_
         goto out;
     }
     if (de == SOTTO_ERR_DUPLICATE_MESSAGE) { /* a copy of one we stored: quietly */
+        if (e->held_id > 0) {
+            rc = sotto_cstore_held_delete(c->st, e->held_id, err);
+            goto out;
+        }
         rc = sotto_cstore_seen_add(c->st, e->id, err);
         if (rc == SOTTO_C_OK)
             rc = ack(c, e->id, err);
         goto out;
     }
+    if (de == SOTTO_ERR_UNTRUSTED_IDENTITY && e->type == SOTTO_MSG_PREKEY) {
+        /* Our record with this device is pinned to the key we trust. */
+        rc = hold(c, e, ids.identity_key, err);
+        goto out;
+    }
     if (de != SOTTO_OK) {
         snprintf(why, sizeof why, "cannot decrypt a message from %s device %u: %s", e->source, e->device,
                  sotto_strerror(de));
-        rc = drop(c, e->id, why, err);
+        rc = drop(c, e, why, err);
         goto out;
     }
     uint8_t uid[SOTTO_MSG_UID_BYTES];
@@ -243,10 +319,14 @@ static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_
     const uint8_t *text;
     size_t tl;
     if (sotto_content_decode(pt, pt_len, uid, &ts, claimed, &text, &tl, why) != SOTTO_C_OK) {
-        rc = drop(c, e->id, why, err);
+        rc = drop(c, e, why, err);
         goto out;
     }
-    if ((rc = resolve_sender(c, e->source, claimed, e->device, name, err)) != SOTTO_C_OK)
+    if (e->held_id > 0)
+        rc = sotto_cl_known_name(c, e->source, name, err);
+    else
+        rc = resolve_sender(c, e->source, claimed, e->device, name, err);
+    if (rc != SOTTO_C_OK)
         goto out;
 
     /* One transaction: identity, session, used prekeys, message, envelope id. */
@@ -256,7 +336,7 @@ static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_
         rc = sotto_cl_check_identity(c, e->source, ids.identity_key, name, why);
         if (rc == SOTTO_C_UNTRUSTED) {
             sotto_cstore_rollback(c->st);
-            rc = drop(c, e->id, why, err);
+            rc = hold(c, e, ids.identity_key, err);
             goto out;
         }
         if (rc != SOTTO_C_OK)
@@ -285,6 +365,8 @@ static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_
         rc = sotto_cstore_msg_add(c->st, name, 0, SOTTO_MSG_NEW, uid, ts, text, tl, &mid, &dup, err);
     if (rc == SOTTO_C_OK)
         rc = sotto_cstore_seen_add(c->st, e->id, err);
+    if (rc == SOTTO_C_OK && e->held_id > 0)
+        rc = sotto_cstore_held_delete(c->st, e->held_id, err);
     if (rc == SOTTO_C_OK)
         rc = sotto_cstore_commit(c->st, err);
     else
@@ -297,8 +379,8 @@ static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_
             cb(ctx, &in);
         (*got)++;
     }
-    rc = ack(c, e->id, err);
-    if (rc == SOTTO_C_OK && e->type == SOTTO_MSG_PREKEY && ++c->prekey_msgs >= REFILL_AFTER_PREKEY_MSGS) {
+    rc = ack_env(c, e, err);
+    if (rc == SOTTO_C_OK && e->held_id == 0 && e->type == SOTTO_MSG_PREKEY && ++c->prekey_msgs >= REFILL_AFTER_PREKEY_MSGS) {
         if (sotto_client_refill(c, why) != SOTTO_C_OK)
             fprintf(stderr, "sotto: prekey top-up failed: %s\n", why);
     }
@@ -341,7 +423,7 @@ static sotto_cstatus handle(sotto_client *c, const char *msg, size_t len, sotto_
                 rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
             } else if (sodium_base642bin(e.ct, cap, json_string_value(content), json_string_length(content), NULL,
                                          &e.ct_len, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 || e.ct_len == 0) {
-                rc = drop(c, e.id, "content is not base64", err);
+                rc = drop(c, &e, "content is not base64", err);
             } else {
                 rc = process(c, &e, cb, ctx, got, err);
             }
@@ -369,5 +451,24 @@ sotto_cstatus sotto_client_poll(sotto_client *c, int timeout_ms, sotto_incoming_
     }
     rc = handle(c, msg, len, cb, ctx, &res->got, &res->idle, err);
     free(msg);
+    return rc;
+}
+
+sotto_cstatus sotto_cl_release_held(sotto_client *c, const char *uuid, sotto_incoming_cb cb, void *ctx,
+                                    int *released, char *err)
+{
+    int64_t *ids;
+    size_t n;
+    sotto_cstatus rc = sotto_cstore_held_ids(c->st, uuid, &ids, &n, err);
+    for (size_t i = 0; i < n && rc == SOTTO_C_OK; i++) {
+        sotto_cheld h;
+        if ((rc = sotto_cstore_held_get(c->st, ids[i], &h, err)) != SOTTO_C_OK)
+            break;
+        envelope e = {.id = h.envelope, .type = h.type, .source = h.source, .device = h.device, .ct = h.ct,
+                      .ct_len = h.ct_len, .held_id = h.id};
+        rc = process(c, &e, cb, ctx, released, err);
+        sotto_cstore_free_blob(h.ct, h.ct_len);
+    }
+    free(ids);
     return rc;
 }

@@ -29,7 +29,64 @@ sotto_cstatus sotto_cl_check_identity(sotto_client *c, const char *uuid, const u
     int same = n == SOTTO_EC_PUBLIC_BYTES && sodium_memcmp(v, key, n) == 0;
     sotto_cstore_free_blob(v, n);
     if (!same)
-        return sotto_cfail(err, SOTTO_C_UNTRUSTED, "the identity key of %s has changed; refusing", who);
+        return sotto_cfail(err, SOTTO_C_UNTRUSTED,
+                           "the identity key of %s has changed; refusing (see: sotto safety %s)", who, who);
+    return SOTTO_C_OK;
+}
+
+sotto_cstatus sotto_cl_note_new_identity(sotto_client *c, const char *uuid, const uint8_t key[SOTTO_EC_PUBLIC_BYTES],
+                                         char *err)
+{
+    char k[META_KEY_MAX];
+    sotto_cstatus rc = sotto_cl_meta_key(k, M_IDENTITY_NEW, uuid, err);
+    if (rc == SOTTO_C_OK)
+        rc = sotto_cstore_meta_set(c->st, k, key, SOTTO_EC_PUBLIC_BYTES, err);
+    return rc;
+}
+
+sotto_cstatus sotto_cl_lookup(sotto_client *c, const char *name, char uuid[UUID_LEN + 1], uint32_t *devs, size_t cap,
+                              size_t *n, char *err)
+{
+    uuid[0] = '\0';
+    if (n != NULL)
+        *n = 0;
+    char path[SOTTO_PEER_MAX + 32];
+    snprintf(path, sizeof path, "/v1/accounts/%s", name);
+    int status;
+    json_t *r;
+    sotto_cstatus rc = sotto_cl_call(c, "GET", path, NULL, &status, &r, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    if (status == 404) {
+        json_decref(r);
+        return sotto_cfail(err, SOTTO_C_NOT_FOUND, "no user named %s", name);
+    }
+    if (status != 200) {
+        rc = sotto_cl_http_fail(status, r, "user lookup", err);
+        json_decref(r);
+        return rc;
+    }
+    const char *u = json_string_value(json_object_get(r, "uuid"));
+    json_t *arr = json_object_get(r, "devices");
+    size_t nd = json_array_size(arr);
+    if (u == NULL || !sotto_cl_uuid_ok(u) || !json_is_array(arr) || nd == 0 || nd > SOTTO_PEER_DEVICES_MAX ||
+        (devs != NULL && nd > cap)) {
+        json_decref(r);
+        return sotto_cfail(err, SOTTO_C_SERVER, "user lookup of %s: unexpected answer", name);
+    }
+    for (size_t i = 0; i < nd; i++) {
+        json_t *v = json_array_get(arr, i);
+        if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 127) {
+            json_decref(r);
+            return sotto_cfail(err, SOTTO_C_SERVER, "user lookup of %s: unexpected answer", name);
+        }
+        if (devs != NULL)
+            devs[i] = (uint32_t)json_integer_value(v);
+    }
+    if (n != NULL)
+        *n = devs != NULL ? nd : 0;
+    memcpy(uuid, u, UUID_LEN + 1);
+    json_decref(r);
     return SOTTO_C_OK;
 }
 
@@ -134,6 +191,7 @@ sotto_cstatus sotto_cl_fetch_sessions(sotto_client *c, const char *who, const ch
     if ((rc = sotto_cstore_begin(c->st, err)) != SOTTO_C_OK)
         goto out;
     rc = sotto_cl_check_identity(c, uuid, idkey, peer, err);
+    int changed = rc == SOTTO_C_UNTRUSTED;
     if (rc == SOTTO_C_OK)
         rc = set_mapping(c, peer, uuid, err);
     for (size_t i = 0; i < n && rc == SOTTO_C_OK; i++) {
@@ -168,9 +226,54 @@ sotto_cstatus sotto_cl_fetch_sessions(sotto_client *c, const char *who, const ch
         rc = sotto_cstore_commit(c->st, err);
     else
         sotto_cstore_rollback(c->st);
+    if (changed) {
+        /* Remembered for `sotto safety` and `sotto trust` (outside the rolled-back transaction). */
+        char e2[SOTTO_CERR_LEN];
+        if (sotto_cl_note_new_identity(c, uuid, idkey, e2) != SOTTO_C_OK)
+            fprintf(stderr, "sotto: %s\n", e2);
+    }
 out:
     free(b);
     json_decref(r);
+    return rc;
+}
+
+/* The uuid of peer, from the store or else the server's lookup; sessions
+ * are started (bundle fetches) only with devices we hold none with. A
+ * sottod without the lookup: all of peer's bundles, as before. */
+static sotto_cstatus resolve_peer(sotto_client *c, const char *peer, char uuid[UUID_LEN + 1], char *err)
+{
+    char k[META_KEY_MAX];
+    sotto_cstatus rc = sotto_cl_meta_key(k, M_UUID_OF, peer, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    rc = sotto_cl_meta_str(c->st, k, uuid, UUID_LEN + 1, err);
+    if (rc != SOTTO_C_NOT_FOUND)
+        return rc;
+    uint32_t devs[SOTTO_PEER_DEVICES_MAX];
+    size_t n;
+    rc = sotto_cl_lookup(c, peer, uuid, devs, SOTTO_PEER_DEVICES_MAX, &n, err);
+    if (rc == SOTTO_C_NOT_FOUND)
+        return sotto_cl_fetch_sessions(c, peer, peer, 0, uuid, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    if (strcmp(uuid, c->uuid) == 0)
+        return sotto_cfail(err, SOTTO_C_USAGE, "%s is this account; sending to yourself is not supported", peer);
+    for (size_t i = 0; i < n && rc == SOTTO_C_OK; i++) {
+        uint8_t *have;
+        size_t hl;
+        rc = sotto_cstore_session_get(c->st, uuid, devs[i], &have, &hl, err);
+        if (rc == SOTTO_C_OK) {
+            sotto_cstore_free_blob(have, hl);
+            continue;
+        }
+        if (rc == SOTTO_C_NOT_FOUND) {
+            char u2[UUID_LEN + 1];
+            rc = sotto_cl_fetch_sessions(c, uuid, peer, devs[i], u2, err);
+        }
+    }
+    if (rc == SOTTO_C_OK) /* every device had a session: the mapping is still to be kept */
+        rc = set_mapping(c, peer, uuid, err);
     return rc;
 }
 
@@ -282,10 +385,7 @@ static sotto_cstatus deliver(sotto_client *c, const sotto_cmsg *m, char *err)
     char uuid[UUID_LEN + 1], k[META_KEY_MAX];
     if ((rc = sotto_cl_meta_key(k, M_UUID_OF, m->peer, err)) != SOTTO_C_OK)
         goto out;
-    rc = sotto_cl_meta_str(c->st, k, uuid, sizeof uuid, err);
-    if (rc == SOTTO_C_NOT_FOUND)
-        rc = sotto_cl_fetch_sessions(c, m->peer, m->peer, 0, uuid, err);
-    if (rc != SOTTO_C_OK)
+    if ((rc = resolve_peer(c, m->peer, uuid, err)) != SOTTO_C_OK)
         goto out;
     for (int attempt = 0; attempt < SOTTO_SEND_ATTEMPTS; attempt++) {
         copy cp[SOTTO_PEER_DEVICES_MAX];

@@ -150,7 +150,49 @@ static char *rpc_history(sotto_client *c, json_t *id, json_t *params)
     return reply(id, h.arr, 0, NULL, 0);
 }
 
-char *sotto_rpc_handle(sotto_client *c, const char *line, size_t len)
+typedef struct daemon_ctx daemon_ctx;
+static void notify(void *ctx, const sotto_incoming *in);
+
+static char *rpc_safety(sotto_client *c, json_t *id, json_t *params)
+{
+    json_t *u = json_object_get(params, "username");
+    char err[SOTTO_CERR_LEN];
+    if (!json_is_string(u))
+        return reply(id, NULL, -32602, "username: a username", SOTTO_C_USAGE);
+    sotto_safety s;
+    sotto_cstatus rc = sotto_client_safety(c, json_string_value(u), &s, err);
+    if (rc != SOTTO_C_OK)
+        return reply(id, NULL, rc == SOTTO_C_USAGE ? -32602 : SOTTO_RPC_APP_ERROR, err, (int)rc);
+    json_t *j = sotto_safety_json(&s);
+    if (j == NULL)
+        return reply(id, NULL, SOTTO_RPC_APP_ERROR, "out of memory", SOTTO_C_FAILURE);
+    return reply(id, j, 0, NULL, 0);
+}
+
+/* Released messages are notified like received ones when d is there. */
+static char *rpc_trust(sotto_client *c, daemon_ctx *d, json_t *id, json_t *params)
+{
+    json_t *u = json_object_get(params, "username"), *num = json_object_get(params, "safetyNumber");
+    json_t *acc = json_object_get(params, "acceptNewKey");
+    char err[SOTTO_CERR_LEN];
+    if (!json_is_string(u))
+        return reply(id, NULL, -32602, "username: a username", SOTTO_C_USAGE);
+    int by_number = json_is_string(num), by_accept = json_is_true(acc);
+    if ((num != NULL && !by_number) || (acc != NULL && !json_is_boolean(acc)) || by_number == by_accept)
+        return reply(id, NULL, -32602, "give safetyNumber (60 digits) or acceptNewKey: true", SOTTO_C_USAGE);
+    sotto_trust_result r;
+    sotto_cstatus rc = sotto_client_trust(c, json_string_value(u), by_number ? json_string_value(num) : NULL,
+                                          d != NULL ? notify : NULL, d, &r, err);
+    if (rc != SOTTO_C_OK)
+        return reply(id, NULL, rc == SOTTO_C_USAGE ? -32602 : SOTTO_RPC_APP_ERROR, err, (int)rc);
+    json_t *j = json_pack("{s:s,s:s,s:b,s:i,s:I}", "username", r.peer, "trust", sotto_trust_name(r.trust), "changed",
+                          !r.unchanged, "released", r.released, "stillHeld", (json_int_t)r.still_held);
+    if (j == NULL)
+        return reply(id, NULL, SOTTO_RPC_APP_ERROR, "out of memory", SOTTO_C_FAILURE);
+    return reply(id, j, 0, NULL, 0);
+}
+
+static char *rpc_dispatch(sotto_client *c, daemon_ctx *d, const char *line, size_t len)
 {
     json_error_t je;
     json_t *req = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
@@ -167,15 +209,20 @@ char *sotto_rpc_handle(sotto_client *c, const char *line, size_t len)
         out = reply(valid_id ? id : NULL, NULL, -32600, "invalid request", 0);
     } else if (strcmp(method, "version") == 0) {
         out = reply(id, json_pack("{s:s}", "version", "0.1.0"), 0, NULL, 0);
-    } else if (strcmp(method, "send") == 0 || strcmp(method, "history") == 0) {
+    } else if (strcmp(method, "send") == 0 || strcmp(method, "history") == 0 || strcmp(method, "safety") == 0 ||
+               strcmp(method, "trust") == 0) {
         if (!json_is_object(params))
             out = reply(id, NULL, -32602, "params: an object", SOTTO_C_USAGE);
         else if (c == NULL)
             out = reply(id, NULL, -32603, "internal error", SOTTO_C_FAILURE);
-        else if (method[0] == 's')
+        else if (strcmp(method, "send") == 0)
             out = rpc_send(c, id, params);
-        else
+        else if (strcmp(method, "history") == 0)
             out = rpc_history(c, id, params);
+        else if (strcmp(method, "safety") == 0)
+            out = rpc_safety(c, id, params);
+        else
+            out = rpc_trust(c, d, id, params);
     } else {
         out = reply(id, NULL, -32601, "method not found", 0);
     }
@@ -185,6 +232,11 @@ char *sotto_rpc_handle(sotto_client *c, const char *line, size_t len)
     }
     json_decref(req);
     return out;
+}
+
+char *sotto_rpc_handle(sotto_client *c, const char *line, size_t len)
+{
+    return rpc_dispatch(c, NULL, line, len);
 }
 
 /* ---------- the socket server ---------- */
@@ -222,10 +274,10 @@ static void client_drop(rpc_client *cl)
     cl->len = 0;
 }
 
-typedef struct daemon_ctx {
+struct daemon_ctx {
     sotto_client *c;
     rpc_client clients[SOTTO_RPC_CLIENTS_MAX];
-} daemon_ctx;
+};
 
 static void notify(void *ctx, const sotto_incoming *in)
 {
@@ -324,7 +376,7 @@ static void client_read(daemon_ctx *d, rpc_client *cl)
     while (cl->fd >= 0 && (nl = memchr(cl->buf, '\n', cl->len)) != NULL) {
         size_t ll = (size_t)(nl - cl->buf);
         if (ll > 0) {
-            char *out = sotto_rpc_handle(d->c, cl->buf, ll);
+            char *out = rpc_dispatch(d->c, d, cl->buf, ll);
             if (out != NULL && write_line(cl->fd, out) != 0) {
                 free(out);
                 client_drop(cl);

@@ -6,6 +6,10 @@
  *   send     {"recipients":[NAME...] | "recipient":NAME, "message":TEXT}
  *            -> {"results":[{"recipient","id","status":"sent"|"pending"|"failed"}]}
  *   history  {"username":NAME, "limit"?:N} -> [message...]
+ *   safety   {"username":NAME} -> {"username","uuid","trust","safetyNumber","changed",
+ *            "newSafetyNumber"?,"held"}
+ *   trust    {"username":NAME, "safetyNumber":DIGITS | "acceptNewKey":true}
+ *            -> {"username","trust","changed","released","stillHeld"}
  *   version  -> {"version":"..."}
  * Notifications to every connected client:
  *   receive  {"id","from","device","timestamp","time","message"} */

@@ -63,15 +63,16 @@ static sotto_cstatus cmd_register(const sotto_cli *a, const char *dir, char *err
     sotto_cstatus rc = sotto_cstore_mkdir(dir, err);
     if (rc != SOTTO_C_OK)
         return rc;
-    if (sotto_cstore_exists(dir))
-        return sotto_cfail(err, SOTTO_C_CONFLICT, "%s already holds a store", dir);
+    /* A store already there: an unfinished registration is repeated with
+     * its own key (passphrase or key file); a registered one is refused. */
+    int again = sotto_cstore_exists(dir);
     sotto_store_secret *sec = sodium_malloc(sizeof *sec);
     if (sec == NULL)
         return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
-    rc = sotto_secret_get(dir, 1, a->key_file, sec, err);
+    rc = sotto_secret_get(dir, !again, again ? 0 : a->key_file, sec, err);
     if (rc == SOTTO_C_OK) {
         sotto_register_args ra = {.server = a->server, .username = a->username, .cacert = a->cacert, .pin = a->pin};
-        rc = sotto_client_register(dir, &ra, sec, a->key_file, err);
+        rc = sotto_client_register(dir, &ra, sec, again ? 0 : a->key_file, err);
     }
     sotto_store_secret_wipe(sec);
     sodium_free(sec);
@@ -270,6 +271,51 @@ static sotto_cstatus cmd_history(const sotto_cli *a, const char *dir, char *err)
     return rc;
 }
 
+static sotto_cstatus cmd_safety(const sotto_cli *a, const char *dir, char *err)
+{
+    sotto_client *c;
+    sotto_cstatus rc = open_client(&c, dir, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sotto_safety s;
+    rc = sotto_client_safety(c, a->peer, &s, err);
+    if (rc == SOTTO_C_OK && a->json) {
+        json_t *j = sotto_safety_json(&s);
+        char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        if (t == NULL)
+            rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
+        else
+            puts(t);
+        free(t);
+    } else if (rc == SOTTO_C_OK) {
+        sotto_safety_print(stdout, &s);
+    }
+    sotto_client_close(c);
+    return rc;
+}
+
+static sotto_cstatus cmd_trust(const sotto_cli *a, const char *dir, char *err)
+{
+    sotto_client *c;
+    sotto_cstatus rc = open_client(&c, dir, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sotto_trust_result r;
+    /* Released messages stay new: the next receive prints them. */
+    rc = sotto_client_trust(c, a->peer, a->safety_number, NULL, NULL, &r, err);
+    if (rc == SOTTO_C_OK && r.unchanged)
+        printf("the identity key of %s has not changed; nothing to accept\n", r.peer);
+    else if (rc == SOTTO_C_OK)
+        printf("the identity key of %s is now trusted (%s); %d held message%s stored\n", r.peer,
+               sotto_trust_name(r.trust), r.released, r.released == 1 ? "" : "s");
+    if (rc == SOTTO_C_OK && r.still_held > 0)
+        printf("%lld message%s from yet another key of %s still held (see: sotto safety %s)\n",
+               (long long)r.still_held, r.still_held == 1 ? "" : "s", r.peer, r.peer);
+    sotto_client_close(c);
+    return rc;
+}
+
 static sotto_cstatus cmd_daemon(const char *dir, char *err)
 {
     sotto_client *c;
@@ -314,6 +360,8 @@ int main(int argc, char **argv)
         case SOTTO_CMD_RECEIVE: rc = cmd_receive(&a, dir, err); break;
         case SOTTO_CMD_HISTORY: rc = cmd_history(&a, dir, err); break;
         case SOTTO_CMD_DAEMON: rc = cmd_daemon(dir, err); break;
+        case SOTTO_CMD_SAFETY: rc = cmd_safety(&a, dir, err); break;
+        case SOTTO_CMD_TRUST: rc = cmd_trust(&a, dir, err); break;
         case SOTTO_CMD_NONE: rc = SOTTO_C_USAGE; break;
         }
     }

@@ -39,7 +39,11 @@ static const char schema[] =
     " UNIQUE(peer, outgoing, uid));"
     "CREATE INDEX IF NOT EXISTS messages_state ON messages(outgoing, state);"
     "CREATE TABLE IF NOT EXISTS seen(envelope TEXT PRIMARY KEY,"
-    " at INTEGER NOT NULL DEFAULT (CAST(strftime('%s','now') AS INTEGER)));";
+    " at INTEGER NOT NULL DEFAULT (CAST(strftime('%s','now') AS INTEGER)));"
+    /* schema 2 */
+    "CREATE TABLE IF NOT EXISTS held(id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    " envelope TEXT NOT NULL UNIQUE, source TEXT NOT NULL, device INTEGER NOT NULL,"
+    " type INTEGER NOT NULL, ct BLOB NOT NULL);";
 
 void sotto_store_secret_wipe(sotto_store_secret *s)
 {
@@ -307,8 +311,9 @@ static sotto_cstatus prep(sotto_cstore *st, sqlite3_stmt **s, const char *sql, c
     return SOTTO_C_OK;
 }
 
-/* PRAGMA user_version holds the schema version: 0 (new) becomes ours; a
- * newer one is refused. */
+/* PRAGMA user_version holds the schema version: 0 (new) becomes ours; 1
+ * (before the held table, which the schema above has just added) is
+ * upgraded; a newer one is refused. */
 static sotto_cstatus check_schema(sotto_cstore *st, char *err)
 {
     sqlite3_stmt *s;
@@ -317,7 +322,7 @@ static sotto_cstatus check_schema(sotto_cstore *st, char *err)
         return rc;
     int v = sqlite3_step(s) == SQLITE_ROW ? sqlite3_column_int(s, 0) : -1;
     sqlite3_finalize(s);
-    if (v == 0)
+    if (v == 0 || v == 1)
         return exec(st, "PRAGMA user_version = " SOTTO_STR(SOTTO_STORE_SCHEMA) ";", err);
     if (v != SOTTO_STORE_SCHEMA)
         return sotto_cfail(err, SOTTO_C_STORE, "store schema %d is not %d (a newer sotto?)", v, SOTTO_STORE_SCHEMA);
@@ -689,6 +694,123 @@ sotto_cstatus sotto_cstore_msg_each(sotto_cstore *st, const char *peer, int outg
         rc = dbfail(st, err, "read");
     sqlite3_finalize(s);
     return rc;
+}
+
+sotto_cstatus sotto_cstore_session_delete_peer(sotto_cstore *st, const char *peer, char *err)
+{
+    sqlite3_stmt *s;
+    sotto_cstatus rc = prep(st, &s, "DELETE FROM sessions WHERE peer = ?1;", err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sqlite3_bind_text(s, 1, peer, -1, SQLITE_STATIC);
+    return run(st, s, err);
+}
+
+sotto_cstatus sotto_cstore_held_add(sotto_cstore *st, const char *envelope, const char *source,
+                                    uint32_t device, uint32_t type, const uint8_t *ct, size_t len,
+                                    char *err)
+{
+    sqlite3_stmt *s;
+    if (len == 0 || len > SOTTO_BLOB_MAX || strlen(envelope) > SOTTO_PEER_MAX || strlen(source) > SOTTO_PEER_MAX)
+        return sotto_cfail(err, SOTTO_C_USAGE, "held envelope too large");
+    sotto_cstatus rc = prep(st, &s,
+        "INSERT OR IGNORE INTO held(envelope, source, device, type, ct) VALUES(?1, ?2, ?3, ?4, ?5);", err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sqlite3_bind_text(s, 1, envelope, -1, SQLITE_STATIC);
+    sqlite3_bind_text(s, 2, source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(s, 3, device);
+    sqlite3_bind_int64(s, 4, type);
+    sqlite3_bind_blob(s, 5, ct, (int)len, SQLITE_STATIC);
+    return run(st, s, err);
+}
+
+sotto_cstatus sotto_cstore_held_ids(sotto_cstore *st, const char *source, int64_t **ids, size_t *n, char *err)
+{
+    sqlite3_stmt *s;
+    *ids = NULL;
+    *n = 0;
+    sotto_cstatus rc = prep(st, &s, "SELECT id FROM held WHERE source = ?1 ORDER BY id;", err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    size_t cap = 0;
+    int r;
+    while ((r = sqlite3_step(s)) == SQLITE_ROW) {
+        if (*n == cap) {
+            size_t nc = cap ? 2 * cap : 16;
+            int64_t *ni = realloc(*ids, nc * sizeof *ni);
+            if (ni == NULL) {
+                rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
+                break;
+            }
+            *ids = ni;
+            cap = nc;
+        }
+        (*ids)[(*n)++] = sqlite3_column_int64(s, 0);
+    }
+    if (rc == SOTTO_C_OK && r != SQLITE_DONE)
+        rc = dbfail(st, err, "read");
+    sqlite3_finalize(s);
+    if (rc != SOTTO_C_OK) {
+        free(*ids);
+        *ids = NULL;
+        *n = 0;
+    }
+    return rc;
+}
+
+sotto_cstatus sotto_cstore_held_get(sotto_cstore *st, int64_t id, sotto_cheld *out, char *err)
+{
+    sqlite3_stmt *s;
+    memset(out, 0, sizeof *out);
+    sotto_cstatus rc = prep(st, &s, "SELECT envelope, source, device, type, ct FROM held WHERE id = ?1;", err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    int r = sqlite3_step(s);
+    if (r == SQLITE_ROW) {
+        const char *e = (const char *)sqlite3_column_text(s, 0), *src = (const char *)sqlite3_column_text(s, 1);
+        sqlite3_int64 dev = sqlite3_column_int64(s, 2), type = sqlite3_column_int64(s, 3);
+        if (e == NULL || src == NULL || strlen(e) > SOTTO_PEER_MAX || strlen(src) > SOTTO_PEER_MAX || dev < 0 ||
+            dev > UINT32_MAX || type < 0 || type > UINT32_MAX) {
+            rc = sotto_cfail(err, SOTTO_C_STORE, "store: bad held envelope %lld", (long long)id);
+        } else {
+            out->id = id;
+            snprintf(out->envelope, sizeof out->envelope, "%s", e);
+            snprintf(out->source, sizeof out->source, "%s", src);
+            out->device = (uint32_t)dev;
+            out->type = (uint32_t)type;
+            rc = blob_copy(s, 4, &out->ct, &out->ct_len, err);
+        }
+    } else if (r == SQLITE_DONE) {
+        rc = sotto_cfail(err, SOTTO_C_NOT_FOUND, "no held envelope %lld", (long long)id);
+    } else {
+        rc = dbfail(st, err, "read");
+    }
+    sqlite3_finalize(s);
+    return rc;
+}
+
+sotto_cstatus sotto_cstore_held_delete(sotto_cstore *st, int64_t id, char *err)
+{
+    sqlite3_stmt *s;
+    sotto_cstatus rc = prep(st, &s, "DELETE FROM held WHERE id = ?1;", err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sqlite3_bind_int64(s, 1, id);
+    return run(st, s, err);
+}
+
+sotto_cstatus sotto_cstore_held_count(sotto_cstore *st, const char *source, int64_t *n, char *err)
+{
+    sqlite3_stmt *s;
+    *n = 0;
+    sotto_cstatus rc = prep(st, &s, "SELECT count(*) FROM held WHERE source = ?1;", err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sqlite3_bind_text(s, 1, source, -1, SQLITE_STATIC);
+    return count_query(st, s, n, err);
 }
 
 sotto_cstatus sotto_cstore_seen_check(sotto_cstore *st, const char *envelope, int *seen, char *err)

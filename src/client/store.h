@@ -24,7 +24,7 @@
 #define SOTTO_PEER_MAX           64      /* longest username we store */
 #define SOTTO_MSG_UID_BYTES      16      /* end-to-end message id */
 #define SOTTO_BLOB_MAX           (4u << 20) /* largest value we read back */
-#define SOTTO_STORE_SCHEMA       1       /* PRAGMA user_version */
+#define SOTTO_STORE_SCHEMA       2       /* PRAGMA user_version (1: no held table) */
 #define SOTTO_SEEN_KEEP_SECONDS  3456000 /* 40 days: longer than sottod keeps envelopes */
 
 /* Prekey kinds in the prekeys table. */
@@ -142,6 +142,32 @@ sotto_cstatus sotto_cstore_msg_set_state(sotto_cstore *st, int64_t id, int state
 typedef int (*sotto_cmsg_cb)(void *ctx, const sotto_cmsg *m);
 sotto_cstatus sotto_cstore_msg_each(sotto_cstore *st, const char *peer, int outgoing, int state,
                                     sotto_cmsg_cb cb, void *ctx, char *err);
+
+/* All session records with peer (every device). */
+sotto_cstatus sotto_cstore_session_delete_peer(sotto_cstore *st, const char *peer, char *err);
+
+/* Held envelopes: prekey messages from a peer whose identity key changed,
+ * kept as they came (Signal ciphertext, inside the encrypted store) until the
+ * user trusts the new key or not. */
+typedef struct sotto_cheld {
+    int64_t id;
+    char envelope[SOTTO_PEER_MAX + 1];  /* the server's envelope id */
+    char source[SOTTO_PEER_MAX + 1];    /* sender uuid */
+    uint32_t device;
+    uint32_t type;
+    uint8_t *ct;                        /* malloc'ed; free with sotto_cstore_free_blob(ct, ct_len) */
+    size_t ct_len;
+} sotto_cheld;
+/* Adds one (an envelope id already held is left as it is). */
+sotto_cstatus sotto_cstore_held_add(sotto_cstore *st, const char *envelope, const char *source,
+                                    uint32_t device, uint32_t type, const uint8_t *ct, size_t len,
+                                    char *err);
+/* The ids of source's held envelopes, oldest first; *ids malloc'ed (free()). */
+sotto_cstatus sotto_cstore_held_ids(sotto_cstore *st, const char *source, int64_t **ids, size_t *n,
+                                    char *err);
+sotto_cstatus sotto_cstore_held_get(sotto_cstore *st, int64_t id, sotto_cheld *out, char *err);
+sotto_cstatus sotto_cstore_held_delete(sotto_cstore *st, int64_t id, char *err);
+sotto_cstatus sotto_cstore_held_count(sotto_cstore *st, const char *source, int64_t *n, char *err);
 
 /* Envelope ids we already stored: the duplicate filter for redelivery. */
 sotto_cstatus sotto_cstore_seen_check(sotto_cstore *st, const char *envelope, int *seen, char *err);
