@@ -1,6 +1,7 @@
 /* sottod: TLS context and the self-signed certificate (see tls.h). */
 #define _GNU_SOURCE
 #include "tls.h"
+#include "tls_rec.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,6 +189,13 @@ SSL_CTX *sotto_tls_server_ctx(const char *cert_file, const char *key_file,
         SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1 ||
         SSL_CTX_check_private_key(ctx) != 1) {
         ossl_err(err, errlen, "loading the certificate and key");
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    /* Keeps the application traffic secrets for sotto_tls_rec_take (in
+     * memory only; nothing is ever written out). */
+    if (sotto_tls_rec_install(ctx) != 0) {
+        ossl_err(err, errlen, "installing the record-layer key capture");
         SSL_CTX_free(ctx);
         return NULL;
     }

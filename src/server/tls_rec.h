@@ -101,14 +101,14 @@ typedef struct sotto_tls_rec {
     sotto_tls_rec_dir rd;    /* client -> server on the server */
     sotto_tls_rec_dir wr;    /* server -> client on the server */
     uint8_t suite;           /* sotto_tls_suite */
-    uint8_t read_state;      /* SOTTO_TLS_REC_OPEN / _CLOSED / _FAILED */
+    uint8_t read_state;      /* SOTTO_TLS_REC_RD_OPEN / _CLOSED / _FAILED */
     uint8_t write_closed;    /* an alert was sealed: nothing more goes out */
     uint8_t key_update_due;  /* peer asked for our KeyUpdate; seal refuses data until sent */
 } sotto_tls_rec;
 
-#define SOTTO_TLS_REC_OPEN   0u
-#define SOTTO_TLS_REC_CLOSED 1u
-#define SOTTO_TLS_REC_FAILED 2u
+#define SOTTO_TLS_REC_RD_OPEN   0u
+#define SOTTO_TLS_REC_RD_CLOSED 1u
+#define SOTTO_TLS_REC_RD_FAILED 2u
 
 typedef enum sotto_tls_rec_result {
     SOTTO_TLS_REC_NEED_MORE = 0,  /* no whole record at buf yet; nothing consumed, nothing changed */
