@@ -34,9 +34,9 @@ static sotto_store_err check_submission(const sotto_store_submission *sub)
 
 /* ---- the batch's recipient map ----
  * Each recipient account's devices and queue counters are read once per
- * batch (one query), then kept in step in memory as envelopes are added: the
- * envelopes_in trigger adds the same amounts to the rows in this transaction,
- * so the map and the database agree until the batch ends. */
+ * batch (one query), then kept in step in memory as envelopes are added; at
+ * the end of the batch what was added goes to each device row in one update
+ * (add_counters), in the same transaction. */
 
 static sotto_store_err map_init(sotto_store *s)
 {
@@ -86,6 +86,8 @@ static sotto_store_err read_recipient(sotto_store *s, sotto_store_recipient *r)
         r->row[r->n] = sqlite3_column_int64(st, 1);
         r->queue_len[r->n] = sqlite3_column_int64(st, 2);
         r->queue_bytes[r->n] = sqlite3_column_int64(st, 3);
+        r->added_len[r->n] = 0;
+        r->added_bytes[r->n] = 0;
         r->n++;
     }
     if (e == SOTTO_STORE_OK && rc != SQLITE_DONE)
@@ -205,6 +207,8 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
         sub->seq[j] = (uint64_t)sqlite3_last_insert_rowid(s->db);
         r->queue_len[i] += 1;
         r->queue_bytes[i] += (int64_t)o->body_len;
+        r->added_len[i] += 1;
+        r->added_bytes[i] += (int64_t)o->body_len;
     }
     sub->timestamp = now_coarse;
     return SOTTO_STORE_OK;
@@ -244,29 +248,85 @@ static sotto_store_err check_ack(const sotto_store_ack_req *a)
     return SOTTO_STORE_OK;
 }
 
+/* Adds len envelopes of bytes ciphertext bytes (negative: removes) to a
+ * device's queue counters (table queues). The store keeps them itself, no
+ * trigger: every insert and delete of envelopes is in this file and calls
+ * this in the same transaction. */
+static sotto_store_err add_counters(sotto_store *s, int64_t device_row, int64_t len,
+                                    int64_t bytes)
+{
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_ADD, &st);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_bind_int64(st, 1, len);
+    sqlite3_bind_int64(st, 2, bytes);
+    sqlite3_bind_int64(st, 3, device_row);
+    int rc = sqlite3_step(st);
+    sotto_store_put(st);
+    return rc == SQLITE_DONE ? SOTTO_STORE_OK : sotto_store_db_err(rc);
+}
+
+/* Writes what the batch added to each recipient device's counters. */
+static sotto_store_err flush_counters(sotto_store *s, size_t used)
+{
+    for (size_t k = 0; k < used; k++) {
+        const sotto_store_recipient *r = &s->recipients[k];
+        for (size_t i = 0; i < r->n; i++) {
+            if (r->added_len[i] == 0)
+                continue;
+            sotto_store_err e = add_counters(s, r->row[i], r->added_len[i], r->added_bytes[i]);
+            if (e != SOTTO_STORE_OK)
+                return e;
+        }
+    }
+    return SOTTO_STORE_OK;
+}
+
 /* Deletes ids from one device's queue (only that device's envelopes), adding
  * how many went to *deleted. */
 static sotto_store_err delete_ids(sotto_store *s, int64_t device_row,
                                   const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID_BYTES], size_t n,
                                   size_t *deleted)
 {
-    sqlite3_stmt *del = NULL;
-    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_DELETE, &del);
-    if (e != SOTTO_STORE_OK)
-        return e;
-    for (size_t i = 0; i < n; i++) {
-        sqlite3_bind_blob(del, 1, ids[i], SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_STATIC);
-        sqlite3_bind_int64(del, 2, device_row);
-        int rc = sqlite3_step(del);
+    sqlite3_stmt *find = NULL, *del = NULL;
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_FIND, &find);
+    if (e == SOTTO_STORE_OK)
+        e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_DELETE, &del);
+    int64_t gone = 0, gone_bytes = 0;
+    for (size_t i = 0; i < n && e == SOTTO_STORE_OK; i++) {
+        sqlite3_bind_blob(find, 1, ids[i], SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_STATIC);
+        sqlite3_bind_int64(find, 2, device_row);
+        int rc = sqlite3_step(find);
+        int64_t seq = 0, bytes = 0;
+        if (rc == SQLITE_ROW) {
+            seq = sqlite3_column_int64(find, 0);
+            bytes = sqlite3_column_int64(find, 1);
+        }
+        sqlite3_reset(find);
+        if (rc == SQLITE_DONE)
+            continue; /* not (or no longer) in this device's queue */
+        if (rc != SQLITE_ROW) {
+            e = sotto_store_db_err(rc);
+            break;
+        }
+        sqlite3_bind_int64(del, 1, seq);
+        rc = sqlite3_step(del);
         sqlite3_reset(del);
         if (rc != SQLITE_DONE) {
-            sotto_store_put(del);
-            return sotto_store_db_err(rc);
+            e = sotto_store_db_err(rc);
+            break;
         }
-        *deleted += (size_t)sqlite3_changes(s->db);
+        gone++;
+        gone_bytes += bytes;
     }
+    sotto_store_put(find);
     sotto_store_put(del);
-    return SOTTO_STORE_OK;
+    if (e == SOTTO_STORE_OK && gone > 0)
+        e = add_counters(s, device_row, -gone, -gone_bytes);
+    if (e == SOTTO_STORE_OK)
+        *deleted += (size_t)gone;
+    return e;
 }
 
 /* Inside the batch transaction. Errors of this ack alone go to a->result;
@@ -359,6 +419,8 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
         }
     }
     sotto_store_put(insert);
+    if (e == SOTTO_STORE_OK && valid_subs > 0)
+        e = flush_counters(s, used);
     /* Acks name envelopes that were delivered, so committed before this
      * transaction began: their place after the inserts changes nothing. */
     for (size_t i = 0; i < n_acks && e == SOTTO_STORE_OK; i++)
@@ -564,42 +626,90 @@ sotto_store_err sotto_store_queue_total(sotto_store *s, uint64_t *count)
     return e;
 }
 
+typedef struct {
+    int64_t device_row;
+    int64_t bytes;
+} expired;
+
+static int expired_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const expired *)a)->device_row, y = ((const expired *)b)->device_row;
+    return (x > y) - (x < y);
+}
+
+/* One chunk inside a write transaction: deletes up to
+ * SOTTO_STORE_EXPIRE_CHUNK expired envelopes and takes them off their
+ * devices' counters (one update per device). */
+static sotto_store_err expire_chunk(sotto_store *s, int64_t cutoff, expired *gone, size_t *n)
+{
+    *n = 0;
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_EXPIRE, &st);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_bind_int64(st, 1, cutoff);
+    sqlite3_bind_int64(st, 2, SOTTO_STORE_EXPIRE_CHUNK);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) { /* RETURNING device, length(body) */
+        if (*n == SOTTO_STORE_EXPIRE_CHUNK) {
+            e = SOTTO_STORE_ERR_DB;
+            break;
+        }
+        gone[*n].device_row = sqlite3_column_int64(st, 0);
+        gone[*n].bytes = sqlite3_column_int64(st, 1);
+        (*n)++;
+    }
+    if (e == SOTTO_STORE_OK && rc != SQLITE_DONE)
+        e = sotto_store_db_err(rc);
+    sotto_store_put(st);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    qsort(gone, *n, sizeof *gone, expired_cmp);
+    for (size_t i = 0; i < *n && e == SOTTO_STORE_OK;) {
+        int64_t len = 0, bytes = 0;
+        size_t j = i;
+        for (; j < *n && gone[j].device_row == gone[i].device_row; j++) {
+            len++;
+            bytes += gone[j].bytes;
+        }
+        e = add_counters(s, gone[i].device_row, -len, -bytes);
+        i = j;
+    }
+    return e;
+}
+
 sotto_store_err sotto_store_expire(sotto_store *s, uint64_t *deleted)
 {
     if (deleted != NULL)
         *deleted = 0;
     if (s == NULL)
         return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    expired *gone = malloc(SOTTO_STORE_EXPIRE_CHUNK * sizeof *gone);
+    if (gone == NULL)
+        return SOTTO_STORE_ERR_NO_MEMORY;
     /* Kept times are rounded down, so an envelope goes between
      * SOTTO_STORE_EXPIRY_SECONDS and that plus one granularity after it came. */
     int64_t cutoff = sotto_store_now(s) - SOTTO_STORE_EXPIRY_SECONDS;
     uint64_t total = 0;
+    sotto_store_err e;
     for (;;) {
         /* Only deletes: synchronous=NORMAL; an expiry lost to a power cut
          * is simply done again by the next sweep. */
-        sotto_store_err e = sotto_store_begin_write_acks(s);
-        if (e != SOTTO_STORE_OK)
-            return e;
-        sqlite3_stmt *st = NULL;
-        if ((e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_EXPIRE, &st)) != SOTTO_STORE_OK) {
+        if ((e = sotto_store_begin_write_acks(s)) != SOTTO_STORE_OK)
+            break;
+        size_t n = 0;
+        if ((e = expire_chunk(s, cutoff, gone, &n)) != SOTTO_STORE_OK) {
             sotto_store_rollback(s);
-            return e;
+            break;
         }
-        sqlite3_bind_int64(st, 1, cutoff);
-        sqlite3_bind_int64(st, 2, SOTTO_STORE_EXPIRE_CHUNK);
-        int rc = sqlite3_step(st);
-        sotto_store_put(st);
-        if (rc != SQLITE_DONE) {
-            sotto_store_rollback(s);
-            return sotto_store_db_err(rc);
-        }
-        int changes = sqlite3_changes(s->db);
         if ((e = sotto_store_commit(s)) != SOTTO_STORE_OK)
-            return e;
-        total += (uint64_t)changes;
+            break;
+        total += n;
         if (deleted != NULL)
             *deleted = total;
-        if (changes < SOTTO_STORE_EXPIRE_CHUNK)
-            return SOTTO_STORE_OK;
+        if (n < SOTTO_STORE_EXPIRE_CHUNK)
+            break;
     }
+    free(gone);
+    return e;
 }

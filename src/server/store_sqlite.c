@@ -146,6 +146,24 @@ static const char *const migrations[] = {
     "CREATE TRIGGER envelopes_out AFTER DELETE ON envelopes BEGIN"
     "  UPDATE devices SET queue_len = queue_len - 1,"
     "    queue_bytes = queue_bytes - length(OLD.body) WHERE id = OLD.device; END;",
+    /* 2 -> 3: the queue counters move to their own narrow table, kept by
+     * the store itself once per device per transaction (store_queue.c)
+     * instead of by triggers that rewrote the device row (with its 1.6 KB
+     * Kyber key) for every envelope in and out. Every insert and delete of
+     * envelopes is in store_queue.c; removing a device takes its counters
+     * with it (cascade). */
+    "DROP TRIGGER envelopes_in;"
+    "DROP TRIGGER envelopes_out;"
+    "CREATE TABLE queues ("
+    "  device INTEGER PRIMARY KEY REFERENCES devices(id) ON DELETE CASCADE,"
+    "  len INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL"
+    ");"
+    "INSERT INTO queues (device, len, bytes)"
+    "  SELECT d.id, count(e.seq), coalesce(sum(length(e.body)), 0)"
+    "  FROM devices d JOIN envelopes e ON e.device = d.id GROUP BY d.id;"
+    "ALTER TABLE devices DROP COLUMN queue_len;"
+    "ALTER TABLE devices DROP COLUMN queue_bytes;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == SOTTO_STORE_SCHEMA_VERSION,
                "one migration step per schema version");
@@ -221,20 +239,27 @@ static const char *const statements[] = {
         " WHERE a.uuid = ?1 AND (?2 = 0 OR d.device_id = ?2) ORDER BY d.device_id",
     /* queues (store_queue.c) */
     [SOTTO_SQL_QUEUE_DEVICES] =
-        "SELECT d.device_id, d.id, d.queue_len, d.queue_bytes FROM accounts a"
-        " JOIN devices d ON d.account = a.id WHERE a.uuid = ?1 ORDER BY d.device_id",
+        "SELECT d.device_id, d.id, coalesce(q.len, 0), coalesce(q.bytes, 0) FROM accounts a"
+        " JOIN devices d ON d.account = a.id LEFT JOIN queues q ON q.device = d.id"
+        " WHERE a.uuid = ?1 ORDER BY d.device_id",
     [SOTTO_SQL_QUEUE_INSERT] =
         "INSERT INTO envelopes (device, envelope_id, created, type, sender_uuid,"
         " sender_device, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    [SOTTO_SQL_QUEUE_DELETE] = "DELETE FROM envelopes WHERE envelope_id = ?1 AND device = ?2",
+    [SOTTO_SQL_QUEUE_ADD] =
+        "INSERT INTO queues (device, len, bytes) VALUES (?3, ?1, ?2) ON CONFLICT (device)"
+        " DO UPDATE SET len = len + excluded.len, bytes = bytes + excluded.bytes",
+    /* Two steps rather than DELETE ... RETURNING, which costs more here. */
+    [SOTTO_SQL_QUEUE_FIND] =
+        "SELECT seq, length(body) FROM envelopes WHERE envelope_id = ?1 AND device = ?2",
+    [SOTTO_SQL_QUEUE_DELETE] = "DELETE FROM envelopes WHERE seq = ?1",
     [SOTTO_SQL_QUEUE_FETCH] =
         "SELECT seq, envelope_id, created, type, sender_uuid, sender_device, body"
         " FROM envelopes WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
-    [SOTTO_SQL_QUEUE_LENGTH] = "SELECT queue_len, queue_bytes FROM devices WHERE id = ?1",
-    [SOTTO_SQL_QUEUE_TOTAL] = "SELECT coalesce(sum(queue_len), 0) FROM devices",
+    [SOTTO_SQL_QUEUE_LENGTH] = "SELECT coalesce((SELECT len FROM queues WHERE device = ?1), 0)",
+    [SOTTO_SQL_QUEUE_TOTAL] = "SELECT coalesce(sum(len), 0) FROM queues",
     [SOTTO_SQL_QUEUE_EXPIRE] =
         "DELETE FROM envelopes WHERE seq IN (SELECT seq FROM envelopes"
-        " WHERE created < ?1 ORDER BY created LIMIT ?2)",
+        " WHERE created < ?1 ORDER BY created LIMIT ?2) RETURNING device, length(body)",
 };
 _Static_assert(sizeof statements / sizeof statements[0] == SOTTO_SQL_COUNT_,
                "every sotto_store_sql needs its SQL");

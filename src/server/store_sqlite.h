@@ -65,6 +65,8 @@ typedef enum sotto_store_sql {
     /* queues */
     SOTTO_SQL_QUEUE_DEVICES,
     SOTTO_SQL_QUEUE_INSERT,
+    SOTTO_SQL_QUEUE_ADD,
+    SOTTO_SQL_QUEUE_FIND,
     SOTTO_SQL_QUEUE_DELETE,
     SOTTO_SQL_QUEUE_FETCH,
     SOTTO_SQL_QUEUE_LENGTH,
@@ -83,6 +85,8 @@ typedef struct sotto_store_recipient {
     int64_t row[SOTTO_STORE_MAX_DEVICES];
     int64_t queue_len[SOTTO_STORE_MAX_DEVICES];   /* as in the transaction so far */
     int64_t queue_bytes[SOTTO_STORE_MAX_DEVICES];
+    int64_t added_len[SOTTO_STORE_MAX_DEVICES];   /* by this batch: written at its end */
+    int64_t added_bytes[SOTTO_STORE_MAX_DEVICES];
 } sotto_store_recipient;
 
 /* Hash slots of the per-batch recipient map: a power of two, at least twice
