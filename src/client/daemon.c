@@ -159,6 +159,8 @@ static char *rpc_safety(sotto_client *c, json_t *id, json_t *params)
     char err[SOTTO_CERR_LEN];
     if (!json_is_string(u))
         return reply(id, NULL, -32602, "username: a username", SOTTO_C_USAGE);
+    if (c == NULL)
+        return reply(id, NULL, -32603, "internal error", SOTTO_C_FAILURE);
     sotto_safety s;
     sotto_cstatus rc = sotto_client_safety(c, json_string_value(u), &s, err);
     if (rc != SOTTO_C_OK)
@@ -180,6 +182,8 @@ static char *rpc_trust(sotto_client *c, daemon_ctx *d, json_t *id, json_t *param
     int by_number = json_is_string(num), by_accept = json_is_true(acc);
     if ((num != NULL && !by_number) || (acc != NULL && !json_is_boolean(acc)) || by_number == by_accept)
         return reply(id, NULL, -32602, "give safetyNumber (60 digits) or acceptNewKey: true", SOTTO_C_USAGE);
+    if (c == NULL)
+        return reply(id, NULL, -32603, "internal error", SOTTO_C_FAILURE);
     sotto_trust_result r;
     sotto_cstatus rc = sotto_client_trust(c, json_string_value(u), by_number ? json_string_value(num) : NULL,
                                           d != NULL ? notify : NULL, d, &r, err);
@@ -213,16 +217,16 @@ static char *rpc_dispatch(sotto_client *c, daemon_ctx *d, const char *line, size
                strcmp(method, "trust") == 0) {
         if (!json_is_object(params))
             out = reply(id, NULL, -32602, "params: an object", SOTTO_C_USAGE);
+        else if (strcmp(method, "safety") == 0)
+            out = rpc_safety(c, id, params);
+        else if (strcmp(method, "trust") == 0)
+            out = rpc_trust(c, d, id, params);
         else if (c == NULL)
             out = reply(id, NULL, -32603, "internal error", SOTTO_C_FAILURE);
         else if (strcmp(method, "send") == 0)
             out = rpc_send(c, id, params);
-        else if (strcmp(method, "history") == 0)
-            out = rpc_history(c, id, params);
-        else if (strcmp(method, "safety") == 0)
-            out = rpc_safety(c, id, params);
         else
-            out = rpc_trust(c, d, id, params);
+            out = rpc_history(c, id, params);
     } else {
         out = reply(id, NULL, -32601, "method not found", 0);
     }

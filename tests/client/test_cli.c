@@ -91,6 +91,47 @@ static void test_receive_history_daemon(void **state)
     assert_int_equal(c.cmd, SOTTO_CMD_DAEMON);
 }
 
+static void test_safety_trust(void **state)
+{
+    (void)state;
+    sotto_cli c;
+    const char *sa[] = {"sotto", "safety", "bob"};
+    assert_int_equal(parse(&c, ARGC(sa), sa), SOTTO_C_OK);
+    assert_int_equal(c.cmd, SOTTO_CMD_SAFETY);
+    assert_string_equal(c.peer, "bob");
+    assert_int_equal(c.json, 0);
+    const char *sj[] = {"sotto", "safety", "--json", "bob"};
+    assert_int_equal(parse(&c, ARGC(sj), sj), SOTTO_C_OK);
+    assert_int_equal(c.json, 1);
+    const char *s0[] = {"sotto", "safety"};
+    assert_int_equal(parse(&c, ARGC(s0), s0), SOTTO_C_USAGE);
+    const char *s2[] = {"sotto", "safety", "bob", "carol"};
+    assert_int_equal(parse(&c, ARGC(s2), s2), SOTTO_C_USAGE);
+    const char *sn[] = {"sotto", "safety", "--accept-new-key", "bob"};
+    assert_int_equal(parse(&c, ARGC(sn), sn), SOTTO_C_USAGE);
+
+    const char *tn[] = {"sotto", "trust", "bob", "--safety-number", "12345 67890"};
+    assert_int_equal(parse(&c, ARGC(tn), tn), SOTTO_C_OK);
+    assert_int_equal(c.cmd, SOTTO_CMD_TRUST);
+    assert_string_equal(c.safety_number, "12345 67890");
+    assert_int_equal(c.accept_new_key, 0);
+    const char *ta[] = {"sotto", "trust", "--accept-new-key", "bob"};
+    assert_int_equal(parse(&c, ARGC(ta), ta), SOTTO_C_OK);
+    assert_int_equal(c.accept_new_key, 1);
+    assert_null(c.safety_number);
+    const char *tnone[] = {"sotto", "trust", "bob"};
+    assert_int_equal(parse(&c, ARGC(tnone), tnone), SOTTO_C_USAGE);
+    const char *tboth[] = {"sotto", "trust", "bob", "--accept-new-key", "--safety-number", "1"};
+    assert_int_equal(parse(&c, ARGC(tboth), tboth), SOTTO_C_USAGE);
+    const char *tjson[] = {"sotto", "trust", "--json", "--accept-new-key", "bob"};
+    assert_int_equal(parse(&c, ARGC(tjson), tjson), SOTTO_C_USAGE);
+    const char *th[] = {"sotto", "trust", "--help"};
+    assert_int_equal(parse(&c, ARGC(th), th), SOTTO_C_OK);
+    assert_int_equal(c.help, 1);
+    assert_int_equal(c.cmd, SOTTO_CMD_TRUST);
+    assert_string_equal(sotto_cli_cmd_name(SOTTO_CMD_SAFETY), "safety");
+}
+
 static void test_help_and_errors(void **state)
 {
     (void)state;
@@ -136,6 +177,7 @@ int main(void)
         cmocka_unit_test(test_register),
         cmocka_unit_test(test_send),
         cmocka_unit_test(test_receive_history_daemon),
+        cmocka_unit_test(test_safety_trust),
         cmocka_unit_test(test_help_and_errors),
         cmocka_unit_test(test_pin),
     };

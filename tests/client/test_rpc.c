@@ -52,6 +52,33 @@ static void test_errors(void **state)
     assert_int_equal(error_code(j), -32602);
     assert_string_equal(json_string_value(json_object_get(j, "id")), "x");
     json_decref(j);
+    /* safety and trust: a username, and exactly one of safetyNumber and acceptNewKey. */
+    static const char *const bad[] = {
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"safety\",\"params\":{}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"safety\",\"params\":{\"username\":5}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"trust\",\"params\":{\"username\":\"bob\"}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"trust\",\"params\":{\"username\":\"bob\","
+        "\"acceptNewKey\":false}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"trust\",\"params\":{\"username\":\"bob\","
+        "\"acceptNewKey\":\"yes\"}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"trust\",\"params\":{\"username\":\"bob\","
+        "\"acceptNewKey\":true,\"safetyNumber\":\"1\"}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"trust\",\"params\":{\"username\":\"bob\","
+        "\"safetyNumber\":12}}",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"trust\",\"params\":[\"bob\"]}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        j = call(bad[i]);
+        assert_int_equal(error_code(j), -32602);
+        assert_int_equal(json_integer_value(json_object_get(json_object_get(json_object_get(j, "error"), "data"),
+                                                            "code")), 2);
+        json_decref(j);
+    }
+    /* Well-formed: past the parameter checks (no store here). */
+    j = call("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"trust\",\"params\":{\"username\":\"bob\","
+             "\"acceptNewKey\":true}}");
+    assert_int_equal(error_code(j), -32603);
+    json_decref(j);
     /* A duplicate key is not accepted. */
     j = call("{\"jsonrpc\":\"2.0\",\"id\":1,\"id\":2,\"method\":\"version\"}");
     assert_int_equal(error_code(j), -32700);

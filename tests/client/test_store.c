@@ -172,6 +172,68 @@ static void test_newer_schema(void **state)
     free(d);
 }
 
+/* A schema 1 store (before the held table) is upgraded in place; held
+ * envelopes round-trip and survive a reopen. */
+static void test_schema_upgrade_and_held(void **state)
+{
+    (void)state;
+    char *d = mkdir_tmp();
+    char err[SOTTO_CERR_LEN];
+    sotto_store_secret sec;
+    pass_secret(&sec, "pw");
+    sotto_cstore *st;
+    assert_int_equal(sotto_cstore_open(&st, d, &sec, 1, err), SOTTO_C_OK);
+    sotto_cstore_close(st);
+    char p[SOTTO_PATH_MAX];
+    assert_int_equal(sotto_cstore_path(p, d, SOTTO_STORE_DB_NAME, err), SOTTO_C_OK);
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_key(db, "pw", 2), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE held; PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    assert_int_equal(sotto_cstore_open(&st, d, &sec, 0, err), SOTTO_C_OK);
+    const uint8_t ct[] = {3, 1, 2, 3};
+    assert_int_equal(sotto_cstore_held_add(st, "e1", "u1", 2, 3, ct, sizeof ct, err), SOTTO_C_OK);
+    assert_int_equal(sotto_cstore_held_add(st, "e2", "u1", 1, 3, ct, 2, err), SOTTO_C_OK);
+    assert_int_equal(sotto_cstore_held_add(st, "e1", "u1", 2, 3, ct, 1, err), SOTTO_C_OK); /* kept as first */
+    assert_int_equal(sotto_cstore_held_add(st, "e3", "u2", 1, 3, ct, 1, err), SOTTO_C_OK);
+    assert_int_equal(sotto_cstore_held_add(st, "e4", "u2", 1, 3, ct, 0, err), SOTTO_C_USAGE);
+    sotto_cstore_close(st);
+    assert_int_equal(sotto_cstore_open(&st, d, &sec, 0, err), SOTTO_C_OK);
+    int64_t *ids, n;
+    size_t k;
+    assert_int_equal(sotto_cstore_held_ids(st, "u1", &ids, &k, err), SOTTO_C_OK);
+    assert_int_equal(k, 2);
+    sotto_cheld h;
+    assert_int_equal(sotto_cstore_held_get(st, ids[0], &h, err), SOTTO_C_OK);
+    assert_string_equal(h.envelope, "e1");
+    assert_string_equal(h.source, "u1");
+    assert_int_equal(h.device, 2);
+    assert_int_equal(h.type, 3);
+    assert_int_equal(h.ct_len, sizeof ct);
+    assert_memory_equal(h.ct, ct, sizeof ct);
+    sotto_cstore_free_blob(h.ct, h.ct_len);
+    assert_int_equal(sotto_cstore_held_delete(st, ids[0], err), SOTTO_C_OK);
+    assert_int_equal(sotto_cstore_held_get(st, ids[0], &h, err), SOTTO_C_NOT_FOUND);
+    free(ids);
+    assert_int_equal(sotto_cstore_held_count(st, "u1", &n, err), SOTTO_C_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(sotto_cstore_held_count(st, "u2", &n, err), SOTTO_C_OK);
+    assert_int_equal(n, 1);
+    sotto_cstore_close(st);
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_key(db, "pw", 2), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA user_version;", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), SOTTO_STORE_SCHEMA);
+    sqlite3_finalize(q);
+    sqlite3_close(db);
+    sotto_store_secret_wipe(&sec);
+    rm_tree(d);
+    free(d);
+}
+
 static void test_missing_store(void **state)
 {
     (void)state;
@@ -366,6 +428,7 @@ int main(void)
         cmocka_unit_test(test_encrypted_at_rest),
         cmocka_unit_test(test_missing_store),
         cmocka_unit_test(test_newer_schema),
+        cmocka_unit_test(test_schema_upgrade_and_held),
         cmocka_unit_test(test_lock),
         cmocka_unit_test(test_keyfile),
         cmocka_unit_test(test_messages_sessions),
