@@ -12,8 +12,8 @@
  * same Argon2id as a wrong secret, so timing does not tell which exist.
  * tests/server/test_store_accounts.c checks it matches the parameters. */
 static const char dummy_hash[crypto_pwhash_STRBYTES] =
-    "$argon2id$v=19$m=65536,t=2,p=1$Sl0pqXbzXWsgel8wUYpu9Q$"
-    "cyWArvWSwjjrXpkl/JldjMwE6fsXOMCqWZRMsbrjy/8";
+    "$argon2id$v=19$m=1024,t=2,p=1$4ml9vixV4afwo1mXTD7LRw$"
+    "WtustLlaINZsRKr46jtnTbjQJYvIKGkJQOZYnfRX9Ps";
 
 const char *sotto_store_dummy_hash(void)
 {

@@ -165,6 +165,10 @@ static void test_register_and_unique(void **state)
     /* Argument checks: bad secret length, registration id, key types. */
     assert_int_equal(sotto_store_create_account(f->s, b, "bob", secret, 15, 5, k.identity, &p),
                      SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(sotto_store_create_account(f->s, b, "bob", secret,
+                                                SOTTO_STORE_SECRET_MIN_BYTES - 1, 5, k.identity,
+                                                &p),
+                     SOTTO_STORE_ERR_INVALID_ARGUMENT);
     assert_int_equal(sotto_store_create_account(f->s, b, "bob", secret, 32, 0, k.identity, &p),
                      SOTTO_STORE_ERR_INVALID_ARGUMENT);
     assert_int_equal(sotto_store_create_account(f->s, b, "bob", secret, 32,
@@ -276,6 +280,201 @@ static void test_dummy_hash(void **state)
     assert_true(strncmp(h, "$argon2id$", 10) == 0);
     uint8_t secret[32] = {0};
     assert_int_not_equal(crypto_pwhash_str_verify(h, (const char *)secret, sizeof secret), 0);
+}
+
+/* The client's secret (src/client/client.c: base64 of 32 random bytes, 44
+ * characters) is accepted; anything under SOTTO_STORE_SECRET_MIN_BYTES is
+ * not, for registration, new devices and login alike. */
+static void test_secret_length(void **state)
+{
+    fx *f = *state;
+    assert_true(SOTTO_STORE_SECRET_MIN_BYTES <= 32);
+    uint8_t raw[32];
+    randombytes_buf(raw, sizeof raw);
+    char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
+    sodium_bin2base64(b64, sizeof b64, raw, sizeof raw, sodium_base64_VARIANT_ORIGINAL);
+    assert_int_equal(strlen(b64), 44);
+    tkeys k;
+    tkeys_make(&k, 0, 0, 1);
+    sotto_store_prekeys p = tkeys_all(&k);
+    uint8_t a[16];
+    assert_int_equal(sotto_store_create_account(f->s, a, "heidi", (const uint8_t *)b64, 44, 9,
+                                                k.identity, &p),
+                     SOTTO_STORE_OK);
+    assert_int_equal(sotto_store_authenticate(f->s, a, 1, (const uint8_t *)b64, 44),
+                     SOTTO_STORE_OK);
+    const size_t short_len = SOTTO_STORE_SECRET_MIN_BYTES - 1;
+    /* Too short: refused before any Argon2id, whatever the bytes are. */
+    assert_int_equal(sotto_store_authenticate(f->s, a, 1, (const uint8_t *)b64, short_len),
+                     SOTTO_STORE_ERR_AUTH);
+    uint32_t id = 99;
+    assert_int_equal(sotto_store_add_device(f->s, a, (const uint8_t *)b64, short_len, 9, &p, &id),
+                     SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(id, 0);
+    assert_int_equal(sotto_store_add_device(f->s, a, (const uint8_t *)b64, 32, 9, &p, &id),
+                     SOTTO_STORE_OK);
+    assert_int_equal(id, 2);
+    uint8_t b[16];
+    assert_int_equal(sotto_store_create_account(f->s, b, "ivan", (const uint8_t *)b64, short_len,
+                                                9, k.identity, &p),
+                     SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    tkeys_free(&k);
+}
+
+static void set_device_hash(const char *dir, const char *hash)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/sottod.db", dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "UPDATE devices SET secret_hash = ?1", -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+    sqlite3_finalize(st);
+    sqlite3_close(db);
+}
+
+static void get_device_hash(sotto_store *s, char out[crypto_pwhash_STRBYTES])
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(s->db, "SELECT secret_hash FROM devices", -1, &st, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    snprintf(out, crypto_pwhash_STRBYTES, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_finalize(st);
+}
+
+/* A hash made with other parameters (the old 64 MiB "interactive" ones, or
+ * weaker ones) is replaced by one with today's on the next good login; a
+ * wrong secret changes nothing. */
+static void test_rehash_both_ways(void **state)
+{
+    fx *f = *state;
+    uint8_t a[16], secret[32];
+    tcreate(f->s, "judy", 0, 0, a);
+    tsecret(secret, "judy");
+    static const struct {
+        unsigned long long ops;
+        size_t mem;
+    } old[] = {
+        {crypto_pwhash_OPSLIMIT_INTERACTIVE, crypto_pwhash_MEMLIMIT_INTERACTIVE}, /* down */
+        {1, 64 * 1024},                                                           /* up */
+    };
+    for (size_t i = 0; i < sizeof old / sizeof old[0]; i++) {
+        char h[crypto_pwhash_STRBYTES], now[crypto_pwhash_STRBYTES];
+        assert_int_equal(crypto_pwhash_str_alg(h, (const char *)secret, sizeof secret,
+                                               old[i].ops, old[i].mem,
+                                               crypto_pwhash_ALG_ARGON2ID13), 0);
+        set_device_hash(f->dir, h);
+        uint8_t bad[32];
+        memcpy(bad, secret, sizeof bad);
+        bad[0] ^= 1;
+        assert_int_equal(sotto_store_authenticate(f->s, a, 1, bad, sizeof bad),
+                         SOTTO_STORE_ERR_AUTH);
+        get_device_hash(f->s, now);
+        assert_string_equal(now, h);
+        assert_int_equal(sotto_store_authenticate(f->s, a, 1, secret, sizeof secret),
+                         SOTTO_STORE_OK);
+        get_device_hash(f->s, now);
+        assert_string_not_equal(now, h);
+        assert_int_equal(crypto_pwhash_str_needs_rehash(now, SOTTO_STORE_PWHASH_OPSLIMIT,
+                                                        SOTTO_STORE_PWHASH_MEMLIMIT), 0);
+        assert_int_equal(sotto_store_authenticate(f->s, a, 1, secret, sizeof secret),
+                         SOTTO_STORE_OK);
+    }
+    assert_int_equal(sotto_store_stmts_busy(f->s), 0);
+}
+
+/* Retry-safe registration (store.h): a second create_account for a taken
+ * name with device 1's secret and the same identity key answers with the
+ * existing account and stores the new bundle keys; any other secret or
+ * identity key is "taken" and changes nothing. */
+static void test_register_retry(void **state)
+{
+    fx *f = *state;
+    tkeys k1, k2;
+    tkeys_make(&k1, 2, 2, 10);
+    tkeys_make(&k2, 0, 0, 500);
+    memcpy(k2.identity, k1.identity, sizeof k2.identity);
+    sotto_store_prekeys p1 = tkeys_all(&k1), p2 = tkeys_all(&k2);
+    uint8_t secret[32], other[32];
+    tsecret(secret, "mallory-1");
+    tsecret(other, "mallory-2");
+    uint8_t a[16], b[16];
+    assert_int_equal(sotto_store_create_account(f->s, a, "kim", secret, 32, 11, k1.identity, &p1),
+                     SOTTO_STORE_OK);
+
+    /* The answer was lost: the same call again (new signed prekey and
+     * last-resort key, another registration id). */
+    memset(b, 0xee, sizeof b);
+    assert_int_equal(sotto_store_create_account(f->s, b, "KIM", secret, 32, 12, k1.identity, &p2),
+                     SOTTO_STORE_OK);
+    assert_memory_equal(a, b, 16);
+    sotto_store_device d[SOTTO_STORE_MAX_DEVICES];
+    size_t n = 0;
+    assert_int_equal(sotto_store_list_devices(f->s, a, d, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(d[0].registration_id, 12);
+    uint32_t ec = 0, kem = 0;
+    assert_int_equal(sotto_store_key_counts(f->s, a, 1, &ec, &kem), SOTTO_STORE_OK);
+    assert_int_equal(ec, 2); /* the first call's one-time keys are still there */
+    assert_int_equal(kem, 2);
+    sotto_store_bundle bundle[SOTTO_STORE_MAX_DEVICES];
+    assert_int_equal(sotto_store_fetch_bundles(f->s, a, 1, bundle, &n), SOTTO_STORE_OK);
+    assert_int_equal(bundle[0].signed_prekey.id, k2.spk.id);
+    assert_memory_equal(bundle[0].signed_prekey.key, k2.spk.key, SOTTO_STORE_EC_KEY_BYTES);
+    assert_int_equal(bundle[0].registration_id, 12);
+    /* The last-resort key is the new one (take both one-time Kyber keys). */
+    assert_int_equal(sotto_store_fetch_bundles(f->s, a, 1, bundle, &n), SOTTO_STORE_OK);
+    assert_int_equal(sotto_store_fetch_bundles(f->s, a, 1, bundle, &n), SOTTO_STORE_OK);
+    assert_int_equal(bundle[0].kem_is_last_resort, 1);
+    assert_int_equal(bundle[0].kem.id, k2.lrk.id);
+    assert_memory_equal(bundle[0].kem.key, k2.lrk.key, SOTTO_STORE_KEM_KEY_BYTES);
+    assert_int_equal(sotto_store_authenticate(f->s, a, 1, secret, 32), SOTTO_STORE_OK);
+
+    /* Another secret: taken, nothing changed. */
+    tkeys k3;
+    tkeys_make(&k3, 0, 0, 900);
+    memcpy(k3.identity, k1.identity, sizeof k3.identity);
+    sotto_store_prekeys p3 = tkeys_all(&k3);
+    uint8_t zero[16] = {0};
+    assert_int_equal(sotto_store_create_account(f->s, b, "kim", other, 32, 13, k1.identity, &p3),
+                     SOTTO_STORE_ERR_USERNAME_TAKEN);
+    assert_memory_equal(b, zero, 16);
+    /* The same secret with another identity key: taken. */
+    tkeys_make(&k3, 0, 0, 900);
+    p3 = tkeys_all(&k3);
+    assert_int_equal(sotto_store_create_account(f->s, b, "kim", secret, 32, 13, k3.identity, &p3),
+                     SOTTO_STORE_ERR_USERNAME_TAKEN);
+    assert_memory_equal(b, zero, 16);
+    /* A second device's secret does not count: only device 1's. */
+    tkeys kd;
+    tkeys_make(&kd, 0, 0, 1);
+    sotto_store_prekeys pd = tkeys_all(&kd);
+    uint32_t dev = 0;
+    assert_int_equal(sotto_store_add_device(f->s, a, other, 32, 7, &pd, &dev), SOTTO_STORE_OK);
+    assert_int_equal(sotto_store_create_account(f->s, b, "kim", other, 32, 13, k1.identity, &p3),
+                     SOTTO_STORE_ERR_USERNAME_TAKEN);
+    assert_int_equal(sotto_store_list_devices(f->s, a, d, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(d[0].registration_id, 12);
+    assert_int_equal(sotto_store_fetch_bundles(f->s, a, 1, bundle, &n), SOTTO_STORE_OK);
+    assert_int_equal(bundle[0].signed_prekey.id, k2.spk.id);
+    /* A bad key in the retry is refused like any registration. */
+    sotto_store_prekeys bad = p2;
+    bad.last_resort = NULL;
+    assert_int_equal(sotto_store_create_account(f->s, b, "kim", secret, 32, 12, k1.identity, &bad),
+                     SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    sotto_store_account acct;
+    assert_int_equal(sotto_store_get_account(f->s, a, &acct), SOTTO_STORE_OK);
+    assert_memory_equal(acct.identity_key, k1.identity, SOTTO_STORE_EC_KEY_BYTES);
+    assert_int_equal(sotto_store_stmts_busy(f->s), 0);
+    tkeys_free(&k1);
+    tkeys_free(&k2);
+    tkeys_free(&k3);
+    tkeys_free(&kd);
 }
 
 static void test_devices(void **state)
@@ -502,6 +701,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_device_ids_run_out, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_and_delete, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_and_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_secret_length, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rehash_both_ways, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_retry, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,8 @@
 #include <sqlite3.h>
 #include <sys/wait.h>
 
+#include "store_sqlite.h" /* statement cache, synchronous mode */
+
 typedef struct {
     char *dir;
     sotto_store *s;
@@ -901,6 +903,211 @@ static void test_write_batch_multi_device_acks(void **state)
     assert_int_equal(qcount(f->s, f->alice, 3), 3);
 }
 
+/* A queue read that fails in the middle of its rows (a corrupt row) leaves
+ * no statement stepping and no transaction open; the next calls work. */
+static void test_statements_reset_on_error(void **state)
+{
+    fx *f = *state;
+    static const uint8_t body[] = "b";
+    sotto_store_outgoing o = {.device_id = 1, .type = 1, .body = body, .body_len = 1};
+    for (int i = 0; i < 3; i++) {
+        sotto_store_submission sub = sub_from(f->alice, 1, f->bob, &o, 1);
+        assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+        assert_int_equal(sub.result, SOTTO_STORE_OK);
+    }
+    /* The second envelope's body is made empty (never stored so). */
+    db_exec(f->dir, "UPDATE envelopes SET body = x'' WHERE seq ="
+                    " (SELECT seq FROM envelopes ORDER BY seq LIMIT 1 OFFSET 1)");
+    sotto_store_envelope *e = (sotto_store_envelope *)1;
+    size_t n = 99;
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 10, &e, &n), SOTTO_STORE_ERR_DB);
+    assert_null(e);
+    assert_int_equal(n, 0);
+    assert_int_equal(sotto_store_stmts_busy(f->s), 0);
+    assert_int_equal(sqlite3_get_autocommit(f->s->db), 1);
+    /* Nothing holds a read snapshot: a full checkpoint from another
+     * connection completes and empties the WAL. */
+    char path[512];
+    snprintf(path, sizeof path, "%s/sottod.db", f->dir);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    int log = -1, done = -1;
+    assert_int_equal(sqlite3_wal_checkpoint_v2(db, NULL, SQLITE_CHECKPOINT_TRUNCATE, &log, &done),
+                     SQLITE_OK);
+    sqlite3_close(db);
+    /* A page that stops before the bad row still reads. */
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 1, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 1);
+    sotto_store_envelopes_free(e, n);
+    assert_int_equal(sotto_store_stmts_busy(f->s), 0);
+
+    /* Taking a statement that is still stepping is refused (nested use),
+     * and the rollback that ends the call resets it. */
+    assert_int_equal(sotto_store_begin_read(f->s), SOTTO_STORE_OK);
+    sqlite3_stmt *st = NULL, *again = (sqlite3_stmt *)1;
+    assert_int_equal(sotto_store_stmt(f->s, SOTTO_SQL_QUEUE_FETCH, &st), SOTTO_STORE_OK);
+    sqlite3_bind_int64(st, 1, 1);
+    sqlite3_bind_int64(st, 2, 0);
+    sqlite3_bind_int64(st, 3, 10);
+    int64_t bob_row = 0;
+    sotto_store_rollback(f->s);
+    assert_int_equal(sotto_store_begin_read(f->s), SOTTO_STORE_OK);
+    assert_int_equal(sotto_store_lookup(f->s, f->bob, 1, NULL, &bob_row), SOTTO_STORE_OK);
+    assert_int_equal(sotto_store_stmt(f->s, SOTTO_SQL_QUEUE_FETCH, &st), SOTTO_STORE_OK);
+    sqlite3_bind_int64(st, 1, bob_row);
+    sqlite3_bind_int64(st, 2, 0);
+    sqlite3_bind_int64(st, 3, 10);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    assert_int_equal(sotto_store_stmts_busy(f->s), 1);
+    assert_int_equal(sotto_store_stmt(f->s, SOTTO_SQL_QUEUE_FETCH, &again), SOTTO_STORE_ERR_DB);
+    assert_null(again);
+    sotto_store_rollback(f->s);
+    assert_int_equal(sotto_store_stmts_busy(f->s), 0);
+    assert_int_equal(sqlite3_get_autocommit(f->s->db), 1);
+    /* Every other kind of call after the error works. */
+    assert_int_equal(qcount(f->s, f->bob, 1), 3);
+    uint64_t total = 0;
+    assert_int_equal(sotto_store_queue_total(f->s, &total), SOTTO_STORE_OK);
+    assert_int_equal(total, 3);
+    assert_int_equal(sotto_store_stmts_busy(f->s), 0);
+}
+
+static int sync_mode(sotto_store *s)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(s->db, "PRAGMA synchronous", -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int v = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+#define SYNC_NORMAL 1
+#define SYNC_FULL   2
+
+/* A transaction that only deletes acknowledged envelopes commits with
+ * synchronous=NORMAL; every transaction that stores a message (or anything
+ * else) runs with FULL, also right after an ack-only one. */
+static void test_sync_per_transaction(void **state)
+{
+    fx *f = *state;
+    assert_int_equal(sync_mode(f->s), SYNC_FULL);
+    static const uint8_t body[] = "b";
+    sotto_store_outgoing o = {.device_id = 1, .type = 1, .body = body, .body_len = 1};
+    sotto_store_submission sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sync_mode(f->s), SYNC_FULL);
+
+    sotto_store_ack_req ack = {.device_id = 1, .ids = (const uint8_t(*)[16])sub.id, .n = 1};
+    memcpy(ack.uuid, f->bob, 16);
+    assert_int_equal(sotto_store_write_batch(f->s, NULL, 0, &ack, 1), SOTTO_STORE_OK);
+    assert_int_equal(ack.deleted, 1);
+    assert_int_equal(sync_mode(f->s), SYNC_NORMAL);
+
+    /* Acks riding with a submission: FULL for the whole commit. */
+    sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_write_batch(f->s, &sub, 1, &ack, 1), SOTTO_STORE_OK);
+    assert_int_equal(sync_mode(f->s), SYNC_FULL);
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 1, (const uint8_t(*)[16])sub.id, 1, NULL),
+                     SOTTO_STORE_OK);
+    assert_int_equal(sync_mode(f->s), SYNC_NORMAL);
+    tcreate(f->s, "carol", 0, 0, sub.recipient);
+    assert_int_equal(sync_mode(f->s), SYNC_FULL);
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 1, (const uint8_t(*)[16])sub.id, 1, NULL),
+                     SOTTO_STORE_OK);
+    uint64_t gone = 0;
+    assert_int_equal(sotto_store_expire(f->s, &gone), SOTTO_STORE_OK);
+    assert_int_equal(sync_mode(f->s), SYNC_NORMAL);
+    sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sync_mode(f->s), SYNC_FULL);
+    assert_counters_match(f->dir);
+}
+
+/* One batch with every outcome (stored, mismatch, unknown recipient, full
+ * queue, acks of known, unknown and foreign envelopes), then expiry and a
+ * device's removal: the counters the store keeps match the rows throughout,
+ * and each refused submission stored nothing. */
+static void test_counters_every_path(void **state)
+{
+    fx *f = *state;
+    static const uint8_t body[100] = {7};
+    sotto_store_outgoing three[3] = {
+        {.device_id = 1, .type = 1, .body = body, .body_len = 10},
+        {.device_id = 2, .type = 1, .body = body, .body_len = 20},
+        {.device_id = 3, .type = 1, .body = body, .body_len = 30},
+    };
+    sotto_store_outgoing one = {.device_id = 1, .type = 1, .body = body, .body_len = 40};
+    uint8_t nobody[16];
+    memset(nobody, 0x42, sizeof nobody);
+    fill_queue(f->dir, "alice", 3, SOTTO_STORE_MAX_QUEUE_PER_DEVICE - 1);
+    sotto_store_submission subs[6] = {
+        sub_from(f->bob, 1, f->alice, three, 3),      /* alice 3 reaches the maximum */
+        sub_from(f->bob, 1, f->alice, three, 2),      /* mismatch */
+        sub_from(f->alice, 1, nobody, &one, 1),       /* no such account */
+        sub_from(f->alice, 1, f->bob, &one, 1),
+        sub_from(f->bob, 1, f->alice, three, 3),      /* alice 3 full now: refused */
+        sub_from(f->alice, 1, f->bob, &one, 1),
+    };
+    int64_t now = 1700000000;
+    sotto_store_set_clock(f->s, tclock, &now);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, subs, 6), SOTTO_STORE_OK);
+    static const sotto_store_err want[6] = {
+        SOTTO_STORE_OK, SOTTO_STORE_ERR_DEVICE_MISMATCH, SOTTO_STORE_ERR_NOT_FOUND,
+        SOTTO_STORE_OK, SOTTO_STORE_ERR_QUEUE_FULL, SOTTO_STORE_OK};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(subs[i].result, want[i]);
+    assert_int_equal(qcount(f->s, f->alice, 1), 1);
+    assert_int_equal(qcount(f->s, f->alice, 2), 1);
+    assert_int_equal(qcount(f->s, f->alice, 3), SOTTO_STORE_MAX_QUEUE_PER_DEVICE);
+    assert_int_equal(qcount(f->s, f->bob, 1), 2);
+    assert_counters_match(f->dir);
+
+    /* Acks: bob's first, alice 1's own, bob's id sent as alice 2 (not hers:
+     * nothing goes), an unknown device. */
+    sotto_store_ack_req acks[4];
+    memset(acks, 0, sizeof acks);
+    memcpy(acks[0].uuid, f->bob, 16);
+    acks[0].device_id = 1;
+    acks[0].ids = (const uint8_t(*)[16])subs[3].id;
+    acks[0].n = 1;
+    memcpy(acks[1].uuid, f->alice, 16);
+    acks[1].device_id = 1;
+    acks[1].ids = (const uint8_t(*)[16])subs[0].id[0];
+    acks[1].n = 1;
+    memcpy(acks[2].uuid, f->alice, 16);
+    acks[2].device_id = 2;
+    acks[2].ids = (const uint8_t(*)[16])subs[5].id;
+    acks[2].n = 1;
+    memcpy(acks[3].uuid, f->alice, 16);
+    acks[3].device_id = 9;
+    acks[3].ids = (const uint8_t(*)[16])subs[5].id;
+    acks[3].n = 1;
+    sotto_store_submission more = sub_from(f->alice, 1, f->bob, &one, 1);
+    assert_int_equal(sotto_store_write_batch(f->s, &more, 1, acks, 4), SOTTO_STORE_OK);
+    assert_int_equal(more.result, SOTTO_STORE_OK);
+    assert_int_equal(acks[0].deleted, 1);
+    assert_int_equal(acks[1].deleted, 1);
+    assert_int_equal(acks[2].deleted, 0);
+    assert_int_equal(acks[3].result, SOTTO_STORE_ERR_NOT_FOUND);
+    assert_int_equal(qcount(f->s, f->bob, 1), 2);
+    assert_int_equal(qcount(f->s, f->alice, 1), 0);
+    assert_counters_match(f->dir);
+
+    /* Expiry (fill_queue rows are from 1970), then a device goes. */
+    uint64_t gone = 0;
+    assert_int_equal(sotto_store_expire(f->s, &gone), SOTTO_STORE_OK);
+    assert_int_equal(gone, SOTTO_STORE_MAX_QUEUE_PER_DEVICE - 1);
+    assert_int_equal(qcount(f->s, f->alice, 3), 1);
+    assert_counters_match(f->dir);
+    assert_int_equal(sotto_store_remove_device(f->s, f->alice, 3), SOTTO_STORE_OK);
+    assert_counters_match(f->dir);
+    uint64_t total = 0;
+    assert_int_equal(sotto_store_queue_total(f->s, &total), SOTTO_STORE_OK);
+    assert_int_equal(total, 3); /* alice 2: 1, bob: 2 */
+    assert_int_equal(sotto_store_stmts_busy(f->s), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -916,6 +1123,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_writers_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_bytes_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_statements_reset_on_error, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_sync_per_transaction, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_counters_every_path, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
