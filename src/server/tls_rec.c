@@ -46,7 +46,7 @@ typedef struct suite_info {
 static const suite_info SUITES[SOTTO_TLS_SUITE_COUNT_] = {
     [SOTTO_TLS_AES_128_GCM_SHA256] = {"AES-128-GCM", "SHA256", 16, 32, 0x1301},
     [SOTTO_TLS_AES_256_GCM_SHA384] = {"AES-256-GCM", "SHA384", 32, 48, 0x1302},
-    [SOTTO_TLS_CHACHA20_POLY1305_SHA256] = {"ChaCha20-Poly1305", "SHA256", 32, 32, 0x1303},
+    [SOTTO_TLS_CHACHA20_POLY1305_SHA256] = {"ChaCha20-Poly1305", "SHA256", 32, 32, 0x1303}, /* libsodium */
 };
 
 /* ---- process-wide: fetched algorithms, the ex_data index, thread contexts ---- */
@@ -225,23 +225,42 @@ static void make_nonce(const sotto_tls_rec_dir *d, uint64_t seq, uint8_t nonce[S
 }
 
 /* In place: p[0..n) is encrypted (enc) or decrypted and tag checked (!enc).
- * 0, or -1 on a bad tag or a library failure. */
+ * 0, or -1 on a bad tag or a library failure. ChaCha20-Poly1305 goes through
+ * libsodium (it checks the tag before decrypting); AES-GCM through this
+ * thread's EVP context, keyed for this record, the expected tag handed over
+ * with the key so that EVP needs no extra control call. */
 static int aead(unsigned suite, const sotto_tls_rec_dir *d, uint64_t seq, int enc,
                 const uint8_t aad[SOTTO_TLS_REC_HEADER], uint8_t *p, size_t n,
                 uint8_t tag[SOTTO_TLS_REC_TAG])
 {
-    EVP_CIPHER_CTX *c = cipher_ctx(suite);
-    if (c == NULL)
-        return -1;
     uint8_t nonce[SOTTO_TLS_REC_IV];
     make_nonce(d, seq, nonce);
-    int outl = 0, finl = 0, ok;
-    ok = EVP_CipherInit_ex(c, NULL, NULL, d->key, nonce, enc) == 1 &&
-         (enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_SET_TAG, (int)SOTTO_TLS_REC_TAG, tag) == 1) &&
+    int ok;
+    if (suite == SOTTO_TLS_CHACHA20_POLY1305_SHA256) {
+        if (enc)
+            ok = crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+                     p, tag, NULL, p, n, aad, SOTTO_TLS_REC_HEADER, NULL, nonce, d->key) == 0;
+        else
+            ok = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+                     p, NULL, p, n, tag, aad, SOTTO_TLS_REC_HEADER, nonce, d->key) == 0;
+        sodium_memzero(nonce, sizeof nonce);
+        return ok ? 0 : -1;
+    }
+    EVP_CIPHER_CTX *c = cipher_ctx(suite);
+    if (c == NULL) {
+        sodium_memzero(nonce, sizeof nonce);
+        return -1;
+    }
+    OSSL_PARAM tp[2] = {
+        OSSL_PARAM_construct_octet_string(OSSL_CIPHER_PARAM_AEAD_TAG, tag, SOTTO_TLS_REC_TAG),
+        OSSL_PARAM_construct_end(),
+    };
+    int outl = 0, finl = 0;
+    ok = EVP_CipherInit_ex2(c, NULL, d->key, nonce, enc, enc ? NULL : tp) == 1 &&
          EVP_CipherUpdate(c, NULL, &outl, aad, (int)SOTTO_TLS_REC_HEADER) == 1 &&
-         (n == 0 || EVP_CipherUpdate(c, p, &outl, p, (int)n) == 1) &&
-         EVP_CipherFinal_ex(c, p + (n == 0 ? 0 : (size_t)outl), &finl) == 1 &&
-         (!enc || EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_AEAD_GET_TAG, (int)SOTTO_TLS_REC_TAG, tag) == 1);
+         EVP_CipherUpdate(c, p, &outl, p, (int)n) == 1 &&
+         EVP_CipherFinal_ex(c, p + outl, &finl) == 1 &&
+         (!enc || EVP_CIPHER_CTX_get_params(c, tp) == 1);
     sodium_memzero(nonce, sizeof nonce);
     if (!ok)
         ERR_clear_error();
