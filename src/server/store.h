@@ -113,7 +113,12 @@ typedef struct sotto_store sotto_store; /* opaque: one connection */
 /* Opens (creating if needed, mode 0700/0600) the store in directory dir,
  * migrating the schema to SOTTO_STORE_SCHEMA_VERSION. Calls sodium_init().
  * The SQLite backend keeps dir/sottod.db (+ -wal, -shm), WAL mode,
- * synchronous=FULL: a call that returned SOTTO_STORE_OK is on disk. */
+ * synchronous=FULL: a call that returned SOTTO_STORE_OK is on disk. Except
+ * commits that only delete envelopes (sotto_store_ack, a write_batch of acks
+ * alone, sotto_store_expire): synchronous=NORMAL, so a power cut (not a
+ * crash of the process) may undo the last of them and bring acknowledged
+ * envelopes back for a second delivery; nothing a sender was told is stored
+ * can be lost (store_sqlite.c). */
 sotto_store_err sotto_store_open(sotto_store **out, const char *dir);
 void sotto_store_close(sotto_store *s); /* NULL is fine */
 
@@ -186,7 +191,19 @@ typedef struct sotto_store_device {
 
 /* Creates an account with its primary device (device id 1).
  * keys must carry signed_prekey and last_resort (so a bundle always exists);
- * one-time keys are optional. The account UUID is random. */
+ * one-time keys are optional. The account UUID is random.
+ *
+ * Retry-safe: if the username is taken, the call is taken for a retry of the
+ * registration that took it (whose answer was lost) exactly when the given
+ * identity_key is byte-identical to the account's AND secret verifies against
+ * the account's device 1 secret. Then it returns SOTTO_STORE_OK with the
+ * existing account's UUID and, in one transaction, stores this call's keys on
+ * device 1 as an upload would (signed prekey and last-resort Kyber key
+ * replaced, one-time keys added or replaced by id) and its registration_id;
+ * nothing else changes (other devices, queues, the secret). In every other
+ * case (other secret, other identity key, or only another device's secret
+ * matching) it is SOTTO_STORE_ERR_USERNAME_TAKEN and nothing changes. A retry
+ * costs one Argon2id verification (none when the identity key differs). */
 sotto_store_err sotto_store_create_account(sotto_store *s,
                                            uint8_t uuid_out[SOTTO_STORE_UUID_BYTES],
                                            const char *username,
@@ -382,7 +399,8 @@ void sotto_store_envelopes_free(sotto_store_envelope *e, size_t count);
 
 /* Deletes the named envelopes from this device's queue (only this device's).
  * Ids not (or no longer) in the queue are ignored: a repeated ack is harmless.
- * n <= SOTTO_STORE_MAX_ACKS. *deleted (may be NULL) gets how many went. */
+ * n <= SOTTO_STORE_MAX_ACKS. *deleted (may be NULL) gets how many went.
+ * Not fsynced (see sotto_store_open): a lost ack means a redelivery. */
 sotto_store_err sotto_store_ack(sotto_store *s,
                                 const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
                                 uint32_t device_id,

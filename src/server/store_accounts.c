@@ -89,6 +89,7 @@ static sotto_store_err read_primary(sotto_store *s, const char *name, primary_ro
     if (e != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, SOTTO_STORE_PRIMARY_DEVICE_ID);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         int n = sqlite3_column_bytes(st, 3);

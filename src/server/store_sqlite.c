@@ -194,7 +194,7 @@ static const char *const statements[] = {
     [SOTTO_SQL_ACCOUNT_SET_NEXT_DEVICE] = "UPDATE accounts SET next_device_id = ?1 WHERE id = ?2",
     [SOTTO_SQL_ACCOUNT_PRIMARY] =
         "SELECT a.uuid, a.identity_key, d.id, d.secret_hash FROM accounts a JOIN devices d"
-        " ON d.account = a.id WHERE a.username = ?1 AND d.device_id = 1",
+        " ON d.account = a.id WHERE a.username = ?1 AND d.device_id = ?2",
     [SOTTO_SQL_DEVICE_INSERT] =
         "INSERT INTO devices (account, device_id, registration_id, secret_hash, created,"
         " spk_id, spk, spk_sig, lrk_id, lrk, lrk_sig)"
