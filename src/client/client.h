@@ -124,6 +124,7 @@ typedef struct sotto_trust_result {
     char peer[SOTTO_PEER_MAX + 1];
     int trust;          /* as it is now */
     int unchanged;      /* accept without a new key: nothing was done */
+    int new_key;        /* a changed key was taken (else the current one was verified) */
     int released;       /* held messages now stored (cb was called for each) */
     int64_t still_held; /* held messages from yet another key */
 } sotto_trust_result;

@@ -190,7 +190,7 @@ static char *rpc_trust(sotto_client *c, daemon_ctx *d, json_t *id, json_t *param
     if (rc != SOTTO_C_OK)
         return reply(id, NULL, rc == SOTTO_C_USAGE ? -32602 : SOTTO_RPC_APP_ERROR, err, (int)rc);
     json_t *j = json_pack("{s:s,s:s,s:b,s:i,s:I}", "username", r.peer, "trust", sotto_trust_name(r.trust), "changed",
-                          !r.unchanged, "released", r.released, "stillHeld", (json_int_t)r.still_held);
+                          r.new_key, "released", r.released, "stillHeld", (json_int_t)r.still_held);
     if (j == NULL)
         return reply(id, NULL, SOTTO_RPC_APP_ERROR, "out of memory", SOTTO_C_FAILURE);
     return reply(id, j, 0, NULL, 0);

@@ -306,6 +306,8 @@ static sotto_cstatus cmd_trust(const sotto_cli *a, const char *dir, char *err)
     rc = sotto_client_trust(c, a->peer, a->safety_number, NULL, NULL, &r, err);
     if (rc == SOTTO_C_OK && r.unchanged)
         printf("the identity key of %s has not changed; nothing to accept\n", r.peer);
+    else if (rc == SOTTO_C_OK && !r.new_key)
+        printf("the safety number of %s matches: their identity key is verified\n", r.peer);
     else if (rc == SOTTO_C_OK)
         printf("the identity key of %s is now trusted (%s); %d held message%s stored\n", r.peer,
                sotto_trust_name(r.trust), r.released, r.released == 1 ? "" : "s");

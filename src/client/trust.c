@@ -150,6 +150,7 @@ sotto_cstatus sotto_client_trust(sotto_client *c, const char *who, const char *d
     if (rc != SOTTO_C_OK)
         return rc;
     snprintf(res->peer, sizeof res->peer, "%s", s.peer);
+    res->new_key = s.changed;
     /* The key being trusted: the new one when there is one, else the current. */
     const char *number = s.changed ? s.new_number : s.number;
     if (digits != NULL && sodium_memcmp(want, number, SOTTO_SAFETY_DIGITS) != 0)

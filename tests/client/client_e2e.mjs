@@ -290,7 +290,7 @@ async function main() {
   assert.equal(e.error.code, -32000);
   assert.equal(e.error.data.code, 9);
   e = await da.call('trust', { username: names.bob, safetyNumber: groups(sab.safetyNumber) });
-  assert.deepEqual([e.result.trust, e.result.released], ['verified', 0], JSON.stringify(e));
+  assert.deepEqual([e.result.trust, e.result.changed, e.result.released], ['verified', false, 0], JSON.stringify(e));
   e = await da.call('trust', { username: names.bob });
   assert.equal(e.error.code, -32602);
   e = await da.call('safety', { username: `nobody${tag}` });

@@ -861,6 +861,7 @@ static void test_changed_identity(void **state)
     assert_int_equal(tr.released, 2);
     assert_int_equal(tr.still_held, 0);
     assert_int_equal(tr.trust, SOTTO_TRUST_VERIFIED);
+    assert_int_equal(tr.new_key, 1);
     assert_int_equal(g.n, 2);
     assert_string_equal(g.text[0], "m2");
     assert_string_equal(g.text[1], "m3");
@@ -903,6 +904,8 @@ static void test_changed_identity(void **state)
     assert_string_equal(sf.number, n1);
     /* Without a change, a matching number marks the key verified. */
     assert_int_equal(sotto_client_trust(c, "bob", n1, NULL, NULL, &tr, err), SOTTO_C_OK);
+    assert_int_equal(tr.new_key, 0);
+    assert_int_equal(tr.unchanged, 0);
     assert_int_equal(sotto_client_safety(c, "bob", &sf, err), SOTTO_C_OK);
     assert_int_equal(sf.trust, SOTTO_TRUST_VERIFIED);
 
