@@ -33,6 +33,7 @@ typedef struct write_req {
 
 static void pump_http(sotto_conn *c);
 static void start_reading(sotto_conn *c);
+static int write_out(sotto_conn *c, const uint8_t *p, size_t n);
 
 uint64_t sotto_srv_now_ms(const sotto_srv *s)
 {
@@ -82,6 +83,11 @@ static void conn_free(sotto_conn *c)
 {
     sotto_ws_free(c);
     SSL_free(c->ssl); /* frees both BIOs */
+    sotto_tls_rec_wipe(&c->tls);
+    free(c->cin);
+    if (c->pout != NULL)
+        sodium_memzero(c->pout, c->pout_cap);
+    free(c->pout);
     free(c->in);
     free(c);
 }
@@ -145,11 +151,13 @@ void sotto_conn_close(sotto_conn *c)
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
-    if (c->ssl != NULL && c->state != SOTTO_CONN_TLS) {
-        (void)SSL_shutdown(c->ssl); /* queues close_notify */
-        ERR_clear_error();
-    }
     sotto_conn_flush(c);
+    if (c->tls_on && !c->tls.write_closed) {
+        size_t n = 0;
+        if (sotto_tls_rec_seal_alert(&c->tls, SOTTO_TLS_ALERT_CLOSE_NOTIFY, g_scratch,
+                                     sizeof g_scratch, &n) == SOTTO_OK)
+            (void)write_out(c, g_scratch, n);
+    }
     uv_shutdown_t *req = malloc(sizeof *req);
     if (req == NULL) {
         conn_abort(c);
@@ -195,80 +203,194 @@ static int queue_write(sotto_conn *c, const uint8_t *data, size_t len)
     return 0;
 }
 
-/* A memory BIO keeps the largest buffer it ever held. When one is empty
- * and has grown past BIO_KEEP_BYTES, swap in a fresh one, so a connection
- * that once sent a big page or a handshake goes back to a small footprint. */
-#define BIO_KEEP_BYTES 2048u
-static void shrink_bios(sotto_conn *c)
+/* Ciphertext to the socket: straight away when nothing is queued (no
+ * allocation), the rest queued. -1: the connection was aborted. */
+static int write_out(sotto_conn *c, const uint8_t *p, size_t n)
 {
-    BUF_MEM *bm = NULL;
-    if (BIO_ctrl_pending(c->wbio) == 0 && BIO_get_mem_ptr(c->wbio, &bm) == 1 && bm != NULL &&
-        bm->max > BIO_KEEP_BYTES) {
-        BIO *b = BIO_new(BIO_s_mem());
-        if (b != NULL) {
-            SSL_set0_wbio(c->ssl, b); /* frees the old one */
-            c->wbio = b;
+    if (c->handle_closed || uv_is_closing((uv_handle_t *)&c->tcp))
+        return -1;
+    size_t done = 0;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+        uv_buf_t b = uv_buf_init((char *)(uintptr_t)p, (unsigned)n);
+        int t = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
+        if (t > 0)
+            done = (size_t)t;
+        else if (t != UV_EAGAIN && t != UV_ENOSYS) {
+            conn_abort(c);
+            return -1;
         }
     }
-    bm = NULL;
-    if (BIO_ctrl_pending(c->rbio) == 0 && BIO_get_mem_ptr(c->rbio, &bm) == 1 && bm != NULL &&
-        bm->max > BIO_KEEP_BYTES) {
-        BIO *b = BIO_new(BIO_s_mem());
-        if (b != NULL) {
-            SSL_set0_rbio(c->ssl, b); /* frees the old one */
-            c->rbio = b;
-        }
+    if (done < n && queue_write(c, p + done, n - done) != 0) {
+        conn_abort(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* Grows a connection buffer to hold need bytes (geometric, from 1 KiB). */
+static int reserve(uint8_t **p, uint32_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    if (need > UINT32_MAX / 2)
+        return -1;
+    size_t n = *cap ? *cap : IN_MIN_CAP;
+    while (n < need)
+        n *= 2;
+    uint8_t *q = realloc(*p, n);
+    if (q == NULL)
+        return -1;
+    *p = q;
+    *cap = (uint32_t)n;
+    return 0;
+}
+
+/* During the handshake: OpenSSL's records, from the memory BIO. */
+static void flush_handshake(sotto_conn *c)
+{
+    size_t pending;
+    while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
+        size_t n = pending < sizeof g_scratch ? pending : sizeof g_scratch;
+        int r = BIO_read(c->wbio, g_scratch, (int)n);
+        if (r <= 0 || write_out(c, g_scratch, (size_t)r) != 0)
+            return;
     }
 }
+
+/* Plaintext per sealing round: its records fit g_scratch. */
+#define TLS_FLUSH_PLAIN (3u * SOTTO_TLS_REC_MAX_PLAIN)
 
 void sotto_conn_flush(sotto_conn *c)
 {
     if (c->handle_closed || uv_is_closing((uv_handle_t *)&c->tcp))
         return;
-    size_t pending;
-    while ((pending = BIO_ctrl_pending(c->wbio)) > 0) {
-        size_t n = pending < sizeof g_scratch ? pending : sizeof g_scratch;
-        int r = BIO_read(c->wbio, g_scratch, (int)n);
-        if (r <= 0)
-            break;
-        n = (size_t)r;
-        size_t done = 0;
-        /* Straight to the socket when nothing is queued: no allocation. */
-        if (uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
-            uv_buf_t b = uv_buf_init((char *)g_scratch, (unsigned)n);
-            int t = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
-            if (t > 0)
-                done = (size_t)t;
-            else if (t != UV_EAGAIN && t != UV_ENOSYS) {
-                conn_abort(c);
-                return;
-            }
-        }
-        if (done < n && queue_write(c, g_scratch + done, n - done) != 0) {
+    if (!c->tls_on) {
+        if (c->ssl != NULL)
+            flush_handshake(c);
+        return;
+    }
+    size_t n = 0;
+    /* The peer asked for our KeyUpdate: it goes before any more data; and
+     * our own, long before AES-GCM's limit. */
+    if (c->tls.key_update_due || (c->pout_len > 0 && sotto_tls_rec_should_rekey(&c->tls))) {
+        if (sotto_tls_rec_seal_key_update(&c->tls, !c->tls.key_update_due, g_scratch,
+                                          sizeof g_scratch, &n) != SOTTO_OK ||
+            write_out(c, g_scratch, n) != 0) {
             conn_abort(c);
             return;
         }
     }
-    shrink_bios(c);
-    /* Idle: give back OpenSSL's 16 KiB record buffers (refused while in use). */
-    if (BIO_ctrl_pending(c->rbio) == 0)
-        (void)SSL_free_buffers(c->ssl);
+    for (size_t off = 0; off < c->pout_len;) {
+        size_t k = c->pout_len - off < TLS_FLUSH_PLAIN ? c->pout_len - off : TLS_FLUSH_PLAIN;
+        if (sotto_tls_rec_seal(&c->tls, g_scratch, sizeof g_scratch, &n, c->pout + off, k) !=
+            SOTTO_OK) {
+            sotto_metrics_error(SOTTO_ERRK_TLS);
+            conn_abort(c);
+            break;
+        }
+        if (write_out(c, g_scratch, n) != 0)
+            break;
+        off += k;
+    }
+    /* Idle connections hold no buffer. */
+    if (c->pout != NULL)
+        sodium_memzero(c->pout, c->pout_len);
+    free(c->pout);
+    c->pout = NULL;
+    c->pout_len = c->pout_cap = 0;
+}
+
+int sotto_conn_write(sotto_conn *c, const void *data, size_t len)
+{
+    if (!c->tls_on || c->tls.write_closed)
+        return -1;
+    if (reserve(&c->pout, &c->pout_cap, (size_t)c->pout_len + len) != 0)
+        return -1;
+    memcpy(c->pout + c->pout_len, data, len);
+    c->pout_len += (uint32_t)len;
+    return 0;
 }
 
 static int tls_write(sotto_conn *c, const void *data, size_t len)
 {
-    const uint8_t *p = data;
-    while (len > 0) {
-        int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
-        int r = SSL_write(c->ssl, p, chunk);
-        if (r <= 0) {
-            ERR_clear_error();
-            return -1;
-        }
-        p += r;
-        len -= (size_t)r;
+    return sotto_conn_write(c, data, len);
+}
+
+bool sotto_conn_input_pending(const sotto_conn *c)
+{
+    return c->cin_len > c->cin_off;
+}
+
+/* Ciphertext just read: kept until opened. */
+static int cin_add(sotto_conn *c, const uint8_t *p, size_t n)
+{
+    if (c->cin_off > 0) {
+        memmove(c->cin, c->cin + c->cin_off, c->cin_len - c->cin_off);
+        c->cin_len -= c->cin_off;
+        c->cin_off = 0;
     }
+    if (reserve(&c->cin, &c->cin_cap, (size_t)c->cin_len + n) != 0)
+        return -1;
+    memcpy(c->cin + c->cin_len, p, n);
+    c->cin_len += (uint32_t)n;
     return 0;
+}
+
+static void cin_consume(sotto_conn *c, size_t n)
+{
+    c->cin_off += (uint32_t)n;
+    if (c->cin_off >= c->cin_len) { /* all opened: give the buffer back */
+        free(c->cin);
+        c->cin = NULL;
+        c->cin_off = c->cin_len = c->cin_cap = 0;
+    }
+}
+
+int sotto_conn_pull(sotto_conn *c)
+{
+    if (!c->tls_on || c->closing || c->handle_closed || c->cin_len == c->cin_off)
+        return c->closing || c->handle_closed ? -1 : 0;
+    sotto_tls_rec_in in;
+    sotto_tls_rec_result r = sotto_tls_rec_open(&c->tls, c->cin + c->cin_off,
+                                                c->cin_len - c->cin_off, &in);
+    switch (r) {
+    case SOTTO_TLS_REC_NEED_MORE:
+        return 0;
+    case SOTTO_TLS_REC_DATA:
+        if (in.data_len > 0) {
+            if (reserve(&c->in, &c->in_cap, (size_t)c->in_len + in.data_len) != 0) {
+                sotto_metrics_error(SOTTO_ERRK_STORE);
+                conn_abort(c);
+                return -1;
+            }
+            memcpy(c->in + c->in_len, in.data, in.data_len);
+            c->in_len += (uint32_t)in.data_len;
+            sodium_memzero(in.data, in.data_len);
+        }
+        cin_consume(c, in.consumed);
+        return 1;
+    case SOTTO_TLS_REC_KEY_UPDATE:
+        cin_consume(c, in.consumed);
+        if (in.update_requested)
+            sotto_conn_flush(c);    /* our KeyUpdate goes out now */
+        return 1;
+    case SOTTO_TLS_REC_CLOSED:
+        cin_consume(c, in.consumed);
+        sotto_conn_close(c);        /* the peer sends nothing more */
+        return -1;
+    case SOTTO_TLS_REC_ERROR:
+    default:
+        sotto_metrics_error(SOTTO_ERRK_TLS);
+        sotto_log(SOTTO_LOG_DEBUG, "tls_record_refused", " reason=\"%s\"", in.why ? in.why : "");
+        if (in.alert != SOTTO_TLS_ALERT_NONE) {
+            size_t n = 0;
+            if (sotto_tls_rec_seal_alert(&c->tls, in.alert, g_scratch, sizeof g_scratch, &n) ==
+                SOTTO_OK)
+                (void)write_out(c, g_scratch, n);
+        }
+        conn_abort(c);
+        return -1;
+    }
 }
 
 /* ---- responses ---- */
@@ -353,46 +475,23 @@ static void refuse_and_close(sotto_conn *c, int status, const char *why)
 
 /* ---- reading HTTP ---- */
 
-/* Pulls plaintext from TLS into c->in until it holds `want` bytes.
- * Returns 1 if bytes were added, 0 if TLS needs more socket data, -1 on
- * error or end of stream (the connection is then closing). */
+/* Opens TLS records into c->in until it holds `want` bytes (a record's
+ * plaintext goes in whole, so c->in may pass want by less than 16 KiB).
+ * Returns 1 if records were used, 0 if more socket data is needed, -1 when
+ * the connection is closing. Records stay sealed in c->cin until a request
+ * wants them, and while a job owns the request nothing more is read. */
 static int read_plain(sotto_conn *c, size_t want)
 {
-    if (c->in_len >= want)
-        return 0;
-    if (c->in_cap < want) {
-        /* Grow geometrically, never past what the current limits allow. */
-        size_t cap = c->in_cap ? c->in_cap : IN_MIN_CAP;
-        while (cap < want && cap < c->in_len + READ_CHUNK)
-            cap *= 2;
-        if (cap > want)
-            cap = want;
-        uint8_t *p = realloc(c->in, cap);
-        if (p == NULL) {
-            sotto_metrics_error(SOTTO_ERRK_STORE);
-            conn_abort(c);
+    int used = 0;
+    while (c->in_len < want) {
+        int r = sotto_conn_pull(c);
+        if (r < 0)
             return -1;
-        }
-        c->in = p;
-        c->in_cap = (uint32_t)cap;
+        if (r == 0)
+            break;
+        used = 1;
     }
-    size_t room = (want < c->in_cap ? want : c->in_cap) - c->in_len;
-    int r = SSL_read(c->ssl, c->in + c->in_len, room > INT32_MAX ? INT32_MAX : (int)room);
-    if (r > 0) {
-        c->in_len += (uint32_t)r;
-        return 1;
-    }
-    int e = SSL_get_error(c->ssl, r);
-    ERR_clear_error();
-    if (e == SSL_ERROR_WANT_READ) {
-        if (c->in_len == 0)
-            (void)SSL_free_buffers(c->ssl);
-        return 0;
-    }
-    if (e != SSL_ERROR_ZERO_RETURN)
-        sotto_metrics_error(SOTTO_ERRK_TLS);
-    sotto_conn_close(c);
-    return -1;
+    return used;
 }
 
 static void pump_http(sotto_conn *c)
@@ -495,15 +594,36 @@ static void handshake(sotto_conn *c)
 {
     int r = SSL_do_handshake(c->ssl);
     if (r == 1) {
+        flush_handshake(c);
+        const char *why = NULL;
+        if (sotto_tls_rec_take(&c->tls, c->ssl, &why) != SOTTO_OK) {
+            sotto_metrics_error(SOTTO_ERRK_TLS);
+            sotto_log(SOTTO_LOG_WARN, "tls_take_failed", " reason=\"%s\"", why ? why : "");
+            conn_abort(c);
+            return;
+        }
+        /* Bytes that came after the client's Finished wait unread in the
+         * rbio: they are the first records for the record layer. */
+        size_t left = BIO_ctrl_pending(c->rbio);
+        if (left > 0) {
+            if (left > sizeof g_scratch || BIO_read(c->rbio, g_scratch, (int)left) != (int)left ||
+                cin_add(c, g_scratch, left) != 0) {
+                conn_abort(c);
+                return;
+            }
+        }
+        SSL_free(c->ssl); /* ~15 KiB of OpenSSL state: gone (frees both BIOs) */
+        c->ssl = NULL;
+        c->rbio = c->wbio = NULL;
+        c->tls_on = true;
         c->state = SOTTO_CONN_HTTP;
-        sotto_conn_flush(c);
         c->deadline_ms = sotto_srv_now_ms(c->srv) + c->srv->cfg.idle_timeout_ms;
         pump_http(c);
         return;
     }
     int e = SSL_get_error(c->ssl, r);
     ERR_clear_error();
-    sotto_conn_flush(c); /* handshake records, or an alert */
+    flush_handshake(c); /* handshake records, or an alert */
     if (e == SSL_ERROR_WANT_READ)
         return;
     sotto_metrics_error(SOTTO_ERRK_TLS);
@@ -527,7 +647,8 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
     }
     if (c->closing)
         return;
-    if (BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
+    if (c->tls_on ? cin_add(c, (const uint8_t *)buf->base, (size_t)nread) != 0
+                  : BIO_write(c->rbio, buf->base, (int)nread) != (int)nread) {
         conn_abort(c);
         return;
     }

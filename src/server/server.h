@@ -27,6 +27,7 @@
 #include "ratelimit.h"
 #include "store.h"
 #include "tls.h"
+#include "tls_rec.h"
 
 #define SOTTOD_STORE_POOL      4      /* pooled handles for Argon2id / expiry jobs */
 #define SOTTOD_THREADPOOL_SIZE "8"    /* libuv worker threads */
@@ -62,8 +63,14 @@ struct sotto_conn {
     uv_tcp_t tcp;
     sotto_srv *srv;
     sotto_conn *prev, *next;        /* every open connection */
-    SSL *ssl;
+    SSL *ssl;                       /* the handshake only: freed once tls is on */
     BIO *rbio, *wbio;
+    sotto_tls_rec tls;              /* record layer after the handshake (tls_rec.h) */
+    bool tls_on;
+    uint8_t *cin;                   /* ciphertext read, not yet opened (NULL when none) */
+    uint32_t cin_off, cin_len, cin_cap;
+    uint8_t *pout;                  /* plaintext written, sealed at the next flush */
+    uint32_t pout_len, pout_cap;
     uint8_t *in;                    /* plaintext HTTP bytes, grown on demand */
     uint32_t in_len, in_cap;
     uint32_t cur_len;               /* bytes of the request being answered */
@@ -158,6 +165,15 @@ void sotto_conn_respond(sotto_conn *c, int status, const char *content_type,
 void sotto_conn_error(sotto_conn *c, int status, const char *message);
 void sotto_conn_close(sotto_conn *c);          /* graceful: flush, close_notify, shutdown */
 void sotto_conn_flush(sotto_conn *c);          /* TLS records -> socket */
+/* Plaintext to send on c: sealed into TLS records by the next flush. 0 or -1. */
+int sotto_conn_write(sotto_conn *c, const void *data, size_t len);
+/* Opens the next whole TLS record read on c; its plaintext is appended to
+ * c->in. 1: a record was used (possibly without data), 0: more ciphertext
+ * is needed, -1: the connection is closing (the peer's close_notify, or a
+ * bad record: an alert was sent). */
+int sotto_conn_pull(sotto_conn *c);
+/* Ciphertext read but not yet opened. */
+bool sotto_conn_input_pending(const sotto_conn *c);
 void sotto_conn_ref(sotto_conn *c);
 void sotto_conn_unref(sotto_conn *c);          /* frees when closed and unreferenced */
 bool sotto_conn_alive(const sotto_conn *c);    /* handle open and not closing */

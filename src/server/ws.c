@@ -145,7 +145,7 @@ static void maybe_park(sotto_conn *c)
     if (c->ws == NULL || c->ws_close_sent || c->closing || !sotto_ws_track_idle(&c->ws_track) ||
         c->in_len != 0 ||
         wslay_event_want_write(c->ws) || !wslay_event_want_read(c->ws) ||
-        wslay_event_get_close_received(c->ws) || SSL_pending(c->ssl) > 0)
+        wslay_event_get_close_received(c->ws) || sotto_conn_input_pending(c))
         return;
     wslay_event_context_free(c->ws);
     c->ws = NULL;
@@ -171,17 +171,13 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         track(c, buf, n);
         return (ssize_t)n;
     }
-    int r = SSL_read(c->ssl, buf, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (r > 0) {
-        track(c, buf, (size_t)r);
-        return r;
+    /* Nothing plain left: open the next TLS record(s). */
+    int r = 0;
+    while (c->in_len == 0 && (r = sotto_conn_pull(c)) > 0) {
     }
-    int e = SSL_get_error(c->ssl, r);
-    ERR_clear_error();
-    if (e == SSL_ERROR_WANT_READ)
-        (void)SSL_free_buffers(c->ssl); /* idle WebSockets hold no record buffers */
-    wslay_event_set_error(ctx, e == SSL_ERROR_WANT_READ ? WSLAY_ERR_WOULDBLOCK
-                                                        : WSLAY_ERR_CALLBACK_FAILURE);
+    if (c->in_len > 0)
+        return ws_recv_cb(ctx, buf, len, flags, user);
+    wslay_event_set_error(ctx, r == 0 ? WSLAY_ERR_WOULDBLOCK : WSLAY_ERR_CALLBACK_FAILURE);
     return -1;
 }
 
@@ -194,13 +190,11 @@ static ssize_t ws_send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
-    int r = SSL_write(c->ssl, data, len > INT32_MAX ? INT32_MAX : (int)len);
-    if (r <= 0) {
-        ERR_clear_error();
+    if (sotto_conn_write(c, data, len) != 0) {
         wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
         return -1;
     }
-    return r;
+    return (ssize_t)len;
 }
 
 static int ws_genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
@@ -382,8 +376,7 @@ int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
-    if (SSL_write(c->ssl, head, n) != n) {
-        ERR_clear_error();
+    if (n <= 0 || sotto_conn_write(c, head, (size_t)n) != 0) {
         wslay_event_context_free(c->ws);
         c->ws = NULL;
         return -1;
@@ -419,7 +412,8 @@ void sotto_ws_on_readable(sotto_conn *c)
     if (c->closing || c->state != SOTTO_CONN_WS || unpark(c) != 0)
         return;
     if (wslay_event_recv(c->ws) != 0) {
-        sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
+        if (!c->closing) /* not the peer's close_notify or a TLS error (counted there) */
+            sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
         sotto_conn_close(c);
         return;
     }
