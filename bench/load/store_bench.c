@@ -18,7 +18,16 @@
  * Instructions per envelope (enqueued + fetched + acked):
  *   valgrind --tool=callgrind --toggle-collect=run_rounds store_bench run DIR 64 64 50
  * and divide the total Ir by the envelopes printed. Wall times printed are
- * for orientation only. */
+ * for orientation only (they are mostly fsync).
+ *
+ * Measured (64 accounts, callgrind, instructions per envelope enqueued,
+ * fetched and acked; "before" is the store of commit 1960a51):
+ *   batch    1 (500 rounds): 757 K before, 141 K after (5.4x)
+ *   batch   64  (50 rounds): 522 K before, 101 K after (5.2x)
+ *   batch  512  (10 rounds): 262 K before,  66 K after (4.0x)
+ * Before, sqlite3_prepare_v2 was 68% (batch 64); after, what is left is
+ * SQLite's b-tree work: insert with its indexes, find + delete, the queue
+ * counters (one narrow row per device per transaction), the device lookups. */
 #define _POSIX_C_SOURCE 200809L
 #include <inttypes.h>
 #include <stdio.h>
