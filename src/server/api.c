@@ -148,6 +148,58 @@ sotto_store_err sotto_api_resolve_account(sotto_store *st, sotto_slice s, uint8_
     return e;
 }
 
+/* Usernames resolved on the loop thread (every submission names its
+ * recipient): a small direct-mapped cache, so that a busy sender costs no
+ * SQL per message. Entries live SOTTOD_NAME_CACHE_MS; a stale entry can
+ * only name an account that is gone, and the commit then answers 404. */
+#define NAME_CACHE_SLOTS 4096u
+typedef struct name_slot {
+    char name[SOTTO_STORE_USERNAME_MAX + 1];   /* canonical form; "" = empty */
+    uint8_t uuid[16];
+    uint64_t expires_ms;
+} name_slot;
+static name_slot *g_names;  /* loop thread only */
+
+sotto_store_err sotto_api_resolve_cached(sotto_srv *srv, sotto_slice s, uint8_t uuid[16])
+{
+    char tmp[64], canon[SOTTO_STORE_USERNAME_MAX + 1];
+    if (s.n == 0 || s.n >= sizeof tmp)
+        return SOTTO_STORE_ERR_NOT_FOUND;
+    memcpy(tmp, s.p, s.n);
+    tmp[s.n] = 0;
+    if (s.n == 36 && sotto_store_uuid_parse(uuid, tmp) == SOTTO_STORE_OK)
+        return SOTTO_STORE_OK;
+    if (sotto_store_username_canonical(canon, tmp) != SOTTO_STORE_OK)
+        return SOTTO_STORE_ERR_NOT_FOUND;
+    if (g_names == NULL)
+        g_names = calloc(NAME_CACHE_SLOTS, sizeof *g_names);
+    uint64_t now = sotto_srv_now_ms(srv);
+    name_slot *slot = NULL;
+    if (g_names != NULL) {
+        uint64_t h = 1469598103934665603ull;
+        for (const char *p = canon; *p; p++)
+            h = (h ^ (uint8_t)*p) * 1099511628211ull;
+        slot = &g_names[h & (NAME_CACHE_SLOTS - 1)];
+        if (slot->expires_ms > now && strcmp(slot->name, canon) == 0) {
+            memcpy(uuid, slot->uuid, 16);
+            return SOTTO_STORE_OK;
+        }
+    }
+    sotto_store_err e = sotto_api_resolve_account(srv->store, s, uuid);
+    if (e == SOTTO_STORE_OK && slot != NULL) {
+        memcpy(slot->name, canon, sizeof slot->name);
+        memcpy(slot->uuid, uuid, 16);
+        slot->expires_ms = now + SOTTOD_NAME_CACHE_MS;
+    }
+    return e;
+}
+
+void sotto_api_cache_free(void)
+{
+    free(g_names);
+    g_names = NULL;
+}
+
 /* ---- prekey signatures (XEdDSA by the identity key) ---- */
 
 static bool sig_ok(const uint8_t ik[SOTTO_STORE_EC_KEY_BYTES], const uint8_t *msg, size_t len,
@@ -483,7 +535,7 @@ static void handle_bundle(sotto_conn *c, sotto_slice who, sotto_slice dev)
 static void handle_submit(sotto_conn *c, sotto_slice who, const uint8_t *body, size_t len)
 {
     uint8_t recipient[16];
-    sotto_store_err e = sotto_api_resolve_account(c->srv->store, who, recipient);
+    sotto_store_err e = sotto_api_resolve_cached(c->srv, who, recipient);
     if (e != SOTTO_STORE_OK) {
         store_error(c, e);
         return;

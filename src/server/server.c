@@ -997,4 +997,5 @@ void sotto_srv_free(sotto_srv *s)
     free(s->dev);
     SSL_CTX_free(s->ssl_ctx);
     sodium_memzero(s->tag_key, sizeof s->tag_key);
+    sotto_api_cache_free();
 }

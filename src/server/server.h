@@ -221,6 +221,9 @@ size_t sotto_api_envelope_json(const sotto_store_envelope *e, char *out, size_t 
 const char *sotto_api_store_status(sotto_store_err e, int *status);
 /* A path segment or "to" naming an account: a UUID or a username. */
 sotto_store_err sotto_api_resolve_account(sotto_store *st, sotto_slice s, uint8_t uuid[16]);
+/* The same on the loop thread, through a small username cache. */
+sotto_store_err sotto_api_resolve_cached(sotto_srv *srv, sotto_slice s, uint8_t uuid[16]);
+void sotto_api_cache_free(void);
 
 /* batch.c */
 int sotto_batch_init(sotto_srv *s);

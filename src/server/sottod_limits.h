@@ -28,6 +28,7 @@
 /* Envelopes pushed to one WebSocket before an ack must arrive. */
 #define SOTTOD_WS_WINDOW                 64u
 #define SOTTOD_WS_MAX_SENDS              256u    /* WebSocket "send"s awaiting their commit */
+#define SOTTOD_NAME_CACHE_MS             60000u  /* username -> uuid kept on the loop thread */
 #define SOTTOD_WS_PARK_MS                1000u   /* quiet this long: wslay context freed */
 /* Bytes queued for one socket before we stop producing for it. */
 #define SOTTOD_MAX_WRITE_QUEUE           (256u << 10)

@@ -258,8 +258,8 @@ static void ws_send(sotto_conn *c, sotto_api_ws_msg *m)
         return;
     }
     uint8_t recipient[SOTTO_STORE_UUID_BYTES];
-    sotto_store_err e = sotto_api_resolve_account(c->srv->store,
-                                                  (sotto_slice){ m->to, m->to_len }, recipient);
+    sotto_store_err e = sotto_api_resolve_cached(c->srv, (sotto_slice){ m->to, m->to_len },
+                                                 recipient);
     if (e != SOTTO_STORE_OK) {
         sotto_api_submit_free(&m->submit);
         int status;
