@@ -206,6 +206,7 @@ typedef struct opts {
     cpu_set_t pin;        /* relay: server CPUs once set up (Argon2 may use all) */
     bool have_pin;
     bool via_ws;          /* relay: submit as WebSocket "send" messages (no HTTP conns) */
+    uint32_t rate;        /* relay: open loop, messages/s in all (0: closed loop, --window) */
 } opts;
 
 static opts O;
@@ -613,12 +614,21 @@ static void send_ws(client *cl)
     size_t b64len = sodium_base64_ENCODED_LEN(O.size, sodium_base64_VARIANT_ORIGINAL);
     char *req = xmalloc(b64len + 512);
     bool any = false;
+    uint64_t now = now_ns();
     while (c->inflight < O.window && cl->next_seq < cl->to_send) {
         uint8_t hdr[18];
+        uint64_t t = now;
+        if (O.rate > 0) {
+            /* Open loop: message k of sender i is due at start + (k * S + i) / R.
+             * Latency counts from that time, not from when the window let
+             * it go (no coordinated omission). */
+            t = g_start_ns + ((uint64_t)cl->next_seq * O.senders + cl->idx) * 1000000000ull / O.rate;
+            if (t > now)
+                break;
+        }
         uint32_t seq = cl->next_seq++;
         uint32_t to = (cl->idx + 1) % O.senders + (seq % (g_ncl / O.senders)) * O.senders;
         account_name(to_name, sizeof to_name, to);
-        uint64_t t = now_ns();
         put_u32(hdr, cl->idx);
         put_u32(hdr + 4, seq);
         put_u64(hdr + 8, t);
@@ -1056,8 +1066,13 @@ static bool run_until(bool (*done)(void), uint64_t deadline_ns)
         uint64_t t = now_ns();
         if (t >= deadline_ns)
             return false;
+        bool pacing = O.rate > 0 && g_start_ns != 0 && O.via_ws;
+        if (pacing)
+            for (uint32_t i = 0; i < O.senders; i++)
+                send_ws(&g_cl[i]);
         uint64_t left_ms = (deadline_ns - t) / 1000000 + 1;
-        int n = epoll_wait(g_ep, ev, LOAD_EPOLL_EVENTS, left_ms > 1000 ? 1000 : (int)left_ms);
+        int n = epoll_wait(g_ep, ev, LOAD_EPOLL_EVENTS,
+                           pacing ? 1 : left_ms > 1000 ? 1000 : (int)left_ms);
         if (n < 0 && errno != EINTR)
             die("epoll_wait: %s", strerror(errno));
         for (int i = 0; i < n; i++)
@@ -1201,12 +1216,12 @@ static int run_relay(void)
                 multi++;
         }
     }
-    printf("relay via=%s clients=%" PRIu32 " senders=%" PRIu32 " window=%" PRIu32 " size=%" PRIu32 " messages=%" PRIu64
+    printf("relay via=%s rate=%" PRIu32 " clients=%" PRIu32 " senders=%" PRIu32 " window=%" PRIu32 " size=%" PRIu32 " messages=%" PRIu64
            " committed=%" PRIu64 " received=%" PRIu64 " missing=%" PRIu64 " duplicates=%" PRIu64
            " submit_errors=%" PRIu64 " foreign=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f"
            " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f"
            " server_cpu_s=%.2f server_loop_cpu_s=%.2f%s\n",
-           O.via_ws ? "ws" : "http", O.clients, O.senders, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
+           O.via_ws ? "ws" : "http", O.rate, O.clients, O.senders, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
            g_http_err, g_unknown, secs, secs > 0 ? (double)g_received / secs : 0.0, pct(0.50),
            pct(0.90), pct(0.99), g_nlat ? g_lat_us[g_nlat - 1] / 1000.0 : 0.0,
            srv1 - srv0, loop1 - loop0, ok ? "" : " TIMEOUT");
@@ -1306,6 +1321,9 @@ static void usage(void)
           "                    S divides N; sender s writes round robin to r = (s+1) % S + k*S)\n"
           "  --messages N      relay: total messages (split over the senders)\n"
           "  --window N        relay: submissions in flight per client (4)\n"
+          "  --rate R          relay --via ws: open loop, R messages/s in all, each sender\n"
+          "                    paced; latency counted from each message's due time\n"
+          "                    (--window then caps what one sender has in flight)\n"
           "  --via ws|http     relay: submit as WebSocket \"send\" messages on each client's\n"
           "                    own socket (ws, default), or PUT on a second HTTP conn\n"
           "  --size N          relay: envelope bytes (256, >= 18)\n"
@@ -1403,6 +1421,9 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--messages") == 0) {
             NEEDV();
             O.messages = num(v, 1, 100000000, a);
+        } else if (strcmp(a, "--rate") == 0) {
+            NEEDV();
+            O.rate = num(v, 1, 10000000, a);
         } else if (strcmp(a, "--via") == 0) {
             NEEDV();
             if (strcmp(v, "ws") == 0)
@@ -1492,6 +1513,8 @@ int main(int argc, char **argv)
         die("--pin-server needs --server-pid");
     if (O.senders == 0 || O.mode != MODE_RELAY)
         O.senders = O.clients;
+    if (O.rate > 0 && !O.via_ws)
+        die("--rate needs --via ws");
     if (O.senders > O.clients || O.clients % O.senders != 0)
         die("--senders must divide --clients");
     if (O.do_register && O.senders != O.clients)
