@@ -34,7 +34,7 @@
 #define MAX_HKDF_LABEL    (2u + 1u + 255u + 1u)  /* length, label<7..255>, context<0> */
 #define SECRET_HEX_MAX    (2u * SOTTO_TLS_REC_MAX_SECRET)
 
-/* Per suite: cipher name, key length, hash name and length. */
+/* Per suite: EVP cipher name (NULL: libsodium), hash name, key and hash length, IANA id. */
 typedef struct suite_info {
     const char *cipher;
     const char *digest;
@@ -46,7 +46,7 @@ typedef struct suite_info {
 static const suite_info SUITES[SOTTO_TLS_SUITE_COUNT_] = {
     [SOTTO_TLS_AES_128_GCM_SHA256] = {"AES-128-GCM", "SHA256", 16, 32, 0x1301},
     [SOTTO_TLS_AES_256_GCM_SHA384] = {"AES-256-GCM", "SHA384", 32, 48, 0x1302},
-    [SOTTO_TLS_CHACHA20_POLY1305_SHA256] = {"ChaCha20-Poly1305", "SHA256", 32, 32, 0x1303}, /* libsodium */
+    [SOTTO_TLS_CHACHA20_POLY1305_SHA256] = {NULL, "SHA256", 32, 32, 0x1303}, /* libsodium */
 };
 
 /* ---- process-wide: fetched algorithms, the ex_data index, thread contexts ---- */
@@ -58,7 +58,7 @@ static EVP_KDF *g_hkdf;
 static int g_exidx = -1;
 static pthread_key_t g_tkey;
 
-/* One EVP_CIPHER_CTX per suite per thread, keyed again for every record. */
+/* One EVP_CIPHER_CTX per AES suite per thread, keyed again for every record. */
 typedef struct thread_ctx {
     EVP_CIPHER_CTX *c[SOTTO_TLS_SUITE_COUNT_];
 } thread_ctx;
@@ -104,6 +104,8 @@ static void thread_ctx_free(void *p)
 static void global_init(void)
 {
     for (size_t i = 0; i < SOTTO_TLS_SUITE_COUNT_; i++) {
+        if (SUITES[i].cipher == NULL)
+            continue; /* libsodium */
         g_cipher[i] = EVP_CIPHER_fetch(NULL, SUITES[i].cipher, NULL);
         if (g_cipher[i] == NULL)
             return;
