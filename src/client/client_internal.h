@@ -13,6 +13,7 @@
 #define CACERT_MAX (256u * 1024u)      /* largest --cacert file we keep */
 #define META_KEY_MAX 128
 #define REFILL_AFTER_PREKEY_MSGS 10    /* top up after this many prekey messages */
+#define HELD_MAX_PER_PEER 500          /* held envelopes of one sender; more are dropped (and said so) */
 
 /* Meta keys. */
 #define M_SERVER "server_url"

@@ -92,8 +92,17 @@ sotto_cstatus sotto_cl_known_name(sotto_client *c, const char *uuid, char name[S
 static sotto_cstatus hold(sotto_client *c, const envelope *e, const uint8_t key[SOTTO_EC_PUBLIC_BYTES], char *err)
 {
     char name[SOTTO_PEER_MAX + 1];
-    sotto_cstatus rc = sotto_cstore_begin(c->st, err);
+    int64_t n = 0;
+    sotto_cstatus rc = e->held_id == 0 ? sotto_cstore_held_count(c->st, e->source, &n, err) : SOTTO_C_OK;
     if (rc != SOTTO_C_OK)
+        return rc;
+    if (n >= HELD_MAX_PER_PEER) {
+        char why[SOTTO_CERR_LEN];
+        snprintf(why, sizeof why, "%d messages from %s are already held (their identity key changed; see sotto safety)",
+                 HELD_MAX_PER_PEER, e->source);
+        return drop(c, e, why, err);
+    }
+    if ((rc = sotto_cstore_begin(c->st, err)) != SOTTO_C_OK)
         return rc;
     if (e->held_id == 0)
         rc = sotto_cstore_held_add(c->st, e->id, e->source, e->device, e->type, e->ct, e->ct_len, err);

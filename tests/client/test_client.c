@@ -884,6 +884,28 @@ static void test_changed_identity(void **state)
     assert_string_equal(g.text[2], "m3");
     assert_string_equal(g.text[3], "m4");
 
+    /* At most 500 held from one sender: one more is dropped (and said so). */
+    const uint8_t junk[] = {3, 0};
+    for (int i = 0; i < 500; i++) {
+        char eid[37];
+        envelope_id(eid, 1000 + i);
+        assert_int_equal(sotto_cstore_held_add(sotto_client_store(c), eid, BOB_UUID, 1, 3, junk, sizeof junk, err),
+                         SOTTO_C_OK);
+    }
+    bob_sends(b1, &s3, &ab, "m5 dropped", 6);
+    memset(&g, 0, sizeof g);
+    receive_all(c, &g);
+    assert_int_equal(sotto_client_safety(c, "bob", &sf, err), SOTTO_C_OK);
+    assert_int_equal(sf.held, 500);
+    int64_t *hid;
+    size_t nh;
+    assert_int_equal(sotto_cstore_held_ids(sotto_client_store(c), BOB_UUID, &hid, &nh, err), SOTTO_C_OK);
+    for (size_t i = 0; i < nh; i++)
+        assert_int_equal(sotto_cstore_held_delete(sotto_client_store(c), hid[i], err), SOTTO_C_OK);
+    free(hid);
+    sotto_session_free(s3);
+    s3 = NULL;
+
     /* 5. The old key again (a new session): held; accepted without a number. */
     bob_sends(b1, &s3, &ab, "m5", 5);
     memset(&g, 0, sizeof g);
