@@ -40,6 +40,14 @@ if [ $rc -ne 0 ]; then
   echo "smoke: sotto-load failed ($rc); sottod stderr:"; cat "$dir/err"
   exit 1
 fi
+# The same relay with JSON text frames instead of the binary sotto.pb ones.
+"$LOAD" relay --port "$port" --clients 4 --messages 200 --window 4 --format json \
+  --prefix smoke --timeout 120 --check
+rc=$?
+if [ $rc -ne 0 ]; then
+  echo "smoke: sotto-load --format json failed ($rc); sottod stderr:"; cat "$dir/err"
+  exit 1
+fi
 # The same relay with PUT /v1/messages on a second connection per sender.
 "$LOAD" relay --port "$port" --clients 4 --messages 200 --window 4 --via http \
   --prefix smoke --timeout 120 --check

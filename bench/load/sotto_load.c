@@ -27,6 +27,8 @@
 #include <openssl/ssl.h>
 #include <signal.h>
 #include <sodium.h>
+
+#include "sottod_ws.pb-c.h"
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -207,6 +209,7 @@ typedef struct opts {
     bool have_pin;
     bool via_ws;          /* relay: submit as WebSocket "send" messages (no HTTP conns) */
     uint32_t rate;        /* relay: open loop, messages/s in all (0: closed loop, --window) */
+    bool pb;              /* WebSockets ask for "sotto.pb": binary messages (sottod_ws.proto) */
 } opts;
 
 static opts O;
@@ -317,6 +320,7 @@ static uint64_t g_nlat, g_lat_cap;
 static uint32_t g_src_rr;
 static uint64_t g_rng = 0x9e3779b97f4a7c15u;
 static char *g_filler_b64; /* reused base64 of the filler (after the 16-byte header) */
+static uint8_t *g_filler;  /* --format pb: header + filler, O.size bytes */
 static uint64_t g_reg_ok, g_reg_taken;
 
 static uint32_t rng32(void)
@@ -436,7 +440,7 @@ static void send_auth(conn *c)
         n = snprintf(req, sizeof req,
                      "GET /v1/websocket HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n"
-                     "%s\r\n", kb, auth);
+                     "%s%s\r\n", kb, auth, O.pb ? "Sec-WebSocket-Protocol: sotto.pb\r\n" : "");
         c->state = CS_UPGRADE;
     } else if (O.health) {
         n = snprintf(req, sizeof req, "GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n");
@@ -635,11 +639,33 @@ static void send_ws(client *cl)
         hdr[16] = hdr[17] = 0xa5;
         char hb[32];
         b64_into(hb, sizeof hb, hdr, sizeof hdr);
-        int bl = snprintf(req, b64len + 512,
-                          "{\"type\":\"send\",\"id\":%" PRIu32 ",\"to\":\"%s\",\"messages\":"
-                          "[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"%s%s\"}]}",
-                          seq, to_name, hb, g_filler_b64);
-        ws_send_frame(c, 0x1, req, (size_t)bl);
+        if (O.pb) {
+            memcpy(g_filler, hdr, sizeof hdr);  /* the header, then the filler */
+            Sottows__OutgoingMessage om = SOTTOWS__OUTGOING_MESSAGE__INIT;
+            om.has_destination_device_id = om.has_type = om.has_content = 1;
+            om.destination_device_id = 1;
+            om.type = 1;
+            om.content.data = g_filler;
+            om.content.len = O.size;
+            Sottows__OutgoingMessage *oms[1] = { &om };
+            Sottows__Send sm = SOTTOWS__SEND__INIT;
+            sm.has_id = 1;
+            sm.id = seq;
+            sm.to = to_name;
+            sm.n_messages = 1;
+            sm.messages = oms;
+            Sottows__ClientMessage cm = SOTTOWS__CLIENT_MESSAGE__INIT;
+            cm.kind_case = SOTTOWS__CLIENT_MESSAGE__KIND_SEND;
+            cm.send = &sm;
+            size_t pl = sottows__client_message__pack(&cm, (uint8_t *)req);
+            ws_send_frame(c, 0x2, req, pl);
+        } else {
+            int bl = snprintf(req, b64len + 512,
+                              "{\"type\":\"send\",\"id\":%" PRIu32 ",\"to\":\"%s\",\"messages\":"
+                              "[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"%s%s\"}]}",
+                              seq, to_name, hb, g_filler_b64);
+            ws_send_frame(c, 0x1, req, (size_t)bl);
+        }
         c->inflight++;
         any = true;
     }
@@ -715,17 +741,40 @@ typedef struct ackbuf {
     char s[64 + LOAD_ACK_IDS_MAX * (LOAD_UUID_CHARS + 3)];
     size_t len;
     uint32_t n;
+    ProtobufCBinaryData ids[LOAD_ACK_IDS_MAX];  /* --format pb: point into the read buffer */
 } ackbuf;
 
 static void ack_flush(conn *c, ackbuf *a)
 {
     if (a->n == 0)
         return;
+    if (O.pb) {
+        Sottows__Ack ack = SOTTOWS__ACK__INIT;
+        ack.n_ids = a->n;
+        ack.ids = a->ids;
+        Sottows__ClientMessage m = SOTTOWS__CLIENT_MESSAGE__INIT;
+        m.kind_case = SOTTOWS__CLIENT_MESSAGE__KIND_ACK;
+        m.ack = &ack;
+        uint8_t buf[64 + LOAD_ACK_IDS_MAX * 20];
+        size_t n = sottows__client_message__pack(&m, buf);
+        ws_send_frame(c, 0x2, (const char *)buf, n);
+        a->n = 0;
+        return;
+    }
     a->s[a->len++] = ']';
     a->s[a->len++] = '}';
     ws_send_frame(c, 0x1, a->s, a->len);
     a->n = 0;
     a->len = 0;
+}
+
+static void ack_add_pb(conn *c, ackbuf *a, const uint8_t *id)
+{
+    if (a->n == LOAD_ACK_IDS_MAX)
+        ack_flush(c, a);
+    a->ids[a->n].data = (uint8_t *)(uintptr_t)id;
+    a->ids[a->n].len = 16;
+    a->n++;
 }
 
 static void ack_add(conn *c, ackbuf *a, const char *id)
@@ -744,6 +793,28 @@ static void ack_add(conn *c, ackbuf *a, const char *id)
     a->len += LOAD_UUID_CHARS;
     a->s[a->len++] = '"';
     a->n++;
+}
+
+/* The 18-byte header every relayed envelope starts with. */
+static void on_header(client *cl, const uint8_t hdr[18], uint64_t t)
+{
+    uint32_t from = get_u32(hdr), seq = get_u32(hdr + 4);
+    uint64_t sent = get_u64(hdr + 8);
+    if (from >= O.senders || (cl->idx % O.senders) != (from + 1) % O.senders ||
+        seq >= g_cl[from].to_send || g_start_ns == 0 || sent < g_start_ns) {
+        g_unknown++; /* a leftover of an earlier run, or not ours */
+        return;
+    }
+    uint8_t *seen = &g_cl[from].seen[seq];
+    if (*seen < UINT8_MAX)
+        (*seen)++;
+    if (*seen > 1) {
+        g_dups++;
+        return;
+    }
+    g_received++;
+    g_last_rx_ns = t;
+    lat_add(t - sent);
 }
 
 static void on_envelope(client *cl, const char *msg, size_t n, ackbuf *a)
@@ -768,23 +839,49 @@ static void on_envelope(client *cl, const char *msg, size_t n, ackbuf *a)
         g_unknown++;
         return;
     }
-    uint32_t from = get_u32(hdr), seq = get_u32(hdr + 4);
-    uint64_t sent = get_u64(hdr + 8);
-    if (from >= O.senders || (cl->idx % O.senders) != (from + 1) % O.senders ||
-        seq >= g_cl[from].to_send || g_start_ns == 0 || sent < g_start_ns) {
-        g_unknown++; /* a leftover of an earlier run, or not ours */
+    on_header(cl, hdr, t);
+}
+
+/* --format pb: one ServerMessage. The ack points into p, which stays put
+ * until ack_flush at the end of ws_input. */
+static void on_binary(client *cl, const uint8_t *p, size_t n, ackbuf *a)
+{
+    Sottows__ServerMessage *m = sottows__server_message__unpack(NULL, n, p);
+    if (m == NULL) {
+        g_unknown++;
         return;
     }
-    uint8_t *seen = &g_cl[from].seen[seq];
-    if (*seen < UINT8_MAX)
-        (*seen)++;
-    if (*seen > 1) {
-        g_dups++;
-        return;
+    if (m->kind_case == SOTTOWS__SERVER_MESSAGE__KIND_ENVELOPE) {
+        const Sottows__Envelope *e = m->envelope;
+        if (cl == NULL || e->id.len != 16 || e->content.len < 18) {
+            g_unknown++;
+        } else {
+            /* the id inside p: protobuf-c copied it, so point at p's copy */
+            const uint8_t *idp = memmem(p, n, e->id.data, 16);
+            if (idp == NULL)
+                g_unknown++;
+            else {
+                ack_add_pb(&cl->ws, a, idp);
+                on_header(cl, e->content.data, now_ns());
+            }
+        }
+    } else if (m->kind_case == SOTTOWS__SERVER_MESSAGE__KIND_SENT && cl != NULL) {
+        const Sottows__SendResult *r = m->sent;
+        if (cl->ws.inflight > 0)
+            cl->ws.inflight--;
+        if (r->status == 200) {
+            cl->committed++;
+            g_committed++;
+        } else {
+            g_http_err++;
+            if (g_http_err <= 5)
+                fprintf(stderr, "sotto-load: send answered %u: %s\n", r->status,
+                        r->error ? r->error : "");
+        }
+    } else if (m->kind_case == SOTTOWS__SERVER_MESSAGE__KIND_QUEUE_EMPTY && cl != NULL) {
+        cl->queue_empty = true;
     }
-    g_received++;
-    g_last_rx_ns = t;
-    lat_add(t - sent);
+    sottows__server_message__free_unpacked(m, NULL);
 }
 
 static void ws_input(conn *c)
@@ -836,6 +933,11 @@ static void ws_input(conn *c)
             } else if (cl != NULL && memmem(p, (size_t)len, "queue_empty", 11) != NULL) {
                 cl->queue_empty = true;
             }
+        } else if (op == 0x2) {
+            if (cl != NULL || !O.pb)
+                on_binary(cl, (const uint8_t *)p, (size_t)len, &a);
+            else
+                g_unknown++;
         } else if (op == 0x9) {
             ws_send_frame(c, 0xA, p, (size_t)len);
         } else if (op == 0x8) {
@@ -1184,6 +1286,8 @@ static int run_relay(void)
     g_filler_b64 = xmalloc(cap);
     sodium_bin2base64(g_filler_b64, cap, filler, fl, sodium_base64_VARIANT_ORIGINAL);
     free(filler);
+    g_filler = xmalloc(O.size);
+    memset(g_filler, 0xa5, O.size);
 
     if (O.have_pin)
         pin_process(O.server_pid, &O.pin);
@@ -1216,12 +1320,12 @@ static int run_relay(void)
                 multi++;
         }
     }
-    printf("relay via=%s rate=%" PRIu32 " clients=%" PRIu32 " senders=%" PRIu32 " window=%" PRIu32 " size=%" PRIu32 " messages=%" PRIu64
+    printf("relay via=%s format=%s rate=%" PRIu32 " clients=%" PRIu32 " senders=%" PRIu32 " window=%" PRIu32 " size=%" PRIu32 " messages=%" PRIu64
            " committed=%" PRIu64 " received=%" PRIu64 " missing=%" PRIu64 " duplicates=%" PRIu64
            " submit_errors=%" PRIu64 " foreign=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f"
            " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f"
            " server_cpu_s=%.2f server_loop_cpu_s=%.2f%s\n",
-           O.via_ws ? "ws" : "http", O.rate, O.clients, O.senders, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
+           O.via_ws ? "ws" : "http", O.pb ? "pb" : "json", O.rate, O.clients, O.senders, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
            g_http_err, g_unknown, secs, secs > 0 ? (double)g_received / secs : 0.0, pct(0.50),
            pct(0.90), pct(0.99), g_nlat ? g_lat_us[g_nlat - 1] / 1000.0 : 0.0,
            srv1 - srv0, loop1 - loop0, ok ? "" : " TIMEOUT");
@@ -1324,6 +1428,8 @@ static void usage(void)
           "  --rate R          relay --via ws: open loop, R messages/s in all, each sender\n"
           "                    paced; latency counted from each message's due time\n"
           "                    (--window then caps what one sender has in flight)\n"
+          "  --format pb|json  WebSocket messages: binary protobuf (subprotocol sotto.pb,\n"
+          "                    default) or JSON text frames\n"
           "  --via ws|http     relay: submit as WebSocket \"send\" messages on each client's\n"
           "                    own socket (ws, default), or PUT on a second HTTP conn\n"
           "  --size N          relay: envelope bytes (256, >= 18)\n"
@@ -1393,6 +1499,7 @@ int main(int argc, char **argv)
     O.messages = 10000;
     O.window = 4;
     O.via_ws = true;
+    O.pb = true;
     O.size = 256;
     O.conns = 1000;
     O.accounts = 100;
@@ -1421,6 +1528,14 @@ int main(int argc, char **argv)
         } else if (strcmp(a, "--messages") == 0) {
             NEEDV();
             O.messages = num(v, 1, 100000000, a);
+        } else if (strcmp(a, "--format") == 0) {
+            NEEDV();
+            if (strcmp(v, "pb") == 0)
+                O.pb = true;
+            else if (strcmp(v, "json") == 0)
+                O.pb = false;
+            else
+                die("--format: pb or json");
         } else if (strcmp(a, "--rate") == 0) {
             NEEDV();
             O.rate = num(v, 1, 10000000, a);

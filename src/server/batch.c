@@ -131,8 +131,12 @@ static void answer_submission(const sub_meta *m, const sotto_store_submission *s
         return;
     }
     if (sub->result == SOTTO_STORE_ERR_DEVICE_MISMATCH) {
+        if (m->ws) {
+            sotto_ws_answer_send(c, m->ws_id, 409, NULL, &sub->mismatch);
+            return;
+        }
         char body[1024];
-        size_t o = (size_t)snprintf(body, sizeof body, "\"missingDevices\":[");
+        size_t o = (size_t)snprintf(body, sizeof body, "{\"missingDevices\":[");
         for (size_t i = 0; i < sub->mismatch.missing_count && i < SOTTO_STORE_MAX_DEVICES; i++)
             o += (size_t)snprintf(body + o, sizeof body - o, "%s%" PRIu32, i ? "," : "",
                                   sub->mismatch.missing[i]);
@@ -141,14 +145,8 @@ static void answer_submission(const sub_meta *m, const sotto_store_submission *s
                            i < SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION; i++)
             o += (size_t)snprintf(body + o, sizeof body - o, "%s%" PRIu32, i ? "," : "",
                                   sub->mismatch.extra[i]);
-        o += (size_t)snprintf(body + o, sizeof body - o, "]");
-        if (m->ws) {
-            sotto_ws_answer_send(c, m->ws_id, 409, NULL, body);
-        } else {
-            char wrapped[1030];
-            int n = snprintf(wrapped, sizeof wrapped, "{%s}", body);
-            sotto_conn_respond(c, 409, "application/json", wrapped, (size_t)n, NULL);
-        }
+        o += (size_t)snprintf(body + o, sizeof body - o, "]}");
+        sotto_conn_respond(c, 409, "application/json", body, o, NULL);
         return;
     }
     int status;

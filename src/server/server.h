@@ -110,6 +110,7 @@ struct sotto_conn {
     sotto_ws_tracker ws_track;      /* where the client's byte stream is: parking */
     uint64_t ws_last_rx_ms;         /* last bytes from the peer */
     uint32_t ws_sends;              /* "send" messages waiting for their commit */
+    bool ws_pb;                     /* subprotocol "sotto.pb": binary messages (api_pb.h) */
     bool flush_queued;              /* on srv->flush_list */
     sotto_conn *flush_next;
 };
@@ -196,10 +197,10 @@ bool sotto_ws_deliver(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], 
                       const sotto_store_envelope *e);
 void sotto_ws_flush_dev(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device);
 void sotto_dev_unregister(sotto_conn *c);
-/* Answers a WebSocket "send": {"type":"sent","id":id,"status":status,...}; extra
- * (JSON members without braces) or error (a static phrase) for failures. */
+/* Answers a WebSocket "send": {"type":"sent","id":id,"status":status,...} (or
+ * its binary form); error (a static phrase) or mismatch (409) for failures. */
 void sotto_ws_answer_send(sotto_conn *c, uint32_t id, int status, const char *error,
-                          const char *extra);
+                          const sotto_store_mismatch *mismatch);
 /* Frames queued on c are written at the end of this loop turn, together with
  * everything else queued on c meanwhile (one TLS flush, one socket write). */
 void sotto_ws_defer_flush(sotto_conn *c);

@@ -12,6 +12,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "api_pb.h"
 #include "sottod_limits.h"
 #include "log.h"
 #include "metrics.h"
@@ -215,17 +216,22 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
     }
     if (wslay_is_ctrl_frame(arg->opcode))
         return;
-    if (arg->opcode != WSLAY_TEXT_FRAME) {
+    bool binary = arg->opcode == WSLAY_BINARY_FRAME;
+    if ((binary && !c->ws_pb) || (!binary && arg->opcode != WSLAY_TEXT_FRAME)) {
         sotto_metrics_error(SOTTO_ERRK_WS_PROTOCOL);
-        wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA, (const uint8_t *)"text only", 9);
+        wslay_event_queue_close(ctx, WSLAY_CODE_UNSUPPORTED_DATA,
+                                (const uint8_t *)"binary needs sotto.pb", 21);
         c->ws_close_sent = true;
         return;
     }
     static uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES];
     sotto_api_ws_msg m;
     const char *why;
-    if (sotto_api_decode_ws_msg(arg->msg, arg->msg_length, c->srv->cfg.max_envelope, ids, &m,
-                                &why) != 0) {
+    int dec = binary ? sotto_api_decode_ws_pb(arg->msg, arg->msg_length, c->srv->cfg.max_envelope,
+                                              ids, &m, &why)
+                     : sotto_api_decode_ws_msg(arg->msg, arg->msg_length, c->srv->cfg.max_envelope,
+                                               ids, &m, &why);
+    if (dec != 0) {
         if (m.kind == SOTTO_API_WS_SEND && m.has_id) {
             /* A send we can name: refused under its id, the socket stays. */
             sotto_metrics_error(SOTTO_ERRK_HTTP_MALFORMED);
@@ -275,23 +281,43 @@ static void ws_send(sotto_conn *c, sotto_api_ws_msg *m)
 }
 
 void sotto_ws_answer_send(sotto_conn *c, uint32_t id, int status, const char *error,
-                          const char *extra)
+                          const sotto_store_mismatch *mismatch)
 {
     if (c->state != SOTTO_CONN_WS || c->handle_closed || c->ws_close_sent || unpark(c) != 0)
         return;
-    char buf[1200];
-    int n;
-    if (status == 200)
-        n = snprintf(buf, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":200}", (unsigned)id);
-    else if (extra != NULL)
-        n = snprintf(buf, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":%d,%s}",
-                     (unsigned)id, status, extra);
-    else /* error is a static phrase of ours: no quotes or backslashes */
-        n = snprintf(buf, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":%d,\"error\":\"%s\"}",
-                     (unsigned)id, status, error ? error : "");
-    if (n <= 0 || (size_t)n >= sizeof buf)
+    static uint8_t buf[SOTTO_API_PB_SENT_MAX > 1600 ? SOTTO_API_PB_SENT_MAX : 1600];
+    size_t n = 0;
+    if (c->ws_pb) {
+        n = sotto_api_pb_sent(id, status, error, mismatch, buf, sizeof buf);
+    } else {
+        char *b = (char *)buf;
+        int k;
+        if (status == 200)
+            k = snprintf(b, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":200}", (unsigned)id);
+        else if (mismatch == NULL) /* error is a static phrase of ours: no quotes or backslashes */
+            k = snprintf(b, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":%d,\"error\":\"%s\"}",
+                         (unsigned)id, status, error ? error : "");
+        else
+            k = snprintf(b, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":%d,\"missingDevices\":[",
+                         (unsigned)id, status);
+        if (k <= 0 || (size_t)k >= sizeof buf)
+            return;
+        n = (size_t)k;
+        if (status != 200 && mismatch != NULL) {
+            for (size_t i = 0; i < mismatch->missing_count && i < SOTTO_STORE_MAX_DEVICES; i++)
+                n += (size_t)snprintf(b + n, sizeof buf - n, "%s%u", i ? "," : "",
+                                      (unsigned)mismatch->missing[i]);
+            n += (size_t)snprintf(b + n, sizeof buf - n, "],\"extraDevices\":[");
+            for (size_t i = 0; i < mismatch->extra_count &&
+                               i < SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION; i++)
+                n += (size_t)snprintf(b + n, sizeof buf - n, "%s%u", i ? "," : "",
+                                      (unsigned)mismatch->extra[i]);
+            n += (size_t)snprintf(b + n, sizeof buf - n, "]}");
+        }
+    }
+    if (n == 0 || n >= sizeof buf)
         return;
-    struct wslay_event_msg msg = { WSLAY_TEXT_FRAME, (const uint8_t *)buf, (size_t)n };
+    struct wslay_event_msg msg = { c->ws_pb ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, buf, n };
     (void)wslay_event_queue_msg(c->ws, &msg);
     sotto_ws_defer_flush(c);
 }
@@ -372,10 +398,24 @@ int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
     if (unpark(c) != 0)
         return -1;
 
-    char head[256];
+    /* Subprotocol: "sotto.pb" asks for binary messages (api_pb.h); JSON text
+     * frames otherwise. */
+    sotto_slice sp = sotto_http_header_get(req, "sec-websocket-protocol");
+    c->ws_pb = false;
+    for (size_t i = 0; i < sp.n;) {
+        while (i < sp.n && (sp.p[i] == ' ' || sp.p[i] == ',' || sp.p[i] == '\t'))
+            i++;
+        size_t st = i;
+        while (i < sp.n && sp.p[i] != ',' && sp.p[i] != ' ' && sp.p[i] != '\t')
+            i++;
+        if (sotto_slice_eq((sotto_slice){ sp.p + st, i - st }, SOTTO_API_PB_SUBPROTOCOL))
+            c->ws_pb = true;
+    }
+    char head[320];
     int n = snprintf(head, sizeof head,
                      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n", accept);
+                     "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s\r\n", accept,
+                     c->ws_pb ? "Sec-WebSocket-Protocol: " SOTTO_API_PB_SUBPROTOCOL "\r\n" : "");
     if (n <= 0 || sotto_conn_write(c, head, (size_t)n) != 0) {
         wslay_event_context_free(c->ws);
         c->ws = NULL;
@@ -429,6 +469,26 @@ static int queue_envelope(sotto_conn *c, const sotto_store_envelope *e, size_t *
     static char envbuf[ENVELOPE_JSON_OVERHEAD +
                        sodium_base64_ENCODED_LEN(SOTTO_STORE_MAX_ENVELOPE_BYTES,
                                                  sodium_base64_VARIANT_ORIGINAL)];
+    if (c->ws_pb) {
+        static uint8_t pbbuf[SOTTO_API_PB_ENVELOPE_MAX(SOTTO_STORE_MAX_ENVELOPE_BYTES)];
+        size_t pcap = SOTTO_API_PB_ENVELOPE_MAX(e->body_len);
+        uint8_t *pb = pcap <= sizeof pbbuf ? pbbuf : malloc(pcap);
+        if (pb == NULL)
+            return -1;
+        size_t m = sotto_api_pb_envelope(e, pb, pcap);
+        if (m > 0) {
+            struct wslay_event_msg msg = { WSLAY_BINARY_FRAME, pb, m };
+            if (wslay_event_queue_msg(c->ws, &msg) == 0) {
+                c->ws_inflight++;
+                sotto_g_metrics.messages_delivered_total++;
+            }
+            *queued_bytes += m;
+        }
+        if (pb != pbbuf)
+            free(pb);
+        c->ws_last_seq = e->seq;
+        return 0;
+    }
     char *buf = cap <= sizeof envbuf ? envbuf : malloc(cap);
     if (buf == NULL)
         return -1;
@@ -506,7 +566,13 @@ static void send_empty_once(sotto_conn *c)
     if (c->ws_empty_sent)
         return;
     static const char empty[] = "{\"type\":\"queue_empty\"}";
+    uint8_t pb[16];
     struct wslay_event_msg m = { WSLAY_TEXT_FRAME, (const uint8_t *)empty, sizeof empty - 1 };
+    if (c->ws_pb) {
+        m.opcode = WSLAY_BINARY_FRAME;
+        m.msg = pb;
+        m.msg_length = sotto_api_pb_queue_empty(pb, sizeof pb);
+    }
     wslay_event_queue_msg(c->ws, &m);
     c->ws_empty_sent = true;
 }
