@@ -109,7 +109,7 @@ const char *sotto_trust_name(int trust);
 
 typedef struct sotto_safety {
     char peer[SOTTO_PEER_MAX + 1];        /* username (or uuid when none is known) */
-    char uuid[37];
+    char uuid[37];                        /* 8-4-4-4-12 hex and NUL */
     int trust;                            /* how the current key came to be trusted */
     char number[SOTTO_SAFETY_DIGITS + 1]; /* for the trusted key */
     int changed;                          /* a different key was seen since */

@@ -270,6 +270,8 @@ static sotto_cstatus resolve_peer(sotto_client *c, const char *peer, char uuid[U
         if (rc == SOTTO_C_NOT_FOUND) {
             char u2[UUID_LEN + 1];
             rc = sotto_cl_fetch_sessions(c, uuid, peer, devs[i], u2, err);
+            if (rc == SOTTO_C_NOT_FOUND) /* the device went meanwhile: the submission's 409 sorts it out */
+                rc = SOTTO_C_OK;
         }
     }
     if (rc == SOTTO_C_OK) /* every device had a session: the mapping is still to be kept */

@@ -42,6 +42,7 @@
 #define BOB_UUID "aaaaaaaa-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 #define DAVE_UUID "dddddddd-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 #define CAROL_UUID "cccccccc-bbbb-4ccc-8ddd-eeeeeeeeeeee"
+#define ERIN_UUID "eeeeeeee-bbbb-4ccc-8ddd-eeeeeeeeeeee"
 #define WS_QUEUE_MAX 8
 #define MAX_REGS 8
 #define BOB_DEVICES 3
@@ -155,6 +156,8 @@ static int route(const char *method, const char *path, const char *body, char **
         lookups++;
         if (!lookup_404 && strcmp(path + 13, "bob") == 0) {
             r = json_pack("{s:s,s:[i]}", "uuid", BOB_UUID, "devices", 1);
+        } else if (!lookup_404 && strcmp(path + 13, "erin") == 0) {
+            r = json_pack("{s:s,s:[i,i]}", "uuid", ERIN_UUID, "devices", 1, 2);
         } else if (!lookup_404 && strcmp(path + 13, "carol") == 0) {
             r = json_pack("{s:s,s:[i,i]}", "uuid", CAROL_UUID, "devices", 1, 2);
         } else {
@@ -178,6 +181,13 @@ static int route(const char *method, const char *path, const char *body, char **
         int d = atoi(path + 46);
         r = bundle_json(CAROL_UUID, d, d);
     } else if (strcmp(method, "PUT") == 0 && strcmp(path, "/v1/messages/" CAROL_UUID) == 0) {
+        r = json_object();
+    } else if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/keys/" ERIN_UUID "/1") == 0) {
+        r = bundle_json(ERIN_UUID, 1, 1); /* device 2 is gone by the time its bundle is asked for */
+    } else if (strcmp(method, "PUT") == 0 && strcmp(path, "/v1/messages/" ERIN_UUID) == 0) {
+        json_t *m = json_loads(body, 0, NULL);
+        status = json_array_size(json_object_get(m, "messages")) == 1 ? 200 : 400;
+        json_decref(m);
         r = json_object();
     } else if (strcmp(method, "GET") == 0 && strcmp(path, "/v1/keys/dave/*") == 0) {
         r = bundle_json(DAVE_UUID, 1, 1);
@@ -606,11 +616,16 @@ static void test_send_409(void **state)
     assert_int_equal(sotto_client_msg_state(c, id), SOTTO_MSG_SENT);
     assert_int_equal(lookups, 2);
     assert_int_equal(n_fetched, 2);
+    /* A device listed by the lookup is gone when its bundle is asked for:
+     * the others get the message. */
+    assert_int_equal(sotto_client_queue(c, "erin", (const uint8_t *)"hi", 2, &id, err), SOTTO_C_OK);
+    assert_int_equal(sotto_client_flush(c, err), SOTTO_C_OK);
+    assert_int_equal(sotto_client_msg_state(c, id), SOTTO_MSG_SENT);
     /* No such user: the lookup's 404, then the bundle fetch's. */
     assert_int_equal(sotto_client_queue(c, "nobody", (const uint8_t *)"x", 1, &id, err), SOTTO_C_OK);
     assert_int_equal(sotto_client_flush(c, err), SOTTO_C_NOT_FOUND);
     assert_int_equal(sotto_client_msg_state(c, id), SOTTO_MSG_FAILED);
-    assert_int_equal(lookups, 3);
+    assert_int_equal(lookups, 4);
 
     /* Sending to yourself and to a bad name are refused before anything is stored. */
     assert_int_equal(sotto_client_queue(c, "alice", (const uint8_t *)"x", 1, &id, err), SOTTO_C_USAGE);
