@@ -1,17 +1,21 @@
 #!/bin/bash
 # bench/load/run.sh: sottod under real TLS + WebSocket load (docs/LOAD.md).
-#   relay 100 clients, relay 1,000 clients: durable messages/s, p50/p99 latency
-#   idle: sottod's RSS per idle connection (15,000 TLS connections; authenticated
-#         HTTP and WebSocket connections at smaller counts, Argon2id-bound)
-# sotto-load runs on CPU 1; sottod is pinned to CPU 0 while relaying (set-up,
-# one Argon2id per authenticated connection, may use both CPUs).
+#   relay at 100 and at 1,000 clients, every client sending and receiving on
+#   its own authenticated WebSocket (binary sotto.pb messages):
+#     - open loop at LOAD_RATE (20,000) messages/s: p50/p99 latency from each
+#       message's due time, and the rate actually relayed;
+#     - closed loop, LOAD_WINDOW sends in flight per client: the most it relays;
+#   idle: sottod's RSS per idle connection: 15,000 TLS connections, 15,000
+#         authenticated WebSockets, 1,000 authenticated HTTP connections.
+# sottod and sotto-load share the machine's two cores (no pinning; LOAD_PIN=1
+# pins sottod to CPU 0 and sotto-load to CPU 1 instead).
 #
 # usage: run.sh [--build-dir DIR] [--data DIR] [--quick] [--only relay|idle]
 #   --data DIR   the data dir, kept between runs so accounts are registered
 #                once (default DIR = BUILD/load-data)
-#   --quick      smaller counts (a few minutes)
-# env: LOAD_MESSAGES (20000), LOAD_WINDOW (1), LOAD_IDLE_CONNS (15000),
-#      LOAD_AUTH_CONNS (1000: authenticated idle HTTP conns), LOAD_WS_CONNS (1000)
+#   --quick      smaller counts (a minute or two)
+# env: LOAD_MESSAGES (100000), LOAD_RATE (20000), LOAD_WINDOW (16),
+#      LOAD_IDLE_CONNS (15000), LOAD_WS_CONNS (15000), LOAD_AUTH_CONNS (1000)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 build=$here/../../build
@@ -33,15 +37,21 @@ LOAD=$build/bin/sotto-load
 [ -x "$SOTTOD" ] && [ -x "$LOAD" ] || { echo "run.sh: build sottod and sotto-load first" >&2; exit 2; }
 data=${data:-$build/load-data}
 mkdir -p "$data"
-MESSAGES=${LOAD_MESSAGES:-20000}
-WINDOW=${LOAD_WINDOW:-1}
+MESSAGES=${LOAD_MESSAGES:-100000}
+RATE=${LOAD_RATE:-20000}
+WINDOW=${LOAD_WINDOW:-16}
 IDLE=${LOAD_IDLE_CONNS:-15000}
 AUTH=${LOAD_AUTH_CONNS:-1000}
-WSC=${LOAD_WS_CONNS:-1000}
-RELAYS="100:100 1000:100"   # clients:senders
+WSC=${LOAD_WS_CONNS:-15000}
+RELAYS="100 1000"   # clients, all of them sending
 ACCOUNTS=1000
-if [ -n "$quick" ]; then MESSAGES=5000; IDLE=2000; AUTH=100; WSC=100; RELAYS="20:20 100:20"; ACCOUNTS=100; fi
+if [ -n "$quick" ]; then MESSAGES=20000; IDLE=2000; AUTH=100; WSC=1000; RELAYS="100 1000"; fi
 [ "$WSC" -gt "$ACCOUNTS" ] && ACCOUNTS=$WSC
+if [ "${LOAD_PIN:-0}" = 1 ]; then
+  LOADCPU="taskset -c 1"; PINSRV="--pin-server 0"
+else
+  LOADCPU=""; PINSRV=""
+fi
 
 # Both sides need many descriptors (the hard limit here is ~20,000).
 ulimit -n "$(ulimit -Hn)"
@@ -83,17 +93,17 @@ echo "== accounts: $ACCOUNTS (registered once, kept in $data)"
 "$LOAD" register --port "$port" --clients "$ACCOUNTS" --concurrency 8 --timeout 7200 | tee -a "$data/results"
 
 if [ "$only" != idle ]; then
-  for spec in $RELAYS; do
-    set -- ${spec/:/ }
-    b0=$(metric sottod_commit_batches_total)
-    echo "== relay: $1 clients ($2 submitting), $MESSAGES messages, window $WINDOW per submitter"
-    line=$(taskset -c 1 "$LOAD" relay --port "$port" --clients "$1" --senders "$2" \
-      --messages "$MESSAGES" --window "$WINDOW" --server-pid "$pid" --pin-server 0 \
-      --concurrency 16 --timeout 1800)
-    b1=$(metric sottod_commit_batches_total)
-    echo "$line commit_batches=$((b1 - b0))" | tee -a "$data/results"
-    results+=("$line commit_batches=$((b1 - b0))")
-    taskset -a -p -c 0,1 "$pid" >/dev/null   # set-up of the next run may use both
+  for n in $RELAYS; do
+    for mode in "--rate $RATE --window 256" "--window $WINDOW"; do
+      b0=$(metric sottod_commit_batches_total)
+      echo "== relay: $n clients, $MESSAGES messages, $mode"
+      line=$($LOADCPU "$LOAD" relay --port "$port" --clients "$n" --messages "$MESSAGES" $mode \
+        --server-pid "$pid" $PINSRV --concurrency 16 --timeout 1800)
+      b1=$(metric sottod_commit_batches_total)
+      echo "$line commit_batches=$((b1 - b0))" | tee -a "$data/results"
+      results+=("$line commit_batches=$((b1 - b0))")
+      [ -n "$PINSRV" ] && taskset -a -p -c 0,1 "$pid" >/dev/null   # set-up of the next run may use both
+    done
   done
 fi
 
@@ -103,7 +113,7 @@ if [ "$only" != relay ]; then
     sleep 1
     h0=$(metric sottod_heap_bytes)
     echo "== idle: $spec"
-    line=$(taskset -c 1 "$LOAD" idle --port "$port" $spec --server-pid "$pid" \
+    line=$($LOADCPU "$LOAD" idle --port "$port" $spec --server-pid "$pid" \
       --concurrency 32 --hold 5 --timeout 7200 \
       --on-end "curl -sk https://127.0.0.1:$port/metrics > '$data/metrics.idle'")
     h=$(grep '^sottod_heap_bytes ' "$data/metrics.idle" | awk '{print $2}')

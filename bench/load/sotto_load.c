@@ -271,7 +271,7 @@ static void account_name(char *out, size_t cap, uint32_t i)
 }
 static void account_secret(char *out, size_t cap, uint32_t i)
 {
-    snprintf(out, cap, "load-secret-%s-%08" PRIu32, O.prefix, i);
+    snprintf(out, cap, "load-secret-%s-%08" PRIu32 "-0123456789abcdef", O.prefix, i);
 }
 
 /* ---------- connections ---------- */

@@ -218,8 +218,8 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sottod-e2e-'));
 fs.writeFileSync(path.join(dir, 'sottod.conf'), '# e2e\nregister_burst = 4\nregister_per_hour = 1\nlog_level = debug\nheader_timeout_ms = 1500\nmax_connections = 40\n');
 const port = await freePort();
 let srv = new Server(dir, port);
-const alice = { name: 'alice', secret: 'alice-secret-0123456789' };
-const bob = { name: 'bob', secret: 'bob-secret-0123456789abc' };
+const alice = { name: 'alice', secret: 'alice-secret-0123456789-abcdefghij' };
+const bob = { name: 'bob', secret: 'bob-secret-0123456789abc-abcdefghi' };
 const authOf = u => `${u.name}.1:${u.secret}`;
 let firstId, liveId;
 const content1 = crypto.randomBytes(300), content2 = crypto.randomBytes(40), content3 = crypto.randomBytes(5000);
@@ -234,7 +234,7 @@ try {
   });
 
   await step('a registration whose prekey signature fails is refused (400)', async () => {
-    const reg = registration('mallory', 'mallory-secret-0123456');
+    const reg = registration('mallory', 'mallory-secret-0123456-abcdefghijk');
     reg.signedPreKey.signature = b64(crypto.randomBytes(64));
     const r = await http(srv, 'POST', '/v1/accounts', { body: reg });
     assert.equal(r.status, 400, r.body);
@@ -251,12 +251,12 @@ try {
       assert.equal(j.deviceId, 1);
       u.uuid = j.uuid;
     }
-    const dup = await http(srv, 'POST', '/v1/accounts', { body: registration('alice', 'another-secret-0123456') });
+    const dup = await http(srv, 'POST', '/v1/accounts', { body: registration('alice', 'another-secret-0123456-abcdefghijkl') });
     assert.equal(dup.status, 409);
   });
 
   await step('registration is rate limited per address (429)', async () => {
-    const r = await http(srv, 'POST', '/v1/accounts', { body: registration('carol', 'carol-secret-0123456789') });
+    const r = await http(srv, 'POST', '/v1/accounts', { body: registration('carol', 'carol-secret-0123456789-abcdefghij') });
     assert.equal(r.status, 429, r.body);
   });
 

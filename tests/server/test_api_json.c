@@ -37,7 +37,7 @@ static void register_ok_and_bad(void **st)
     char *kem = kem_b64();
     char body[8192];
     snprintf(body, sizeof body,
-             "{\"username\":\"alice\",\"secret\":\"0123456789abcdefgh\",\"registrationId\":7,"
+             "{\"username\":\"alice\",\"secret\":\"0123456789abcdefghij0123456789abcdef\",\"registrationId\":7,"
              "\"identityKey\":\"%s\",\"signedPreKey\":{\"keyId\":2,\"publicKey\":\"%s\","
              "\"signature\":\"%s\"},\"pqLastResortPreKey\":{\"keyId\":1,\"publicKey\":\"%s\","
              "\"signature\":\"%s\"}}", EC, EC, SIG, kem, SIG);
@@ -45,7 +45,7 @@ static void register_ok_and_bad(void **st)
     const char *why;
     assert_int_equal(sotto_api_decode_register(S(body), &r, &why), 0);
     assert_string_equal(r.username, "alice");
-    assert_int_equal(r.secret_len, 18);
+    assert_int_equal(r.secret_len, 36);
     assert_int_equal(r.registration_id, 7);
     assert_int_equal(r.identity_key[0], 5);
     assert_int_equal(r.last_resort.key[0], 8);
