@@ -17,7 +17,7 @@ static uint8_t ids[SOTTO_API_MAX_ACK_IDS][SOTTO_STORE_ENVELOPE_ID_BYTES];
 static size_t pack_send(uint8_t *out, bool has_id, uint32_t id, const char *to, size_t n,
                         const uint32_t *dev, const size_t *len, uint32_t type)
 {
-    static uint8_t content[4096];
+    static uint8_t content[8192];
     memset(content, 0x42, sizeof content);
     Sottows__OutgoingMessage om[8];
     Sottows__OutgoingMessage *p[8];
