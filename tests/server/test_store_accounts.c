@@ -288,7 +288,7 @@ static void test_dummy_hash(void **state)
 static void test_secret_length(void **state)
 {
     fx *f = *state;
-    assert_true(SOTTO_STORE_SECRET_MIN_BYTES <= 32);
+    assert_int_equal(SOTTO_STORE_SECRET_MIN_BYTES, 32);
     uint8_t raw[32];
     randombytes_buf(raw, sizeof raw);
     char b64[sodium_base64_ENCODED_LEN(32, sodium_base64_VARIANT_ORIGINAL)];
