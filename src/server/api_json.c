@@ -105,7 +105,7 @@ int sotto_api_decode_register(const uint8_t *body, size_t len, sotto_api_registe
     memcpy(out->username, json_string_value(u), json_string_length(u) + 1);
     if (!json_is_string(s) || json_string_length(s) < SOTTO_STORE_SECRET_MIN_BYTES ||
         json_string_length(s) > SOTTO_STORE_SECRET_MAX_BYTES)
-        FAIL("secret: 16 to 128 bytes");
+        FAIL("secret: 32 to 128 bytes");
     out->secret_len = json_string_length(s);
     memcpy(out->secret, json_string_value(s), out->secret_len);
     if (get_u32(j, "registrationId", 1, SOTTO_STORE_MAX_REGISTRATION_ID, &out->registration_id) != 0)

@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <sodium.h>
 
+#include "api_lookup.h"
 #include "sottod_limits.h"
 #include "log.h"
 #include "metrics.h"
@@ -998,4 +999,5 @@ void sotto_srv_free(sotto_srv *s)
     SSL_CTX_free(s->ssl_ctx);
     sodium_memzero(s->tag_key, sizeof s->tag_key);
     sotto_api_cache_free();
+    sotto_api_lookup_free();
 }

@@ -64,10 +64,10 @@
 #define SOTTOD_FETCH_PAGE                100u
 #define SOTTOD_FETCH_MAX_BYTES           (1u << 20)  /* JSON bytes of one page, roughly */
 
-/* Usernames: 3..32 of [a-z0-9_.-]; device secrets: 16..128 bytes. */
+/* Usernames: 3..32 of [a-z0-9_.-]; device secrets: 32..128 bytes. */
 #define SOTTOD_USERNAME_MIN              3u
 #define SOTTOD_USERNAME_MAX              32u
-#define SOTTOD_SECRET_MIN                16u
+#define SOTTOD_SECRET_MIN                32u
 #define SOTTOD_SECRET_MAX                128u
 
 #endif
