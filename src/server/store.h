@@ -77,7 +77,7 @@
 /* ---- database ---- */
 #define SOTTO_STORE_BUSY_TIMEOUT_MS 5000
 #define SOTTO_STORE_OPEN_RETRY_MS   10   /* pause between set-up attempts while opening */
-#define SOTTO_STORE_SCHEMA_VERSION  3
+#define SOTTO_STORE_SCHEMA_VERSION  4
 
 typedef enum sotto_store_err {
     SOTTO_STORE_OK = 0,

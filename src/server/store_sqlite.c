@@ -164,6 +164,11 @@ static const char *const migrations[] = {
     "  FROM devices d JOIN envelopes e ON e.device = d.id GROUP BY d.id;"
     "ALTER TABLE devices DROP COLUMN queue_len;"
     "ALTER TABLE devices DROP COLUMN queue_bytes;",
+    /* 3 -> 4: an index that every envelope paid for on the way in and out,
+     * for one rare reader: `sottod disclose` now scans for what an account
+     * sent (an operator's command, not a hot path). The index on created
+     * stays: expiry must not depend on the clock never stepping back. */
+    "DROP INDEX IF EXISTS envelopes_sender;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == SOTTO_STORE_SCHEMA_VERSION,
                "one migration step per schema version");
