@@ -3,7 +3,8 @@
  * acks, are committed together in ONE transaction (one fsync) by the writer
  * handle on a worker thread; each sender (and each HTTP ack) gets its answer
  * only after that commit, then recipients' WebSockets are told. Whatever
- * arrives while a commit runs waits and goes in the next one. One batch is in flight at a time, so commit order is arrival order
+ * arrives while a commit runs waits and goes in the next one, which starts as
+ * soon as that commit returns (before its answers and pushes are written). One batch is in flight at a time, so commit order is arrival order
  * and queues stay in order per device. The arrays are reused: in steady
  * state a batch allocates nothing but the decoded bodies it was handed. */
 #define _GNU_SOURCE
@@ -74,15 +75,17 @@ int sotto_batch_init(sotto_srv *s)
 {
     s->pending = batch_new(s);
     s->spare = batch_new(s);
-    return s->pending && s->spare ? 0 : -1;
+    s->spare2 = batch_new(s);
+    return s->pending && s->spare && s->spare2 ? 0 : -1;
 }
 
 void sotto_batch_free(sotto_srv *s)
 {
     batch_destroy(s->pending);
     batch_destroy(s->spare);
+    batch_destroy(s->spare2);
     batch_destroy(s->inflight);
-    s->pending = s->spare = s->inflight = NULL;
+    s->pending = s->spare = s->spare2 = s->inflight = NULL;
 }
 
 bool sotto_batch_idle(const sotto_srv *s)
@@ -191,6 +194,13 @@ static void batch_done(uv_work_t *w, int status)
     sotto_srv *s = b->srv;
     s->jobs--;
     sotto_g_metrics.batches_total++;
+    /* What came during this commit goes to the writer at once, while this
+     * batch is answered and pushed here: the writer never waits for the
+     * loop. Order holds: the next batch commits after this one, and its
+     * answers and pushes come in a later batch_done on this same thread. */
+    s->inflight = NULL;
+    if (s->pending->n > 0 || s->pending->n_acks > 0)
+        start(s);
     if (status != 0 || b->rc != SOTTO_STORE_OK) {
         sotto_metrics_error(SOTTO_ERRK_STORE);
         sotto_log(SOTTO_LOG_WARN, "commit_failed", " reason=\"%s\" submissions=%zu",
@@ -246,10 +256,12 @@ static void batch_done(uv_work_t *w, int status)
         sotto_conn_unref(a->c);
     }
     b->n = b->envelopes = b->n_acks = 0;
-    s->inflight = NULL;
-    s->spare = b;
-    if (s->pending->n > 0 || s->pending->n_acks > 0)
-        start(s);           /* what came during the commit goes now */
+    if (s->spare == NULL)
+        s->spare = b;
+    else
+        s->spare2 = b;
+    if (s->inflight == NULL && (s->pending->n > 0 || s->pending->n_acks > 0))
+        start(s);           /* what came while answering goes now */
     sotto_srv_check_drain(s);
 }
 
@@ -260,13 +272,20 @@ static void start(sotto_srv *s)
     sotto_batch *b = s->pending;
     if (b->n == 0 && b->n_acks == 0)
         return;
+    if (s->spare == NULL && s->spare2 == NULL)
+        return;             /* started again at the end of the batch_done under way */
     if (s->batch_timer_on) {
         uv_timer_stop(&s->batch_timer);
         s->batch_timer_on = false;
     }
     s->inflight = b;
-    s->pending = s->spare;
-    s->spare = NULL;
+    if (s->spare != NULL) {
+        s->pending = s->spare;
+        s->spare = NULL;
+    } else {                /* the other one is being answered (batch_done) */
+        s->pending = s->spare2;
+        s->spare2 = NULL;
+    }
     b->w.data = b;
     if (uv_queue_work(s->loop, &b->w, batch_work, batch_done) != 0) {
         /* Cannot happen with a valid loop; answer everyone rather than hang. */

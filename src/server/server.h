@@ -140,7 +140,8 @@ struct sotto_srv {
     uint32_t jobs;                  /* thread-pool jobs in flight */
     bool listening, draining, stopped;
     sotto_conn **dev;               /* SOTTOD_DEV_BUCKETS chains */
-    sotto_batch *pending, *inflight, *spare;
+    sotto_batch *pending, *inflight, *spare, *spare2; /* spare2: one batch is being answered
+                                                         while the next commits */
     bool batch_timer_on;
     uint8_t tag_key[32];            /* keys auth_tag */
     sotto_conn *flush_list;         /* WebSockets with frames queued: written once per loop turn */
