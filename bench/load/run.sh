@@ -14,7 +14,8 @@
 #   --data DIR   the data dir, kept between runs so accounts are registered
 #                once (default DIR = BUILD/load-data)
 #   --quick      smaller counts (a minute or two)
-# env: LOAD_MESSAGES (100000), LOAD_RATE (20000), LOAD_WINDOW (16),
+# env: LOAD_MESSAGES (100000), LOAD_RATE (20000), LOAD_WINDOW (closed loop: 16 at 100
+#      clients, 4 at 1,000: sottod answers 503 past 8,192 waiting sends),
 #      LOAD_IDLE_CONNS (15000), LOAD_WS_CONNS (15000), LOAD_AUTH_CONNS (1000)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -39,13 +40,13 @@ data=${data:-$build/load-data}
 mkdir -p "$data"
 MESSAGES=${LOAD_MESSAGES:-100000}
 RATE=${LOAD_RATE:-20000}
-WINDOW=${LOAD_WINDOW:-16}
+WINDOW=${LOAD_WINDOW:-}
 IDLE=${LOAD_IDLE_CONNS:-15000}
 AUTH=${LOAD_AUTH_CONNS:-1000}
 WSC=${LOAD_WS_CONNS:-15000}
-RELAYS="100 1000"   # clients, all of them sending
+RELAYS="100:100 1000:1000 1000:100"   # clients:senders (each sender writes to clients round robin)
 ACCOUNTS=1000
-if [ -n "$quick" ]; then MESSAGES=20000; IDLE=2000; AUTH=100; WSC=1000; RELAYS="100 1000"; fi
+if [ -n "$quick" ]; then MESSAGES=20000; IDLE=2000; AUTH=100; WSC=1000; fi
 [ "$WSC" -gt "$ACCOUNTS" ] && ACCOUNTS=$WSC
 if [ "${LOAD_PIN:-0}" = 1 ]; then
   LOADCPU="taskset -c 1"; PINSRV="--pin-server 0"
@@ -93,12 +94,15 @@ echo "== accounts: $ACCOUNTS (registered once, kept in $data)"
 "$LOAD" register --port "$port" --clients "$ACCOUNTS" --concurrency 8 --timeout 7200 | tee -a "$data/results"
 
 if [ "$only" != idle ]; then
-  for n in $RELAYS; do
-    for mode in "--rate $RATE --window 256" "--window $WINDOW"; do
+  for spec in $RELAYS; do
+    n=${spec%:*}; senders=${spec#*:}
+    w=${WINDOW:-$([ "$n" -ge 1000 ] && echo 4 || echo 16)}
+    for mode in "--rate $RATE --window 256" "--window $w"; do
+      [ "$senders" != "$n" ] && [ "${mode#--window}" != "$mode" ] && continue  # closed loop: all send
       b0=$(metric sottod_commit_batches_total)
-      echo "== relay: $n clients, $MESSAGES messages, $mode"
-      line=$($LOADCPU "$LOAD" relay --port "$port" --clients "$n" --messages "$MESSAGES" $mode \
-        --server-pid "$pid" $PINSRV --concurrency 16 --timeout 1800)
+      echo "== relay: $n clients, $senders sending, $MESSAGES messages, $mode"
+      line=$($LOADCPU "$LOAD" relay --port "$port" --clients "$n" --senders "$senders" \
+        --messages "$MESSAGES" $mode --server-pid "$pid" $PINSRV --concurrency 16 --timeout 1800)
       b1=$(metric sottod_commit_batches_total)
       echo "$line commit_batches=$((b1 - b0))" | tee -a "$data/results"
       results+=("$line commit_batches=$((b1 - b0))")

@@ -118,6 +118,7 @@ static void batch_work(uv_work_t *w)
 }
 
 static void start(sotto_srv *s);
+static void rearm(sotto_srv *s);
 
 static void answer_submission(const sub_meta *m, const sotto_store_submission *sub)
 {
@@ -199,8 +200,7 @@ static void batch_done(uv_work_t *w, int status)
      * loop. Order holds: the next batch commits after this one, and its
      * answers and pushes come in a later batch_done on this same thread. */
     s->inflight = NULL;
-    if (s->pending->n > 0 || s->pending->n_acks > 0)
-        start(s);
+    rearm(s);
     if (status != 0 || b->rc != SOTTO_STORE_OK) {
         sotto_metrics_error(SOTTO_ERRK_STORE);
         sotto_log(SOTTO_LOG_WARN, "commit_failed", " reason=\"%s\" submissions=%zu",
@@ -260,8 +260,8 @@ static void batch_done(uv_work_t *w, int status)
         s->spare = b;
     else
         s->spare2 = b;
-    if (s->inflight == NULL && (s->pending->n > 0 || s->pending->n_acks > 0))
-        start(s);           /* what came while answering goes now */
+    if (s->inflight == NULL && !s->batch_timer_on)
+        rearm(s);           /* what came while answering */
     sotto_srv_check_drain(s);
 }
 
@@ -278,6 +278,7 @@ static void start(sotto_srv *s)
         uv_timer_stop(&s->batch_timer);
         s->batch_timer_on = false;
     }
+    s->batch_started_ms = uv_now(s->loop);
     s->inflight = b;
     if (s->spare != NULL) {
         s->pending = s->spare;
@@ -312,8 +313,29 @@ static void arm(sotto_srv *s)
         start(s);
         return;
     }
-    if (!s->batch_timer_on && s->inflight == NULL) {
-        uv_timer_start(&s->batch_timer, on_batch_timer, s->cfg.batch_window_ms, 0);
+    /* Idle writer: now if the last batch started a window ago (a lone
+     * message after a quiet spell waits for nothing), else when it has. */
+    if (s->inflight == NULL)
+        rearm(s);
+}
+
+/* After a commit: what waits goes at once when it is a full batch, else no
+ * sooner than batch_window_ms after the previous batch started. Every commit
+ * costs a fixed ~1 ms of CPU (fsync, WAL, locks, thread hand-offs), so under
+ * a steady trickle this caps commits at 1000 / batch_window_ms a second
+ * instead of one per message or two, for at most that much latency. */
+static void rearm(sotto_srv *s)
+{
+    sotto_batch *b = s->pending;
+    if (b->n == 0 && b->n_acks == 0)
+        return;
+    uint64_t due = s->batch_started_ms + s->cfg.batch_window_ms, now = uv_now(s->loop);
+    if (b->envelopes + b->n_acks >= s->cfg.batch_max_envelopes || s->draining || now >= due) {
+        start(s);
+        return;
+    }
+    if (!s->batch_timer_on) {
+        uv_timer_start(&s->batch_timer, on_batch_timer, due - now, 0);
         s->batch_timer_on = true;
     }
 }

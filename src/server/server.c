@@ -927,6 +927,10 @@ int sotto_srv_init(sotto_srv *s, uv_loop_t *loop, const sotto_config *cfg, char 
         snprintf(err, errlen, "store: %s", sotto_store_strerror(se));
         return -1;
     }
+    if ((se = sotto_store_tune_writer(s->writer)) != SOTTO_STORE_OK) {
+        snprintf(err, errlen, "store: %s", sotto_store_strerror(se));
+        return -1;
+    }
     /* The queue-depth gauge starts from what the database holds. */
     uint64_t queued = 0;
     if ((se = sotto_store_queue_total(s->store, &queued)) != SOTTO_STORE_OK) {

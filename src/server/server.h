@@ -143,6 +143,7 @@ struct sotto_srv {
     sotto_batch *pending, *inflight, *spare, *spare2; /* spare2: one batch is being answered
                                                          while the next commits */
     bool batch_timer_on;
+    uint64_t batch_started_ms;      /* uv_now() when the last batch went to the writer */
     uint8_t tag_key[32];            /* keys auth_tag */
     sotto_conn *flush_list;         /* WebSockets with frames queued: written once per loop turn */
     uv_check_t flush_check;         /* runs sotto_ws_flush_deferred after each I/O round */

@@ -45,7 +45,7 @@
 /* Batched commits: a batch is committed when it holds this many envelopes
  * or this long after its first one arrived, whichever comes first. */
 #define SOTTOD_BATCH_MAX_ENVELOPES       512u
-#define SOTTOD_BATCH_WINDOW_MS           1u
+#define SOTTOD_BATCH_WINDOW_MS           4u      /* see batch.c rearm */
 
 /* Registration rate limit, per source address (token bucket). */
 #define SOTTOD_REGISTER_BURST            10u

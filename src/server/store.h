@@ -118,6 +118,10 @@ typedef struct sotto_store sotto_store; /* opaque: one connection */
  * envelopes back for a second delivery; nothing a sender was told is stored
  * can be lost (store_sqlite.c). */
 sotto_store_err sotto_store_open(sotto_store **out, const char *dir);
+/* For the one handle that commits every message batch: a larger page cache
+ * and the database memory-mapped, so its reads need no system call. (Not for
+ * the other handles: pages they map would count as resident memory.) */
+sotto_store_err sotto_store_tune_writer(sotto_store *s);
 void sotto_store_close(sotto_store *s); /* NULL is fine */
 
 /* Schema version of the open database (SOTTO_STORE_SCHEMA_VERSION after open). */

@@ -349,6 +349,15 @@ static sotto_store_err exec_pragma(sqlite3 *db, const char *sql, const char *exp
     return e;
 }
 
+sotto_store_err sotto_store_tune_writer(sotto_store *s)
+{
+    sotto_store_err e = exec_pragma(s->db, "PRAGMA cache_size = -" SOTTO_STORE_WRITER_CACHE_KIB, NULL);
+    if (e == SOTTO_STORE_OK)
+        e = exec_pragma(s->db, "PRAGMA mmap_size = " SOTTO_STORE_WRITER_MMAP_BYTES, NULL);
+    return e;
+}
+
+
 sotto_store_err sotto_store_open(sotto_store **out, const char *dir)
 {
     if (out != NULL)

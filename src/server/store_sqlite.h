@@ -10,6 +10,8 @@
 #define SOTTO_STORE_DB_FILE      "sottod.db"
 #define SOTTO_STORE_PATH_MAX     4096
 #define SOTTO_STORE_EXPIRE_CHUNK 1000  /* envelopes deleted per expiry transaction */
+#define SOTTO_STORE_WRITER_CACHE_KIB  "16384"      /* page cache of the writer handle */
+#define SOTTO_STORE_WRITER_MMAP_BYTES "268435456"  /* database mapped by the writer */
 #define SOTTO_STORE_WAL_LIMIT    (64 * 1024 * 1024) /* journal_size_limit, bytes */
 
 /* Argon2id cost for device secrets: 2 passes over 1 MiB, about 1 ms of one
