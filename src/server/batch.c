@@ -119,6 +119,7 @@ static void batch_work(uv_work_t *w)
 
 static void start(sotto_srv *s);
 static void rearm(sotto_srv *s);
+static void answer_submission_now(const sub_meta *m, const sotto_store_submission *sub);
 
 static void answer_submission(const sub_meta *m, const sotto_store_submission *sub)
 {
@@ -127,6 +128,18 @@ static void answer_submission(const sub_meta *m, const sotto_store_submission *s
         c->ws_sends--;
     if (c->handle_closed)
         return;
+    if (m->ws && c->srv->draining && c->ws_sends == 0) {
+        /* Draining waited for this socket's last send: answer it, then close. */
+        answer_submission_now(m, sub);
+        sotto_ws_close(c, 1001, "server going away");
+        return;
+    }
+    answer_submission_now(m, sub);
+}
+
+static void answer_submission_now(const sub_meta *m, const sotto_store_submission *sub)
+{
+    sotto_conn *c = m->c;
     if (sub->result == SOTTO_STORE_OK) {
         if (m->ws)
             sotto_ws_answer_send(c, m->ws_id, 200, NULL, NULL);

@@ -876,9 +876,11 @@ void sotto_srv_drain(sotto_srv *s)
     sotto_batch_kick(s);
     for (sotto_conn *c = s->conns, *next; c != NULL; c = next) {
         next = c->next;
-        if (c->state == SOTTO_CONN_WS)
-            sotto_ws_close(c, 1001, "server going away");
-        else if (c->state == SOTTO_CONN_TLS || (!c->paused && c->cur_len == 0 && c->in_len == 0))
+        if (c->state == SOTTO_CONN_WS) {
+            /* one with sends in the batch closes after their answers (batch.c) */
+            if (c->ws_sends == 0)
+                sotto_ws_close(c, 1001, "server going away");
+        } else if (c->state == SOTTO_CONN_TLS || (!c->paused && c->cur_len == 0 && c->in_len == 0))
             sotto_conn_close(c);
         /* else: the request in flight is answered with Connection: close */
     }

@@ -257,6 +257,17 @@ static void ws_on_msg(wslay_event_context_ptr ctx, const struct wslay_event_on_m
 static void ws_send(sotto_conn *c, sotto_api_ws_msg *m)
 {
     sotto_g_metrics.requests_total++;
+    if (c->ws_close_sent) {
+        /* Came after our close: neither committed nor answered, so the
+         * client sends it again on its next connection. */
+        sotto_api_submit_free(&m->submit);
+        return;
+    }
+    if (c->srv->draining) {
+        sotto_api_submit_free(&m->submit);
+        sotto_ws_answer_send(c, m->send_id, 503, "server going away", NULL);
+        return;
+    }
     if (c->ws_sends >= SOTTOD_WS_MAX_SENDS) {
         sotto_api_submit_free(&m->submit);
         sotto_metrics_error(SOTTO_ERRK_RATE_LIMITED);
@@ -697,6 +708,10 @@ void sotto_ws_close(sotto_conn *c, uint16_t code, const char *reason)
     if (c->state != SOTTO_CONN_WS || c->handle_closed || unpark(c) != 0)
         return;
     if (!c->ws_close_sent) {
+        /* wslay sends control frames ahead of queued messages: write those
+         * first (answers to sends, pushes), so the close comes after them. */
+        if (wslay_event_want_write(c->ws))
+            (void)wslay_event_send(c->ws);
         wslay_event_queue_close(c->ws, code, (const uint8_t *)reason, strlen(reason));
         c->ws_close_sent = true;
     }
