@@ -3,12 +3,12 @@
  * Order: envelopes.seq is AUTOINCREMENT, so it only grows; a device's queue
  * is its envelopes in seq order. Delivery is at-least-once: fetch does not
  * delete, ack does. Restart needs nothing: the queue is the table. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
 
-#include <openssl/rand.h>
 
 #include "store_sqlite.h"
 
@@ -32,6 +32,27 @@ static sotto_store_err check_submission(const sotto_store_submission *sub)
     if (sub->has_sender && sub->sender_device == 0)
         return SOTTO_STORE_ERR_INVALID_ARGUMENT;
     return SOTTO_STORE_OK;
+}
+
+/* ---- envelope ids ----
+ * Random and unguessable, but without a system call each: every batch draws
+ * a fresh 256-bit key from the system (one getrandom), and the batch's ids
+ * are ChaCha20 keystream blocks under it, one nonce per id. (libsodium's
+ * randombytes_buf makes a getrandom() per call; OpenSSL's DRBG costs ~5 K
+ * instructions and a lock per call.) */
+static void id_key_refresh(sotto_store *s)
+{
+    randombytes_buf(s->id_key, sizeof s->id_key);
+    s->id_ctr = 0;
+}
+
+static void next_envelope_id(sotto_store *s, uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES])
+{
+    uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
+    uint64_t c = s->id_ctr++;
+    for (int i = 0; i < 8; i++)
+        nonce[i] = (uint8_t)(c >> (8 * i));
+    crypto_stream_chacha20_ietf(id, SOTTO_STORE_ENVELOPE_ID_BYTES, nonce, s->id_key);
 }
 
 /* ---- the batch's recipient map ----
@@ -189,10 +210,7 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
         const sotto_store_outgoing *o = &sub->envelopes[j];
         size_t i = at[j];
         uint8_t *id = sub->id[j];
-        /* OpenSSL's DRBG: no system call per envelope (libsodium's
-         * randombytes_buf makes one getrandom() per call). */
-        if (RAND_bytes(id, SOTTO_STORE_ENVELOPE_ID_BYTES) != 1)
-            return SOTTO_STORE_ERR_DB;
+        next_envelope_id(s, id);
         sqlite3_bind_int64(insert, 1, r->row[i]);
         sqlite3_bind_blob(insert, 2, id, SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_STATIC);
         sqlite3_bind_int64(insert, 3, now_coarse);
@@ -334,21 +352,68 @@ static sotto_store_err delete_ids(sotto_store *s, int64_t device_row,
     return e;
 }
 
+/* ---- acks' device rows ----
+ * Every ack names its device by (account uuid, device id); with many
+ * devices acking, looking each one up again in every batch was ~12 K
+ * instructions per acked envelope. The row is kept here for
+ * SOTTO_STORE_ACK_ROW_SECONDS. A stale row cannot delete anything it should
+ * not: delete_ids matches envelope id AND device row, and ids are random and
+ * known only to their recipient. An ack that deletes fewer envelopes than
+ * it names drops its entry, so a device re-created under a new row (no API
+ * does that today) costs at most one redelivery. */
+struct sotto_store_ack_row {
+    uint8_t uuid[SOTTO_STORE_UUID_BYTES];
+    uint32_t device_id;
+    int64_t row;                            /* 0 = empty */
+    int64_t expires;                        /* store clock, seconds */
+};
+
+static struct sotto_store_ack_row *ack_row_slot(sotto_store *s, const uint8_t uuid[16],
+                                                uint32_t device_id)
+{
+    if (s->ack_rows == NULL) {
+        s->ack_rows = calloc(SOTTO_STORE_ACK_ROW_SLOTS, sizeof *s->ack_rows);
+        if (s->ack_rows == NULL)
+            return NULL;
+    }
+    uint64_t h;
+    memcpy(&h, uuid, sizeof h);             /* uuids are random */
+    h = (h ^ device_id) * 0x9e3779b97f4a7c15u;
+    return &s->ack_rows[(h >> 40) & (SOTTO_STORE_ACK_ROW_SLOTS - 1)];
+}
+
 /* Inside the batch transaction. Errors of this ack alone go to a->result;
  * the return is a batch-wide failure. */
 static sotto_store_err apply_ack(sotto_store *s, sotto_store_ack_req *a)
 {
-    int64_t device_row = 0;
-    sotto_store_err e = sotto_store_lookup(s, a->uuid, a->device_id, NULL, &device_row);
-    if (e == SOTTO_STORE_ERR_NOT_FOUND) {
-        a->result = e;
-        return SOTTO_STORE_OK;
+    int64_t device_row = 0, now = sotto_store_now(s);
+    struct sotto_store_ack_row *slot = ack_row_slot(s, a->uuid, a->device_id);
+    bool cached = slot != NULL && slot->row != 0 && slot->expires > now &&
+                  slot->device_id == a->device_id &&
+                  memcmp(slot->uuid, a->uuid, SOTTO_STORE_UUID_BYTES) == 0;
+    sotto_store_err e = SOTTO_STORE_OK;
+    if (cached) {
+        device_row = slot->row;
+    } else {
+        e = sotto_store_lookup(s, a->uuid, a->device_id, NULL, &device_row);
+        if (e == SOTTO_STORE_ERR_NOT_FOUND) {
+            a->result = e;
+            return SOTTO_STORE_OK;
+        }
+        if (e != SOTTO_STORE_OK)
+            return e;
+        if (slot != NULL) {
+            memcpy(slot->uuid, a->uuid, SOTTO_STORE_UUID_BYTES);
+            slot->device_id = a->device_id;
+            slot->row = device_row;
+            slot->expires = now + SOTTO_STORE_ACK_ROW_SECONDS;
+        }
     }
-    if (e != SOTTO_STORE_OK)
-        return e;
     size_t total = 0;
     if ((e = delete_ids(s, device_row, a->ids, a->n, &total)) != SOTTO_STORE_OK)
         return e;
+    if (cached && total < a->n)
+        slot->row = 0;                      /* look it up again next time */
     a->deleted = total;
     return SOTTO_STORE_OK;
 }
@@ -394,8 +459,10 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
      * makes it a FULL commit. */
     sotto_store_err e = valid_subs > 0 ? sotto_store_begin_write(s)
                                        : sotto_store_begin_write_acks(s);
-    if (e == SOTTO_STORE_OK && valid_subs > 0)
+    if (e == SOTTO_STORE_OK && valid_subs > 0) {
+        id_key_refresh(s);
         e = map_init(s);
+    }
     if (e != SOTTO_STORE_OK) {
         sotto_store_rollback(s);
         fail_all(subs, n, e);

@@ -431,6 +431,8 @@ void sotto_store_close(sotto_store *s)
     sqlite3_close(s->db); /* the uncached statements are finalized by their own calls */
     free(s->recipients);
     free(s->recipient_slot);
+    free(s->ack_rows);
+    sodium_memzero(s->id_key, sizeof s->id_key);
     free(s);
 }
 

@@ -10,6 +10,8 @@
 #define SOTTO_STORE_DB_FILE      "sottod.db"
 #define SOTTO_STORE_PATH_MAX     4096
 #define SOTTO_STORE_EXPIRE_CHUNK 1000  /* envelopes deleted per expiry transaction */
+#define SOTTO_STORE_ACK_ROW_SLOTS     4096         /* direct-mapped, power of two */
+#define SOTTO_STORE_ACK_ROW_SECONDS   60           /* an entry is looked up again after this */
 #define SOTTO_STORE_WRITER_CACHE_KIB  "16384"      /* page cache of the writer handle */
 #define SOTTO_STORE_WRITER_MMAP_BYTES "268435456"  /* database mapped by the writer */
 #define SOTTO_STORE_WAL_LIMIT    (64 * 1024 * 1024) /* journal_size_limit, bytes */
@@ -110,6 +112,11 @@ struct sotto_store {
     /* write_batch's recipient map, allocated on the first batch and kept */
     sotto_store_recipient *recipients;      /* SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH */
     uint16_t *recipient_slot;               /* SOTTO_STORE_RECIPIENT_SLOTS: index + 1, 0 = empty */
+    /* acks: (account uuid, device id) -> device row, kept between batches
+     * (store_queue.c ack_row), allocated on first use */
+    struct sotto_store_ack_row *ack_rows;   /* SOTTO_STORE_ACK_ROW_SLOTS */
+    uint8_t id_key[32];                     /* this batch's envelope-id key (store_queue.c) */
+    uint64_t id_ctr;
 };
 
 /* Hands out the handle's prepared statement for id, reset and with no
