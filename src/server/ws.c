@@ -452,7 +452,9 @@ int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
     c->ws_registered = true;
     sotto_log(SOTTO_LOG_DEBUG, "ws_open", NULL);
     sotto_conn_flush(c);
-    if (c->in_len > 0)
+    /* Frames the client sent right behind the upgrade: plaintext already
+     * read, or TLS records not yet opened. */
+    if (c->in_len > 0 || sotto_conn_input_pending(c))
         sotto_ws_on_readable(c);
     sotto_ws_pump(c);
     return 0;
