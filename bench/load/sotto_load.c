@@ -566,6 +566,20 @@ static size_t http_frame(const char *b, size_t n, int *status, size_t *body_off,
 
 /* ---------- relay: sending ---------- */
 
+/* The sender's next message: its recipient's name, and the 18-byte header it
+ * starts with (sender, seq, send time t, two filler bytes: 18 = a base64
+ * quantum). Sender s writes round robin to the clients r with r % S == (s+1) % S. */
+static void next_message(client *cl, uint64_t t, uint8_t hdr[18], char *to_name, size_t cap)
+{
+    uint32_t seq = cl->next_seq++;
+    uint32_t to = (cl->idx + 1) % O.senders + (seq % (g_ncl / O.senders)) * O.senders;
+    account_name(to_name, cap, to);
+    put_u32(hdr, cl->idx);
+    put_u32(hdr + 4, seq);
+    put_u64(hdr + 8, t);
+    hdr[16] = hdr[17] = 0xa5;
+}
+
 static void send_puts(client *cl)
 {
     conn *c = &cl->http;
@@ -576,15 +590,7 @@ static void send_puts(client *cl)
     char *req = xmalloc(b64len + 512);
     while (c->inflight < O.window && cl->next_seq < cl->to_send) {
         uint8_t hdr[18];
-        uint32_t seq = cl->next_seq++;
-        /* sender s writes round robin to the clients r with r % S == (s+1) % S */
-        uint32_t to = (cl->idx + 1) % O.senders + (seq % (g_ncl / O.senders)) * O.senders;
-        account_name(to_name, sizeof to_name, to);
-        uint64_t t = now_ns();
-        put_u32(hdr, cl->idx);
-        put_u32(hdr + 4, seq);
-        put_u64(hdr + 8, t);
-        hdr[16] = hdr[17] = 0xa5; /* the filler's first two bytes: 18 = a base64 quantum */
+        next_message(cl, now_ns(), hdr, to_name, sizeof to_name);
         char hb[32];
         b64_into(hb, sizeof hb, hdr, sizeof hdr); /* 24 chars, no padding */
         char auth[300];
@@ -630,15 +636,8 @@ static void send_ws(client *cl)
             if (t > now)
                 break;
         }
-        uint32_t seq = cl->next_seq++;
-        uint32_t to = (cl->idx + 1) % O.senders + (seq % (g_ncl / O.senders)) * O.senders;
-        account_name(to_name, sizeof to_name, to);
-        put_u32(hdr, cl->idx);
-        put_u32(hdr + 4, seq);
-        put_u64(hdr + 8, t);
-        hdr[16] = hdr[17] = 0xa5;
-        char hb[32];
-        b64_into(hb, sizeof hb, hdr, sizeof hdr);
+        uint32_t seq = cl->next_seq;
+        next_message(cl, t, hdr, to_name, sizeof to_name);
         if (O.pb) {
             memcpy(g_filler, hdr, sizeof hdr);  /* the header, then the filler */
             Sottows__OutgoingMessage om = SOTTOWS__OUTGOING_MESSAGE__INIT;
@@ -660,6 +659,8 @@ static void send_ws(client *cl)
             size_t pl = sottows__client_message__pack(&cm, (uint8_t *)req);
             ws_send_frame(c, 0x2, req, pl);
         } else {
+            char hb[32];
+            b64_into(hb, sizeof hb, hdr, sizeof hdr); /* 24 chars, no padding */
             int bl = snprintf(req, b64len + 512,
                               "{\"type\":\"send\",\"id\":%" PRIu32 ",\"to\":\"%s\",\"messages\":"
                               "[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"%s%s\"}]}",
@@ -674,10 +675,9 @@ static void send_ws(client *cl)
         flush(c);
 }
 
-static void on_sent(client *cl, const char *msg, size_t n)
+/* A "sent" answer (either form): what is one printed. */
+static void count_sent(client *cl, int status, const char *what, size_t n)
 {
-    const char *st = memmem(msg, n, "\"status\":", 9);
-    int status = st != NULL ? atoi(st + 9) : 0;
     if (cl->ws.inflight > 0)
         cl->ws.inflight--;
     if (status == 200) {
@@ -687,8 +687,14 @@ static void on_sent(client *cl, const char *msg, size_t n)
         g_http_err++;
         if (g_http_err <= 5)
             fprintf(stderr, "sotto-load: send answered %d: %.*s\n", status,
-                    (int)(n > 200 ? 200 : n), msg);
+                    (int)(n > 200 ? 200 : n), what);
     }
+}
+
+static void on_sent(client *cl, const char *msg, size_t n)
+{
+    const char *st = memmem(msg, n, "\"status\":", 9);
+    count_sent(cl, st != NULL ? atoi(st + 9) : 0, msg, n);
 }
 
 /* ---------- relay: receiving ---------- */
@@ -867,17 +873,8 @@ static void on_binary(client *cl, const uint8_t *p, size_t n, ackbuf *a)
         }
     } else if (m->kind_case == SOTTOWS__SERVER_MESSAGE__KIND_SENT && cl != NULL) {
         const Sottows__SendResult *r = m->sent;
-        if (cl->ws.inflight > 0)
-            cl->ws.inflight--;
-        if (r->status == 200) {
-            cl->committed++;
-            g_committed++;
-        } else {
-            g_http_err++;
-            if (g_http_err <= 5)
-                fprintf(stderr, "sotto-load: send answered %u: %s\n", r->status,
-                        r->error ? r->error : "");
-        }
+        const char *err = r->error ? r->error : "";
+        count_sent(cl, (int)r->status, err, strlen(err));
     } else if (m->kind_case == SOTTOWS__SERVER_MESSAGE__KIND_QUEUE_EMPTY && cl != NULL) {
         cl->queue_empty = true;
     }

@@ -107,6 +107,33 @@ size_t sotto_api_envelope_json(const sotto_store_envelope *e, char *out, size_t 
     return o;
 }
 
+size_t sotto_api_mismatch_json(const sotto_store_mismatch *m, char *out, size_t cap)
+{
+    size_t o = 0;
+    int k = snprintf(out, cap, "\"missingDevices\":[");
+    for (size_t i = 0; k > 0 && (size_t)k < cap - o && i < m->missing_count &&
+                       i < SOTTO_STORE_MAX_DEVICES; i++) {
+        o += (size_t)k;
+        k = snprintf(out + o, cap - o, "%s%" PRIu32, i ? "," : "", m->missing[i]);
+    }
+    if (k > 0 && (size_t)k < cap - o) {
+        o += (size_t)k;
+        k = snprintf(out + o, cap - o, "],\"extraDevices\":[");
+    }
+    for (size_t i = 0; k > 0 && (size_t)k < cap - o && i < m->extra_count &&
+                       i < SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION; i++) {
+        o += (size_t)k;
+        k = snprintf(out + o, cap - o, "%s%" PRIu32, i ? "," : "", m->extra[i]);
+    }
+    if (k > 0 && (size_t)k < cap - o) {
+        o += (size_t)k;
+        k = snprintf(out + o, cap - o, "]");
+    }
+    if (k <= 0 || (size_t)k >= cap - o)
+        return 0;
+    return o + (size_t)k;
+}
+
 /* ---- path helpers ---- */
 
 static size_t split(sotto_slice path, sotto_slice seg[MAX_SEGMENTS])

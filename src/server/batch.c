@@ -153,16 +153,10 @@ static void answer_submission_now(const sub_meta *m, const sotto_store_submissio
             return;
         }
         char body[1024];
-        size_t o = (size_t)snprintf(body, sizeof body, "{\"missingDevices\":[");
-        for (size_t i = 0; i < sub->mismatch.missing_count && i < SOTTO_STORE_MAX_DEVICES; i++)
-            o += (size_t)snprintf(body + o, sizeof body - o, "%s%" PRIu32, i ? "," : "",
-                                  sub->mismatch.missing[i]);
-        o += (size_t)snprintf(body + o, sizeof body - o, "],\"extraDevices\":[");
-        for (size_t i = 0; i < sub->mismatch.extra_count &&
-                           i < SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION; i++)
-            o += (size_t)snprintf(body + o, sizeof body - o, "%s%" PRIu32, i ? "," : "",
-                                  sub->mismatch.extra[i]);
-        o += (size_t)snprintf(body + o, sizeof body - o, "]}");
+        size_t o = sotto_api_mismatch_json(&sub->mismatch, body + 1, sizeof body - 2);
+        body[0] = '{';
+        body[o + 1] = '}';
+        o += 2;
         sotto_conn_respond(c, 409, "application/json", body, o, NULL);
         return;
     }

@@ -312,11 +312,6 @@ int sotto_conn_write(sotto_conn *c, const void *data, size_t len)
     return 0;
 }
 
-static int tls_write(sotto_conn *c, const void *data, size_t len)
-{
-    return sotto_conn_write(c, data, len);
-}
-
 bool sotto_conn_input_pending(const sotto_conn *c)
 {
     return c->cin_len > c->cin_off;
@@ -439,8 +434,8 @@ void sotto_conn_respond(sotto_conn *c, int status, const char *content_type,
                      content_type ? "\r\n" : "",
                      status == 401 ? "WWW-Authenticate: Basic realm=\"sotto\"\r\n" : "",
                      extra_headers ? extra_headers : "", keep ? "keep-alive" : "close");
-    if (n < 0 || (size_t)n >= sizeof head || tls_write(c, head, (size_t)n) != 0 ||
-        (body_len > 0 && tls_write(c, body, body_len) != 0)) {
+    if (n < 0 || (size_t)n >= sizeof head || sotto_conn_write(c, head, (size_t)n) != 0 ||
+        (body_len > 0 && sotto_conn_write(c, body, body_len) != 0)) {
         conn_abort(c);
         return;
     }
@@ -543,7 +538,7 @@ static void pump_http(sotto_conn *c)
                     sotto_slice_ieq(sotto_http_header_get(&req, "expect"), "100-continue")) {
                     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
                     c->continue_sent = true;
-                    if (tls_write(c, cont, sizeof cont - 1) != 0) {
+                    if (sotto_conn_write(c, cont, sizeof cont - 1) != 0) {
                         conn_abort(c);
                         break;
                     }

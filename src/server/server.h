@@ -222,6 +222,9 @@ void sotto_auth_tag(const sotto_srv *s, sotto_slice value, uint8_t tag[32]);
 /* Renders one envelope as a JSON object into out; returns bytes or 0 if cap is short. */
 size_t sotto_api_envelope_json(const sotto_store_envelope *e, char *out, size_t cap);
 const char *sotto_api_store_status(sotto_store_err e, int *status);
+/* The members "missingDevices":[…],"extraDevices":[…] of a 409 (no braces),
+ * for the PUT answer and the WebSocket "sent". Bytes written, 0 if cap is short. */
+size_t sotto_api_mismatch_json(const sotto_store_mismatch *m, char *out, size_t cap);
 /* A path segment or "to" naming an account: a UUID or a username. */
 sotto_store_err sotto_api_resolve_account(sotto_store *st, sotto_slice s, uint8_t uuid[16]);
 /* The same on the loop thread, through a small username cache. */

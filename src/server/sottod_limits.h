@@ -67,7 +67,6 @@
 /* Usernames: 3..32 of [a-z0-9_.-]; device secrets: 32..128 bytes. */
 #define SOTTOD_USERNAME_MIN              3u
 #define SOTTOD_USERNAME_MAX              32u
-#define SOTTOD_SECRET_MIN                32u
 #define SOTTOD_SECRET_MAX                128u
 
 #endif

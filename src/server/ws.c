@@ -309,21 +309,17 @@ void sotto_ws_answer_send(sotto_conn *c, uint32_t id, int status, const char *er
             k = snprintf(b, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":%d,\"error\":\"%s\"}",
                          (unsigned)id, status, error ? error : "");
         else
-            k = snprintf(b, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":%d,\"missingDevices\":[",
-                         (unsigned)id, status);
+            k = snprintf(b, sizeof buf, "{\"type\":\"sent\",\"id\":%u,\"status\":%d,", (unsigned)id,
+                         status);
         if (k <= 0 || (size_t)k >= sizeof buf)
             return;
         n = (size_t)k;
         if (status != 200 && mismatch != NULL) {
-            for (size_t i = 0; i < mismatch->missing_count && i < SOTTO_STORE_MAX_DEVICES; i++)
-                n += (size_t)snprintf(b + n, sizeof buf - n, "%s%u", i ? "," : "",
-                                      (unsigned)mismatch->missing[i]);
-            n += (size_t)snprintf(b + n, sizeof buf - n, "],\"extraDevices\":[");
-            for (size_t i = 0; i < mismatch->extra_count &&
-                               i < SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION; i++)
-                n += (size_t)snprintf(b + n, sizeof buf - n, "%s%u", i ? "," : "",
-                                      (unsigned)mismatch->extra[i]);
-            n += (size_t)snprintf(b + n, sizeof buf - n, "]}");
+            size_t m = sotto_api_mismatch_json(mismatch, b + n, sizeof buf - n - 1);
+            if (m == 0)
+                return;
+            n += m;
+            b[n++] = '}';
         }
     }
     if (n == 0 || n >= sizeof buf)
@@ -476,48 +472,38 @@ void sotto_ws_on_readable(sotto_conn *c)
 /* Renders one envelope and queues it on the WebSocket; advances the cursor. */
 static int queue_envelope(sotto_conn *c, const sotto_store_envelope *e, size_t *queued_bytes)
 {
-    size_t cap = ENVELOPE_JSON_OVERHEAD +
-                 sodium_base64_ENCODED_LEN(e->body_len, sodium_base64_VARIANT_ORIGINAL);
-    /* wslay copies what it queues: one static buffer serves every push. */
-    static char envbuf[ENVELOPE_JSON_OVERHEAD +
-                       sodium_base64_ENCODED_LEN(SOTTO_STORE_MAX_ENVELOPE_BYTES,
-                                                 sodium_base64_VARIANT_ORIGINAL)];
-    if (c->ws_pb) {
-        static uint8_t pbbuf[SOTTO_API_PB_ENVELOPE_MAX(SOTTO_STORE_MAX_ENVELOPE_BYTES)];
-        size_t pcap = SOTTO_API_PB_ENVELOPE_MAX(e->body_len);
-        uint8_t *pb = pcap <= sizeof pbbuf ? pbbuf : malloc(pcap);
-        if (pb == NULL)
-            return -1;
-        size_t m = sotto_api_pb_envelope(e, pb, pcap);
-        if (m > 0) {
-            struct wslay_event_msg msg = { WSLAY_BINARY_FRAME, pb, m };
-            if (wslay_event_queue_msg(c->ws, &msg) == 0) {
-                c->ws_inflight++;
-                sotto_g_metrics.messages_delivered_total++;
-            }
-            *queued_bytes += m;
-        }
-        if (pb != pbbuf)
-            free(pb);
-        c->ws_last_seq = e->seq;
-        return 0;
-    }
-    char *buf = cap <= sizeof envbuf ? envbuf : malloc(cap);
+    /* wslay copies what it queues: one static buffer serves every push
+     * (either form), a larger envelope gets its own. */
+    static uint8_t envbuf[ENVELOPE_JSON_OVERHEAD +
+                          sodium_base64_ENCODED_LEN(SOTTO_STORE_MAX_ENVELOPE_BYTES,
+                                                    sodium_base64_VARIANT_ORIGINAL)];
+    _Static_assert(sizeof envbuf >= SOTTO_API_PB_ENVELOPE_MAX(SOTTO_STORE_MAX_ENVELOPE_BYTES),
+                   "the push buffer holds the binary form too");
+    size_t cap = c->ws_pb ? SOTTO_API_PB_ENVELOPE_MAX(e->body_len)
+                          : ENVELOPE_JSON_OVERHEAD + sodium_base64_ENCODED_LEN(
+                                                         e->body_len, sodium_base64_VARIANT_ORIGINAL);
+    uint8_t *buf = cap <= sizeof envbuf ? envbuf : malloc(cap);
     if (buf == NULL)
         return -1;
-    static const char pre[] = "{\"type\":\"envelope\",\"envelope\":";
-    memcpy(buf, pre, sizeof pre - 1);
-    size_t o = sizeof pre - 1;
-    size_t m = sotto_api_envelope_json(e, buf + o, cap - o - 1);
-    if (m > 0) {
-        o += m;
-        buf[o++] = '}';
-        struct wslay_event_msg msg = { WSLAY_TEXT_FRAME, (const uint8_t *)buf, o };
+    size_t n = 0;
+    if (c->ws_pb) {
+        n = sotto_api_pb_envelope(e, buf, cap);
+    } else {
+        static const char pre[] = "{\"type\":\"envelope\",\"envelope\":";
+        memcpy(buf, pre, sizeof pre - 1);
+        size_t m = sotto_api_envelope_json(e, (char *)buf + sizeof pre - 1, cap - sizeof pre);
+        if (m > 0) {
+            n = sizeof pre - 1 + m;
+            buf[n++] = '}';
+        }
+    }
+    if (n > 0) {
+        struct wslay_event_msg msg = { c->ws_pb ? WSLAY_BINARY_FRAME : WSLAY_TEXT_FRAME, buf, n };
         if (wslay_event_queue_msg(c->ws, &msg) == 0) {
             c->ws_inflight++;
             sotto_g_metrics.messages_delivered_total++;
         }
-        *queued_bytes += o;
+        *queued_bytes += n;
     }
     if (buf != envbuf)
         free(buf);
