@@ -10,6 +10,7 @@
 #include <sodium.h>
 
 #include "api.h"
+#include "api_devices.h"
 #include "api_lookup.h"
 #include "crypto/xeddsa.h"
 #include "sottod_limits.h"
@@ -670,6 +671,12 @@ void sotto_api_dispatch(sotto_conn *c, const sotto_http_req *req, bool authed,
     if (n == 2 && sotto_slice_eq(what, "accounts")) {
         if (method_is(req, SOTTO_HTTP_POST, c))
             handle_register(c, body, body_len);
+        return;
+    }
+    /* Linked devices: some routes without credentials (api_devices.c). */
+    if (sotto_slice_eq(what, "provisioning") || sotto_slice_eq(what, "devices")) {
+        sotto_api_devices_route(c, req->method, authed, what, seg + 2, n - 2, req->query, body,
+                                body_len);
         return;
     }
     /* Everything below acts for an authenticated device. */

@@ -12,6 +12,7 @@
 #include <openssl/err.h>
 #include <sodium.h>
 
+#include "api_devices.h"
 #include "api_lookup.h"
 #include "sottod_limits.h"
 #include "log.h"
@@ -748,6 +749,7 @@ static void on_sweep(uv_timer_t *t)
 {
     sotto_srv *s = t->data;
     uint64_t now = sotto_srv_now_ms(s);
+    sotto_api_devices_sweep(s, now); /* long polls: timeouts, expiry, shutdown */
     for (sotto_conn *c = s->conns, *next; c != NULL; c = next) {
         next = c->next;
         if (c->state == SOTTO_CONN_WS && !c->closing) {
@@ -1001,4 +1003,5 @@ void sotto_srv_free(sotto_srv *s)
     sodium_memzero(s->tag_key, sizeof s->tag_key);
     sotto_api_cache_free();
     sotto_api_lookup_free();
+    sotto_api_devices_free(s);
 }

@@ -147,6 +147,8 @@ struct sotto_srv {
     uint8_t tag_key[32];            /* keys auth_tag */
     sotto_conn *flush_list;         /* WebSockets with frames queued: written once per loop turn */
     uv_check_t flush_check;         /* runs sotto_ws_flush_deferred after each I/O round */
+    struct sotto_devices_state *devices; /* linked devices: mailboxes, link tokens, in memory
+                                            only (api_devices.c); NULL until first used */
 };
 
 /* server.c */
