@@ -97,15 +97,21 @@ static sotto_store_err print_queue(sotto_store *s, FILE *out, int64_t device_row
         return sotto_store_db_err(rc);
 
     if ((e = sotto_store_prepare(s, &st,
-             "SELECT envelope_id, created, type, length(body), sender_uuid, sender_device"
+             "SELECT legacy_id, created, type, length(body), sender_uuid, sender_device, seq"
              " FROM envelopes WHERE device = ?1 ORDER BY seq")) != SOTTO_STORE_OK)
         return e;
     sqlite3_bind_int64(st, 1, device_row);
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        /* The id its recipient knows it by: made before schema 5 and kept,
+         * or derived from the row (store_queue.c). */
         char id[2 * SOTTO_STORE_ENVELOPE_ID_BYTES + 1] = "?";
+        uint8_t raw[SOTTO_STORE_ENVELOPE_ID_BYTES];
         if (sqlite3_column_bytes(st, 0) == SOTTO_STORE_ENVELOPE_ID_BYTES)
             sodium_bin2hex(id, sizeof id, sqlite3_column_blob(st, 0),
                            SOTTO_STORE_ENVELOPE_ID_BYTES);
+        else if (sotto_store_envelope_id(s, sqlite3_column_int64(st, 6), device_row,
+                                         (size_t)sqlite3_column_int64(st, 3), raw) == SOTTO_STORE_OK)
+            sodium_bin2hex(id, sizeof id, raw, sizeof raw);
         char t[32];
         when(t, sqlite3_column_int64(st, 1), 1);
         fprintf(out, "      envelope %s: queued %s, type %lld, %lld"

@@ -27,7 +27,7 @@
 /* ---- sizes (libsignal serialisation) ---- */
 #define SOTTO_STORE_UUID_BYTES        16   /* account UUID, RFC 4122 version 4 */
 #define SOTTO_STORE_UUID_STRING_BYTES 37   /* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" + NUL */
-#define SOTTO_STORE_ENVELOPE_ID_BYTES 16   /* random, server-assigned */
+#define SOTTO_STORE_ENVELOPE_ID_BYTES 16   /* server-assigned, opaque (store_queue.c) */
 #define SOTTO_STORE_EC_KEY_BYTES      33   /* 0x05 || X25519 u */
 #define SOTTO_STORE_KEM_KEY_BYTES     1569 /* 0x08 || Kyber1024 public key */
 #define SOTTO_STORE_SIGNATURE_BYTES   64   /* XEdDSA */
@@ -77,7 +77,7 @@
 /* ---- database ---- */
 #define SOTTO_STORE_BUSY_TIMEOUT_MS 5000
 #define SOTTO_STORE_OPEN_RETRY_MS   10   /* pause between set-up attempts while opening */
-#define SOTTO_STORE_SCHEMA_VERSION  4
+#define SOTTO_STORE_SCHEMA_VERSION  5
 
 typedef enum sotto_store_err {
     SOTTO_STORE_OK = 0,

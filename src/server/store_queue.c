@@ -1,14 +1,14 @@
 /* sottod store: per-device message queues (the database is the queue).
  *
  * Order: envelopes.seq is AUTOINCREMENT, so it only grows; a device's queue
- * is its envelopes in seq order. Delivery is at-least-once: fetch does not
+ * is its envelopes in seq order. Envelope ids are derived from seq (below). Delivery is at-least-once: fetch does not
  * delete, ack does. Restart needs nothing: the queue is the table. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/evp.h>
 #include <sodium.h>
-
 
 #include "store_sqlite.h"
 
@@ -35,24 +35,127 @@ static sotto_store_err check_submission(const sotto_store_submission *sub)
 }
 
 /* ---- envelope ids ----
- * Random and unguessable, but without a system call each: every batch draws
- * a fresh 256-bit key from the system (one getrandom), and the batch's ids
- * are ChaCha20 keystream blocks under it, one nonce per id. (libsodium's
- * randombytes_buf makes a getrandom() per call; OpenSSL's DRBG costs ~5 K
- * instructions and a lock per call.) */
-static void id_key_refresh(sotto_store *s)
+ * An id is one AES-128 block under the database's key (table meta):
+ *   seq (48 bits) || device row (40 bits) || body length (24 bits) || 0 (16 bits)
+ * all little-endian. seq never repeats (AUTOINCREMENT), so ids are unique;
+ * the same envelope has the same id after a restart; to its recipient an id
+ * is 16 random-looking bytes that say nothing about traffic. An ack opens
+ * the block and deletes by primary key, checking that the row belongs to
+ * the acking device: a made-up id opens to a foreign device (or nonzero
+ * check bits) and deletes nothing. The length lets the queue counters drop
+ * the right byte count without reading the row. */
+#define ID_SEQ_BITS  48
+#define ID_ROW_BITS  40
+#define ID_LEN_BITS  24
+_Static_assert(SOTTO_STORE_MAX_ENVELOPE_BYTES < (1u << ID_LEN_BITS), "body length fits an id");
+_Static_assert(ID_SEQ_BITS + ID_ROW_BITS + ID_LEN_BITS + 16 == 8 * SOTTO_STORE_ENVELOPE_ID_BYTES,
+               "an id is one AES block");
+#define ID_KEY_NAME  "envelope_id_key"
+#define ID_KEY_BYTES 16
+
+static void put_le(uint8_t *p, uint64_t v, size_t bytes)
 {
-    randombytes_buf(s->id_key, sizeof s->id_key);
-    s->id_ctr = 0;
+    for (size_t i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
-static void next_envelope_id(sotto_store *s, uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES])
+static uint64_t get_le(const uint8_t *p, size_t bytes)
 {
-    uint8_t nonce[crypto_stream_chacha20_ietf_NONCEBYTES] = {0};
-    uint64_t c = s->id_ctr++;
-    for (int i = 0; i < 8; i++)
-        nonce[i] = (uint8_t)(c >> (8 * i));
-    crypto_stream_chacha20_ietf(id, SOTTO_STORE_ENVELOPE_ID_BYTES, nonce, s->id_key);
+    uint64_t v = 0;
+    for (size_t i = 0; i < bytes; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+sotto_store_err sotto_store_envelope_key_ensure(sotto_store *s)
+{
+    uint8_t key[ID_KEY_BYTES];
+    randombytes_buf(key, sizeof key);
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_META_PUT, &st);
+    if (e == SOTTO_STORE_OK) {
+        sqlite3_bind_text(st, 1, ID_KEY_NAME, -1, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 2, key, sizeof key, SQLITE_STATIC);
+        int rc = sqlite3_step(st);    /* OR IGNORE: an existing key stays */
+        if (rc != SQLITE_DONE)
+            e = sotto_store_db_err(rc);
+        sotto_store_put(st);
+    }
+    sodium_memzero(key, sizeof key);
+    return e;
+}
+
+/* Sets up the handle's AES contexts from the database's key. */
+static sotto_store_err id_ctx(sotto_store *s)
+{
+    if (s->id_enc != NULL)
+        return SOTTO_STORE_OK;
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_META_GET, &st);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_bind_text(st, 1, ID_KEY_NAME, -1, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    if (rc != SQLITE_ROW || sqlite3_column_bytes(st, 0) != ID_KEY_BYTES) {
+        sotto_store_put(st);
+        return rc == SQLITE_ROW || rc == SQLITE_DONE ? SOTTO_STORE_ERR_DB : sotto_store_db_err(rc);
+    }
+    EVP_CIPHER_CTX *enc = EVP_CIPHER_CTX_new(), *dec = EVP_CIPHER_CTX_new();
+    const uint8_t *key = sqlite3_column_blob(st, 0);
+    if (enc == NULL || dec == NULL ||
+        EVP_EncryptInit_ex(enc, EVP_aes_128_ecb(), NULL, key, NULL) != 1 ||
+        EVP_DecryptInit_ex(dec, EVP_aes_128_ecb(), NULL, key, NULL) != 1 ||
+        EVP_CIPHER_CTX_set_padding(enc, 0) != 1 || EVP_CIPHER_CTX_set_padding(dec, 0) != 1) {
+        EVP_CIPHER_CTX_free(enc);
+        EVP_CIPHER_CTX_free(dec);
+        e = SOTTO_STORE_ERR_CRYPTO;
+    } else {
+        s->id_enc = enc;
+        s->id_dec = dec;
+    }
+    sotto_store_put(st);
+    return e;
+}
+
+sotto_store_err sotto_store_envelope_id(sotto_store *s, int64_t seq, int64_t device_row,
+                                        size_t body_len,
+                                        uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES])
+{
+    memset(id, 0, SOTTO_STORE_ENVELOPE_ID_BYTES);
+    if (seq <= 0 || (uint64_t)seq >> ID_SEQ_BITS || device_row <= 0 ||
+        (uint64_t)device_row >> ID_ROW_BITS || body_len >> ID_LEN_BITS)
+        return SOTTO_STORE_ERR_DB;     /* ~9,000 years of seqs at 1M/s */
+    sotto_store_err e = id_ctx(s);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    uint8_t block[SOTTO_STORE_ENVELOPE_ID_BYTES] = {0};
+    put_le(block, (uint64_t)seq, ID_SEQ_BITS / 8);
+    put_le(block + ID_SEQ_BITS / 8, (uint64_t)device_row, ID_ROW_BITS / 8);
+    put_le(block + (ID_SEQ_BITS + ID_ROW_BITS) / 8, body_len, ID_LEN_BITS / 8);
+    int n = 0;
+    if (EVP_EncryptUpdate(s->id_enc, id, &n, block, sizeof block) != 1 ||
+        n != SOTTO_STORE_ENVELOPE_ID_BYTES)
+        return SOTTO_STORE_ERR_CRYPTO;
+    return SOTTO_STORE_OK;
+}
+
+/* Opens an id made by sotto_store_envelope_id. 0 when it is not one (an id
+ * from before schema 5, or made up). */
+static int id_open(sotto_store *s, const uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES],
+                   int64_t *seq, int64_t *device_row, int64_t *body_len)
+{
+    uint8_t block[SOTTO_STORE_ENVELOPE_ID_BYTES];
+    int n = 0;
+    if (EVP_DecryptUpdate(s->id_dec, block, &n, id, SOTTO_STORE_ENVELOPE_ID_BYTES) != 1 ||
+        n != SOTTO_STORE_ENVELOPE_ID_BYTES)
+        return 0;
+    const size_t check = (ID_SEQ_BITS + ID_ROW_BITS + ID_LEN_BITS) / 8;
+    if ((block[check] | block[check + 1]) != 0)
+        return 0;
+    *seq = (int64_t)get_le(block, ID_SEQ_BITS / 8);
+    *device_row = (int64_t)get_le(block + ID_SEQ_BITS / 8, ID_ROW_BITS / 8);
+    *body_len = (int64_t)get_le(block + (ID_SEQ_BITS + ID_ROW_BITS) / 8, ID_LEN_BITS / 8);
+    return *seq > 0;
 }
 
 /* ---- the batch's recipient map ----
@@ -209,25 +312,26 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
     for (size_t j = 0; j < sub->count; j++) {
         const sotto_store_outgoing *o = &sub->envelopes[j];
         size_t i = at[j];
-        uint8_t *id = sub->id[j];
-        next_envelope_id(s, id);
         sqlite3_bind_int64(insert, 1, r->row[i]);
-        sqlite3_bind_blob(insert, 2, id, SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_STATIC);
-        sqlite3_bind_int64(insert, 3, now_coarse);
-        sqlite3_bind_int64(insert, 4, o->type);
+        sqlite3_bind_int64(insert, 2, now_coarse);
+        sqlite3_bind_int64(insert, 3, o->type);
         if (sub->has_sender) {
-            sqlite3_bind_blob(insert, 5, sub->sender, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
-            sqlite3_bind_int64(insert, 6, sub->sender_device);
+            sqlite3_bind_blob(insert, 4, sub->sender, SOTTO_STORE_UUID_BYTES, SQLITE_STATIC);
+            sqlite3_bind_int64(insert, 5, sub->sender_device);
         } else {
+            sqlite3_bind_null(insert, 4);
             sqlite3_bind_null(insert, 5);
-            sqlite3_bind_null(insert, 6);
         }
-        sqlite3_bind_blob64(insert, 7, o->body, o->body_len, SQLITE_STATIC);
+        sqlite3_bind_blob64(insert, 6, o->body, o->body_len, SQLITE_STATIC);
         int rc = sqlite3_step(insert);
         sotto_store_put(insert);
-        if (rc != SQLITE_DONE) /* fails the batch (also a UNIQUE id clash) */
+        if (rc != SQLITE_DONE) /* fails the batch */
             return rc == SQLITE_NOMEM ? SOTTO_STORE_ERR_NO_MEMORY : SOTTO_STORE_ERR_DB;
-        sub->seq[j] = (uint64_t)sqlite3_last_insert_rowid(s->db);
+        int64_t seq = sqlite3_last_insert_rowid(s->db);
+        sotto_store_err e = sotto_store_envelope_id(s, seq, r->row[i], o->body_len, sub->id[j]);
+        if (e != SOTTO_STORE_OK)
+            return e;                       /* fails the batch */
+        sub->seq[j] = (uint64_t)seq;
         r->queue_len[i] += 1;
         r->queue_bytes[i] += (int64_t)o->body_len;
         r->added_len[i] += 1;
@@ -235,6 +339,27 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
     }
     sub->timestamp = now_coarse;
     return SOTTO_STORE_OK;
+}
+
+/* created never decreases along seq, even when the clock steps back: expiry
+ * relies on it (it walks from the oldest seq and stops at the first young
+ * envelope). A clock stepped back by T keeps new envelopes at most T longer. */
+static sotto_store_err monotonic_now(sotto_store *s, int64_t *now)
+{
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_NEWEST, &st);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        int64_t newest = sqlite3_column_int64(st, 0);
+        if (newest > *now)
+            *now = newest;
+    } else if (rc != SQLITE_DONE) {
+        e = sotto_store_db_err(rc);
+    }
+    sotto_store_put(st);
+    return e;
 }
 
 /* Errors that belong to one submission; anything else aborts the batch. */
@@ -312,16 +437,38 @@ static sotto_store_err delete_ids(sotto_store *s, int64_t device_row,
                                   const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID_BYTES], size_t n,
                                   size_t *deleted)
 {
-    sqlite3_stmt *find = NULL, *del = NULL;
-    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_FIND, &find);
+    sqlite3_stmt *own = NULL, *find = NULL, *del = NULL;
+    sotto_store_err e = id_ctx(s);
     if (e == SOTTO_STORE_OK)
-        e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_DELETE, &del);
+        e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_DELETE_OWN, &own);
     int64_t gone = 0, gone_bytes = 0;
     for (size_t i = 0; i < n && e == SOTTO_STORE_OK; i++) {
+        int64_t seq = 0, row = 0, bytes = 0;
+        int rc;
+        if (id_open(s, ids[i], &seq, &row, &bytes)) {
+            if (row != device_row)
+                continue;                   /* another device's, or made up */
+            sqlite3_bind_int64(own, 1, seq);
+            sqlite3_bind_int64(own, 2, device_row);
+            rc = sqlite3_step(own);
+            sqlite3_reset(own);
+            if (rc != SQLITE_DONE) {
+                e = sotto_store_db_err(rc);
+                break;
+            }
+            if (sqlite3_changes(s->db) != 1)
+                continue;                   /* no longer in the queue */
+            gone++;
+            gone_bytes += bytes;
+            continue;
+        }
+        /* An id handed out before schema 5. */
+        if (find == NULL && ((e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_FIND, &find)) != SOTTO_STORE_OK ||
+                             (e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_DELETE, &del)) != SOTTO_STORE_OK))
+            break;
         sqlite3_bind_blob(find, 1, ids[i], SOTTO_STORE_ENVELOPE_ID_BYTES, SQLITE_STATIC);
         sqlite3_bind_int64(find, 2, device_row);
-        int rc = sqlite3_step(find);
-        int64_t seq = 0, bytes = 0;
+        rc = sqlite3_step(find);
         if (rc == SQLITE_ROW) {
             seq = sqlite3_column_int64(find, 0);
             bytes = sqlite3_column_int64(find, 1);
@@ -343,6 +490,7 @@ static sotto_store_err delete_ids(sotto_store *s, int64_t device_row,
         gone++;
         gone_bytes += bytes;
     }
+    sotto_store_put(own);
     sotto_store_put(find);
     sotto_store_put(del);
     if (e == SOTTO_STORE_OK && gone > 0)
@@ -357,8 +505,8 @@ static sotto_store_err delete_ids(sotto_store *s, int64_t device_row,
  * devices acking, looking each one up again in every batch was ~12 K
  * instructions per acked envelope. The row is kept here for
  * SOTTO_STORE_ACK_ROW_SECONDS. A stale row cannot delete anything it should
- * not: delete_ids matches envelope id AND device row, and ids are random and
- * known only to their recipient. An ack that deletes fewer envelopes than
+ * not: delete_ids matches envelope id AND device row, and ids are
+ * unforgeable and known only to their recipient. An ack that deletes fewer envelopes than
  * it names drops its entry, so a device re-created under a new row (no API
  * does that today) costs at most one redelivery. */
 struct sotto_store_ack_row {
@@ -459,10 +607,8 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
      * makes it a FULL commit. */
     sotto_store_err e = valid_subs > 0 ? sotto_store_begin_write(s)
                                        : sotto_store_begin_write_acks(s);
-    if (e == SOTTO_STORE_OK && valid_subs > 0) {
-        id_key_refresh(s);
-        e = map_init(s);
-    }
+    if (e == SOTTO_STORE_OK && valid_subs > 0 && (e = map_init(s)) == SOTTO_STORE_OK)
+        e = monotonic_now(s, &now);
     if (e != SOTTO_STORE_OK) {
         sotto_store_rollback(s);
         fail_all(subs, n, e);
@@ -568,14 +714,20 @@ sotto_store_err sotto_store_fetch_queue(sotto_store *s,
         sotto_store_envelope *v = &env[n];
         int body_len = sqlite3_column_bytes(st, 6);
         int has_sender = sqlite3_column_type(st, 4) != SQLITE_NULL;
-        if (sqlite3_column_bytes(st, 1) != SOTTO_STORE_ENVELOPE_ID_BYTES || body_len <= 0 ||
+        int legacy = sqlite3_column_type(st, 1) != SQLITE_NULL;
+        if ((legacy && sqlite3_column_bytes(st, 1) != SOTTO_STORE_ENVELOPE_ID_BYTES) ||
+            body_len <= 0 ||
             (size_t)body_len > SOTTO_STORE_MAX_ENVELOPE_BYTES ||
             (has_sender && sqlite3_column_bytes(st, 4) != SOTTO_STORE_UUID_BYTES)) {
             e = SOTTO_STORE_ERR_DB;
             break;
         }
         v->seq = (uint64_t)sqlite3_column_int64(st, 0);
-        memcpy(v->id, sqlite3_column_blob(st, 1), SOTTO_STORE_ENVELOPE_ID_BYTES);
+        if (legacy)
+            memcpy(v->id, sqlite3_column_blob(st, 1), SOTTO_STORE_ENVELOPE_ID_BYTES);
+        else if ((e = sotto_store_envelope_id(s, (int64_t)v->seq, device_row, (size_t)body_len,
+                                              v->id)) != SOTTO_STORE_OK)
+            break;
         v->timestamp = sqlite3_column_int64(st, 2);
         v->type = (uint32_t)sqlite3_column_int64(st, 3);
         v->has_sender = has_sender;
@@ -710,29 +862,44 @@ static int expired_cmp(const void *a, const void *b)
 }
 
 /* One chunk inside a write transaction: deletes up to
- * SOTTO_STORE_EXPIRE_CHUNK expired envelopes and takes them off their
- * devices' counters (one update per device). */
+ * SOTTO_STORE_EXPIRE_CHUNK expired envelopes, the oldest seqs (created never
+ * decreases along seq), and takes them off their devices' counters (one
+ * update per device). Reads one envelope past the expired ones. */
 static sotto_store_err expire_chunk(sotto_store *s, int64_t cutoff, expired *gone, size_t *n)
 {
     *n = 0;
     sqlite3_stmt *st = NULL;
-    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_EXPIRE, &st);
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_OLDEST, &st);
     if (e != SOTTO_STORE_OK)
         return e;
-    sqlite3_bind_int64(st, 1, cutoff);
-    sqlite3_bind_int64(st, 2, SOTTO_STORE_EXPIRE_CHUNK);
+    sqlite3_bind_int64(st, 1, SOTTO_STORE_EXPIRE_CHUNK);
+    int64_t last = 0;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) { /* RETURNING device, length(body) */
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) { /* seq, device, created, length(body) */
+        if (sqlite3_column_int64(st, 2) >= cutoff)
+            break;
         if (*n == SOTTO_STORE_EXPIRE_CHUNK) {
             e = SOTTO_STORE_ERR_DB;
             break;
         }
-        gone[*n].device_row = sqlite3_column_int64(st, 0);
-        gone[*n].bytes = sqlite3_column_int64(st, 1);
+        last = sqlite3_column_int64(st, 0);
+        gone[*n].device_row = sqlite3_column_int64(st, 1);
+        gone[*n].bytes = sqlite3_column_int64(st, 3);
         (*n)++;
     }
-    if (e == SOTTO_STORE_OK && rc != SQLITE_DONE)
+    if (e == SOTTO_STORE_OK && rc != SQLITE_DONE && rc != SQLITE_ROW)
         e = sotto_store_db_err(rc);
+    sotto_store_put(st);
+    if (e != SOTTO_STORE_OK || *n == 0)
+        return e;
+    if ((e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_EXPIRE, &st)) != SOTTO_STORE_OK)
+        return e;
+    sqlite3_bind_int64(st, 1, last);
+    rc = sqlite3_step(st);
+    if (rc != SQLITE_DONE)
+        e = sotto_store_db_err(rc);
+    else if ((size_t)sqlite3_changes(s->db) != *n)
+        e = SOTTO_STORE_ERR_DB;         /* the read and the delete disagree */
     sotto_store_put(st);
     if (e != SOTTO_STORE_OK)
         return e;

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "store_sqlite.h"
@@ -169,6 +170,44 @@ static const char *const migrations[] = {
      * sent (an operator's command, not a hot path). The index on created
      * stays: expiry must not depend on the clock never stepping back. */
     "DROP INDEX IF EXISTS envelopes_sender;",
+    /* 4 -> 5: envelope ids are no longer stored. An id is now the envelope's
+     * (seq, device row, body length) under a per-database AES key (table
+     * meta, made at open: store_queue.c), so an ack deletes by primary key,
+     * and the unique index every envelope paid for in and out is gone. Ids
+     * handed out before this step stay valid: they move to legacy_id, with
+     * an index over just those rows. The index on created goes too: created
+     * now never decreases along seq (the store keeps it so), and expiry
+     * walks the table from its oldest seq. SQLite cannot drop a UNIQUE
+     * column, so the table is rebuilt; AUTOINCREMENT's high-water mark is
+     * carried over so that no seq, hence no id, is ever handed out twice. */
+    "CREATE TABLE meta ("
+    "  name TEXT PRIMARY KEY,"
+    "  value BLOB NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE envelopes_v5 ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+    "  legacy_id BLOB CHECK (legacy_id IS NULL OR length(legacy_id) = 16),"
+    "  created INTEGER NOT NULL,"
+    "  type INTEGER NOT NULL,"
+    "  sender_uuid BLOB CHECK (sender_uuid IS NULL OR length(sender_uuid) = 16),"
+    "  sender_device INTEGER,"
+    "  body BLOB NOT NULL"
+    ");"
+    "INSERT INTO envelopes_v5 (seq, device, legacy_id, created, type, sender_uuid,"
+    "  sender_device, body)"
+    "  SELECT seq, device, envelope_id, created, type, sender_uuid, sender_device, body"
+    "  FROM envelopes ORDER BY seq;"
+    "INSERT INTO sqlite_sequence (name, seq)"
+    "  SELECT 'envelopes_v5', 0 WHERE NOT EXISTS"
+    "  (SELECT 1 FROM sqlite_sequence WHERE name = 'envelopes_v5');"
+    "UPDATE sqlite_sequence SET seq = max(seq, coalesce((SELECT seq FROM sqlite_sequence"
+    "  WHERE name = 'envelopes'), 0)) WHERE name = 'envelopes_v5';"
+    "DROP TABLE envelopes;"
+    "ALTER TABLE envelopes_v5 RENAME TO envelopes;"
+    "CREATE INDEX envelopes_queue ON envelopes (device, seq);"
+    "CREATE UNIQUE INDEX envelopes_legacy ON envelopes (legacy_id)"
+    "  WHERE legacy_id IS NOT NULL;",
 };
 _Static_assert(sizeof migrations / sizeof migrations[0] == SOTTO_STORE_SCHEMA_VERSION,
                "one migration step per schema version");
@@ -248,23 +287,32 @@ static const char *const statements[] = {
         " JOIN devices d ON d.account = a.id LEFT JOIN queues q ON q.device = d.id"
         " WHERE a.uuid = ?1 ORDER BY d.device_id",
     [SOTTO_SQL_QUEUE_INSERT] =
-        "INSERT INTO envelopes (device, envelope_id, created, type, sender_uuid,"
-        " sender_device, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO envelopes (device, created, type, sender_uuid, sender_device, body)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [SOTTO_SQL_QUEUE_ADD] =
         "INSERT INTO queues (device, len, bytes) VALUES (?3, ?1, ?2) ON CONFLICT (device)"
         " DO UPDATE SET len = len + excluded.len, bytes = bytes + excluded.bytes",
-    /* Two steps rather than DELETE ... RETURNING, which costs more here. */
+    /* An id made since schema 5 names its row: one primary-key delete. */
+    [SOTTO_SQL_QUEUE_DELETE_OWN] = "DELETE FROM envelopes WHERE seq = ?1 AND device = ?2",
+    /* An id handed out before schema 5 (legacy_id): two steps rather than
+     * DELETE ... RETURNING, which costs more here. */
     [SOTTO_SQL_QUEUE_FIND] =
-        "SELECT seq, length(body) FROM envelopes WHERE envelope_id = ?1 AND device = ?2",
+        "SELECT seq, length(body) FROM envelopes WHERE legacy_id = ?1 AND device = ?2",
     [SOTTO_SQL_QUEUE_DELETE] = "DELETE FROM envelopes WHERE seq = ?1",
     [SOTTO_SQL_QUEUE_FETCH] =
-        "SELECT seq, envelope_id, created, type, sender_uuid, sender_device, body"
+        "SELECT seq, legacy_id, created, type, sender_uuid, sender_device, body"
         " FROM envelopes WHERE device = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3",
     [SOTTO_SQL_QUEUE_LENGTH] = "SELECT coalesce((SELECT len FROM queues WHERE device = ?1), 0)",
     [SOTTO_SQL_QUEUE_TOTAL] = "SELECT coalesce(sum(len), 0) FROM queues",
-    [SOTTO_SQL_QUEUE_EXPIRE] =
-        "DELETE FROM envelopes WHERE seq IN (SELECT seq FROM envelopes"
-        " WHERE created < ?1 ORDER BY created LIMIT ?2) RETURNING device, length(body)",
+    /* created never decreases along seq (store_queue.c), so the expired
+     * envelopes are the oldest seqs: expiry reads from the start of the table
+     * and stops at the first one still young. */
+    [SOTTO_SQL_QUEUE_OLDEST] =
+        "SELECT seq, device, created, length(body) FROM envelopes ORDER BY seq LIMIT ?1",
+    [SOTTO_SQL_QUEUE_EXPIRE] = "DELETE FROM envelopes WHERE seq <= ?1",
+    [SOTTO_SQL_QUEUE_NEWEST] = "SELECT created FROM envelopes ORDER BY seq DESC LIMIT 1",
+    [SOTTO_SQL_META_GET] = "SELECT value FROM meta WHERE name = ?1",
+    [SOTTO_SQL_META_PUT] = "INSERT OR IGNORE INTO meta (name, value) VALUES (?1, ?2)",
 };
 _Static_assert(sizeof statements / sizeof statements[0] == SOTTO_SQL_COUNT_,
                "every sotto_store_sql needs its SQL");
@@ -299,8 +347,13 @@ sotto_store_err sotto_store_migrate(sotto_store *s)
             return e;
         }
         if (v == SOTTO_STORE_SCHEMA_VERSION) {
+            /* The envelope-id key (store_queue.c): made once, by the first
+             * handle that opens the database at this version. */
+            e = sotto_store_envelope_key_ensure(s);
+            if (e == SOTTO_STORE_OK)
+                return sotto_store_commit(s);
             sotto_store_rollback(s);
-            return SOTTO_STORE_OK;
+            return e;
         }
         if (v < 0 || v > SOTTO_STORE_SCHEMA_VERSION) {
             sotto_store_rollback(s);
@@ -432,7 +485,8 @@ void sotto_store_close(sotto_store *s)
     free(s->recipients);
     free(s->recipient_slot);
     free(s->ack_rows);
-    sodium_memzero(s->id_key, sizeof s->id_key);
+    EVP_CIPHER_CTX_free(s->id_enc);         /* clears the key schedule */
+    EVP_CIPHER_CTX_free(s->id_dec);
     free(s);
 }
 

@@ -73,12 +73,17 @@ typedef enum sotto_store_sql {
     SOTTO_SQL_QUEUE_DEVICES,
     SOTTO_SQL_QUEUE_INSERT,
     SOTTO_SQL_QUEUE_ADD,
+    SOTTO_SQL_QUEUE_DELETE_OWN,
     SOTTO_SQL_QUEUE_FIND,
     SOTTO_SQL_QUEUE_DELETE,
     SOTTO_SQL_QUEUE_FETCH,
     SOTTO_SQL_QUEUE_LENGTH,
     SOTTO_SQL_QUEUE_TOTAL,
+    SOTTO_SQL_QUEUE_OLDEST,
     SOTTO_SQL_QUEUE_EXPIRE,
+    SOTTO_SQL_QUEUE_NEWEST,
+    SOTTO_SQL_META_GET,
+    SOTTO_SQL_META_PUT,
     SOTTO_SQL_COUNT_ /* not a statement: the number of them */
 } sotto_store_sql;
 
@@ -115,8 +120,9 @@ struct sotto_store {
     /* acks: (account uuid, device id) -> device row, kept between batches
      * (store_queue.c ack_row), allocated on first use */
     struct sotto_store_ack_row *ack_rows;   /* SOTTO_STORE_ACK_ROW_SLOTS */
-    uint8_t id_key[32];                     /* this batch's envelope-id key (store_queue.c) */
-    uint64_t id_ctr;
+    /* envelope ids: AES-128 under the database's key (store_queue.c),
+     * set up on first use */
+    struct evp_cipher_ctx_st *id_enc, *id_dec;
 };
 
 /* Hands out the handle's prepared statement for id, reset and with no
@@ -167,6 +173,19 @@ sotto_store_err sotto_store_keys_check(const sotto_store_prekeys *k, int need_bu
  * and enforces the per-device limits. */
 sotto_store_err sotto_store_keys_put(sotto_store *s, int64_t device_row,
                                      const sotto_store_prekeys *k);
+
+/* Envelope ids (store_queue.c). An id is one AES-128 block under the
+ * database's key (table meta) over (seq, device row, body length): unique
+ * because seq never repeats, stable across restarts, and meaningless to
+ * anyone but this server. Creates the key on first use inside the open
+ * transaction (write transactions only) or fails with SOTTO_STORE_ERR_DB
+ * when it is missing in a read. */
+sotto_store_err sotto_store_envelope_id(sotto_store *s, int64_t seq, int64_t device_row,
+                                        size_t body_len,
+                                        uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES]);
+/* Makes the database's envelope-id key if it has none (inside a write
+ * transaction; sotto_store_migrate calls it). */
+sotto_store_err sotto_store_envelope_key_ensure(sotto_store *s);
 
 /* Schema: brings the database to SOTTO_STORE_SCHEMA_VERSION (one
  * transaction per step). SOTTO_STORE_ERR_SCHEMA for a newer database. */

@@ -323,8 +323,8 @@ static void fill_queue(const char *dir, const char *username, uint32_t device, i
     char sql[640];
     snprintf(sql, sizeof sql,
              "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)"
-             " INSERT INTO envelopes (device, envelope_id, created, type, body)"
-             " SELECT d.id, randomblob(16), 0, 1, x'00' FROM n, devices d JOIN accounts a"
+             " INSERT INTO envelopes (device, created, type, body)"
+             " SELECT d.id, 0, 1, x'00' FROM n, devices d JOIN accounts a"
              " ON d.account = a.id WHERE a.username = '%s' AND d.device_id = %u",
              upto, username, device);
     assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
@@ -375,6 +375,9 @@ static void test_expiry(void **state)
     int64_t now = h0 + 1800; /* mid-hour */
     sotto_store_set_clock(f->s, tclock, &now);
 
+    /* More than one chunk: the oldest rows, created = 0, long expired. */
+    fill_queue(f->dir, "alice", 1, 2500);
+
     static const uint8_t body[] = "old";
     sotto_store_outgoing o = {.device_id = 1, .type = 1, .body = body, .body_len = 3};
     sotto_store_submission sub = sub_from(f->alice, 1, f->bob, &o, 1);
@@ -382,32 +385,37 @@ static void test_expiry(void **state)
     now = h0 + 10 * 86400;
     sub = sub_from(f->alice, 1, f->bob, &o, 1);
     assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    /* The clock steps back 5 days: the next envelope keeps the newest time
+     * so far (created never decreases along the queue), so it is not
+     * expired early below, only kept up to 5 days longer. */
+    now = h0 + 5 * 86400;
+    sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
 
     sotto_store_envelope *e = NULL;
     size_t n = 0;
     assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 10, &e, &n), SOTTO_STORE_OK);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
     assert_int_equal(e[0].timestamp, h0); /* rounded down to the hour */
     assert_int_equal(e[1].timestamp, h0 + 10 * 86400);
+    assert_int_equal(e[2].timestamp, h0 + 10 * 86400);
     sotto_store_envelopes_free(e, n);
 
     uint64_t deleted = 99;
     now = h0 + SOTTO_STORE_EXPIRY_SECONDS; /* exactly 30 days after the kept time */
     assert_int_equal(sotto_store_expire(f->s, &deleted), SOTTO_STORE_OK);
-    assert_int_equal(deleted, 0);
+    assert_int_equal(deleted, 2500);
+    assert_int_equal(qcount(f->s, f->alice, 1), 0);
     now += 1;
     assert_int_equal(sotto_store_expire(f->s, &deleted), SOTTO_STORE_OK);
     assert_int_equal(deleted, 1);
-    assert_int_equal(qcount(f->s, f->bob, 1), 1);
+    assert_int_equal(qcount(f->s, f->bob, 1), 2);
     assert_int_equal(sotto_store_expire(f->s, &deleted), SOTTO_STORE_OK);
     assert_int_equal(deleted, 0);
-
-    /* More than one chunk. */
-    fill_queue(f->dir, "alice", 1, 2500); /* created = 0: long expired */
+    now = h0 + 10 * 86400 + SOTTO_STORE_EXPIRY_SECONDS + 1;
     assert_int_equal(sotto_store_expire(f->s, &deleted), SOTTO_STORE_OK);
-    assert_int_equal(deleted, 2500);
-    assert_int_equal(qcount(f->s, f->alice, 1), 0);
-    assert_int_equal(qcount(f->s, f->bob, 1), 1);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(qcount(f->s, f->bob, 1), 0);
     assert_counters_match(f->dir);
 }
 
@@ -733,9 +741,17 @@ static void test_migration_from_v1(void **state)
     sotto_store_close(f->s);
     f->s = NULL;
 
-    /* Put the file back into the version-1 shape, counters wrong on purpose. */
+    /* Put the file back into the version-1 shape, counters wrong on purpose,
+     * with stored random envelope ids. */
     db_exec(f->dir,
             "BEGIN;"
+            "DROP TABLE meta;"
+            "DROP INDEX envelopes_legacy;"
+            "ALTER TABLE envelopes RENAME COLUMN legacy_id TO envelope_id;"
+            "UPDATE envelopes SET envelope_id = randomblob(16);"
+            "CREATE UNIQUE INDEX envelopes_id ON envelopes (envelope_id);"
+            "CREATE INDEX envelopes_age ON envelopes (created);"
+            "CREATE INDEX envelopes_sender ON envelopes (sender_uuid) WHERE sender_uuid IS NOT NULL;"
             "DROP TABLE queues;"
             "ALTER TABLE devices ADD COLUMN queue_len INTEGER NOT NULL DEFAULT 0;"
             "CREATE TRIGGER envelopes_in AFTER INSERT ON envelopes BEGIN"
@@ -764,6 +780,131 @@ static void test_migration_from_v1(void **state)
     assert_int_equal(sotto_store_ack(f->s, f->alice, 3, (const uint8_t(*)[16])e[0].id, 1, NULL),
                      SOTTO_STORE_OK);
     sotto_store_envelopes_free(e, n);
+    assert_counters_match(f->dir);
+}
+
+/* Schema 4 -> 5: ids handed out under schema 4 (random, stored) are still
+ * acknowledged after the migration; AUTOINCREMENT's high-water mark comes
+ * through, so a seq (hence an id) deleted before the migration is never
+ * handed out again; new ids work alongside the old ones. */
+static void test_migration_from_v4(void **state)
+{
+    fx *f = *state;
+    static const uint8_t body[24] = {4};
+    sotto_store_outgoing o = {.device_id = 1, .type = 1, .body = body, .body_len = 24};
+    for (int i = 0; i < 4; i++) {
+        sotto_store_submission sub = sub_from(f->alice, 1, f->bob, &o, 1);
+        assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+        assert_int_equal(sub.result, SOTTO_STORE_OK);
+    }
+    sotto_store_envelope *e = NULL;
+    size_t n = 0;
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 10, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 4);
+    uint64_t top = e[3].seq;
+    /* The newest is acked: its seq is only in sqlite_sequence afterwards. */
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 1, (const uint8_t(*)[16])e[3].id, 1, NULL),
+                     SOTTO_STORE_OK);
+    sotto_store_envelopes_free(e, n);
+    sotto_store_close(f->s);
+    f->s = NULL;
+
+    /* Back to the schema-4 shape: random ids stored in a UNIQUE column. */
+    db_exec(f->dir,
+            "BEGIN;"
+            "DROP TABLE meta;"
+            "CREATE TABLE envelopes_v4 ("
+            "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+            "  device INTEGER NOT NULL REFERENCES devices(id) ON DELETE CASCADE,"
+            "  envelope_id BLOB NOT NULL UNIQUE CHECK (length(envelope_id) = 16),"
+            "  created INTEGER NOT NULL, type INTEGER NOT NULL,"
+            "  sender_uuid BLOB, sender_device INTEGER, body BLOB NOT NULL);"
+            "INSERT INTO envelopes_v4 SELECT seq, device, randomblob(16), created, type,"
+            "  sender_uuid, sender_device, body FROM envelopes;"
+            "CREATE TEMP TABLE hwm AS SELECT seq FROM sqlite_sequence WHERE name = 'envelopes';"
+            "DROP TABLE envelopes;"
+            "ALTER TABLE envelopes_v4 RENAME TO envelopes;"
+            "UPDATE sqlite_sequence SET seq = (SELECT seq FROM hwm) WHERE name = 'envelopes';"
+            "CREATE INDEX envelopes_queue ON envelopes (device, seq);"
+            "CREATE INDEX envelopes_age ON envelopes (created);"
+            "PRAGMA user_version = 4;"
+            "COMMIT;");
+    assert_int_equal(sotto_store_open(&f->s, f->dir), SOTTO_STORE_OK);
+    int v = 0;
+    assert_int_equal(sotto_store_schema_version(f->s, &v), SOTTO_STORE_OK);
+    assert_int_equal(v, SOTTO_STORE_SCHEMA_VERSION);
+
+    sotto_store_submission sub = sub_from(f->alice, 1, f->bob, &o, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_OK);
+    assert_true(sub.seq[0] > top);
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->bob, 1, 0, 10, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 4);                    /* three from before, one new */
+    assert_int_equal(e[3].seq, sub.seq[0]);
+    assert_memory_equal(e[3].id, sub.id[0], SOTTO_STORE_ENVELOPE_ID_BYTES);
+    for (size_t i = 0; i < 3; i++)
+        assert_memory_not_equal(e[i].id, sub.id[0], SOTTO_STORE_ENVELOPE_ID_BYTES);
+    /* An old id and the new one in one ack; the other old ones after. */
+    uint8_t ids[2][SOTTO_STORE_ENVELOPE_ID_BYTES];
+    memcpy(ids[0], e[1].id, sizeof ids[0]);
+    memcpy(ids[1], e[3].id, sizeof ids[1]);
+    size_t deleted = 0;
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 1, (const uint8_t(*)[16])ids, 2, &deleted),
+                     SOTTO_STORE_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(qcount(f->s, f->bob, 1), 2);
+    memcpy(ids[0], e[0].id, sizeof ids[0]);
+    memcpy(ids[1], e[2].id, sizeof ids[1]);
+    assert_int_equal(sotto_store_ack(f->s, f->bob, 1, (const uint8_t(*)[16])ids, 2, &deleted),
+                     SOTTO_STORE_OK);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(qcount(f->s, f->bob, 1), 0);
+    sotto_store_envelopes_free(e, n);
+    assert_counters_match(f->dir);
+}
+
+/* An id deletes only its own envelope from its own device's queue: an id
+ * acked by another device, an id with one bit changed, or a made-up one
+ * deletes nothing. */
+static void test_ack_foreign_and_forged_ids(void **state)
+{
+    fx *f = *state;
+    static const uint8_t body[8] = {7};
+    sotto_store_outgoing o[3] = {
+        {.device_id = 1, .type = 1, .body = body, .body_len = 8},
+        {.device_id = 2, .type = 1, .body = body, .body_len = 8},
+        {.device_id = 3, .type = 1, .body = body, .body_len = 8},
+    };
+    sotto_store_submission sub = sub_from(f->bob, 1, f->alice, o, 3);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &sub, 1), SOTTO_STORE_OK);
+    assert_int_equal(sub.result, SOTTO_STORE_OK);
+    size_t deleted = 9;
+    /* Device 2 acks device 1's id. */
+    assert_int_equal(sotto_store_ack(f->s, f->alice, 2, (const uint8_t(*)[16])sub.id[0], 1,
+                                     &deleted), SOTTO_STORE_OK);
+    assert_int_equal(deleted, 0);
+    /* One flipped bit, anywhere. */
+    for (size_t bit = 0; bit < 8 * SOTTO_STORE_ENVELOPE_ID_BYTES; bit++) {
+        uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES];
+        memcpy(id, sub.id[0], sizeof id);
+        id[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+        assert_int_equal(sotto_store_ack(f->s, f->alice, 1, (const uint8_t(*)[16])id, 1,
+                                         &deleted), SOTTO_STORE_OK);
+        assert_int_equal(deleted, 0);
+    }
+    uint8_t made_up[SOTTO_STORE_ENVELOPE_ID_BYTES] = {0};
+    assert_int_equal(sotto_store_ack(f->s, f->alice, 1, (const uint8_t(*)[16])made_up, 1,
+                                     &deleted), SOTTO_STORE_OK);
+    assert_int_equal(deleted, 0);
+    for (uint32_t d = 1; d <= 3; d++)
+        assert_int_equal(qcount(f->s, f->alice, d), 1);
+    /* The right device with the right id. */
+    for (uint32_t d = 1; d <= 3; d++) {
+        assert_int_equal(sotto_store_ack(f->s, f->alice, d, (const uint8_t(*)[16])sub.id[d - 1],
+                                         1, &deleted), SOTTO_STORE_OK);
+        assert_int_equal(deleted, 1);
+        assert_int_equal(qcount(f->s, f->alice, d), 0);
+    }
     assert_counters_match(f->dir);
 }
 
@@ -1123,6 +1264,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_writers_reader, setup, teardown),
         cmocka_unit_test_setup_teardown(test_queue_bytes_limit, setup, teardown),
         cmocka_unit_test_setup_teardown(test_migration_from_v1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migration_from_v4, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ack_foreign_and_forged_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_statements_reset_on_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_per_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters_every_path, setup, teardown),
