@@ -40,6 +40,7 @@
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -59,6 +60,11 @@
 #define LOAD_EC_KEY_BYTES    33u
 #define LOAD_KYBER_KEY_BYTES (1u + KYBER1024_PUBLICKEYBYTES)
 #define LOAD_EPOLL_EVENTS    256
+#define LOAD_SSL_READ_BUFFER (64u * 1024u) /* relay: OpenSSL's read-ahead buffer (one read() for many records) */
+#define LOAD_PACE_TICK_NS    250000u      /* open loop: the loop sleeps at least this long, so an
+                                           * idle loop writes a due message at most this late */
+#define LOAD_PB_ARENA        16384u       /* protobuf-c unpacks one ServerMessage in here */
+#define LOAD_WS_HEADER_MAX   14u          /* client frame header: 2 + 8 (length) + 4 (mask) */
 
 /* ---------- small helpers ---------- */
 
@@ -177,6 +183,18 @@ static double cpu_s(int pid, int tid)
     return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
 }
 
+/* This process's own user and system CPU seconds so far. */
+static void self_cpu(double *user, double *sys)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) {
+        *user = *sys = 0;
+        return;
+    }
+    *user = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6;
+    *sys = (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+}
+
 /* ---------- options ---------- */
 
 typedef enum { MODE_RELAY, MODE_IDLE, MODE_REGISTER } load_mode;
@@ -289,6 +307,8 @@ typedef struct conn {
     bool is_ws;          /* becomes a WebSocket */
     bool want_out;       /* EPOLLOUT armed */
     bool in_setup;       /* counted against O.concurrency */
+    bool dirty;          /* on g_dirty: output to write at the end of this loop turn */
+    struct conn *next_dirty;
     struct client *cl;
     uint32_t account;
     char *rbuf;
@@ -322,6 +342,11 @@ static uint64_t g_rng = 0x9e3779b97f4a7c15u;
 static char *g_filler_b64; /* reused base64 of the filler (after the 16-byte header) */
 static uint8_t *g_filler;  /* --format pb: header + filler, O.size bytes */
 static uint64_t g_reg_ok, g_reg_taken;
+static conn *g_dirty;      /* connections with output queued during this loop turn */
+static char *g_req;        /* relay: one submission being encoded (O.size in base64 + 512) */
+static size_t g_req_cap;
+static uint64_t g_pace_next; /* open loop: the first message (k * S + i) not yet due */
+static bool g_keep_buffers;  /* relay: connections keep their buffers between reads */
 
 static uint32_t rng32(void)
 {
@@ -341,7 +366,8 @@ static void ep_mod(conn *c, bool out)
     c->want_out = out;
 }
 
-static void wbuf_add(conn *c, const char *p, size_t n)
+/* Room for n more bytes at c->wbuf + c->wlen (the caller adds n to wlen). */
+static char *wbuf_reserve(conn *c, size_t n)
 {
     if (c->woff == c->wlen)
         c->woff = c->wlen = 0;
@@ -362,7 +388,12 @@ static void wbuf_add(conn *c, const char *p, size_t n)
             c->wcap = cap;
         }
     }
-    memcpy(c->wbuf + c->wlen, p, n);
+    return c->wbuf + c->wlen;
+}
+
+static void wbuf_add(conn *c, const char *p, size_t n)
+{
+    memcpy(wbuf_reserve(c, n), p, n);
     c->wlen += n;
 }
 
@@ -394,6 +425,30 @@ static void flush(conn *c)
     }
     if (c->want_out)
         ep_mod(c, false);
+}
+
+/* Writes c's output at the end of this loop turn (run_until): what a client
+ * has to say in one turn (acks, sends, pongs) goes out in one SSL_write, so
+ * one TLS record and one write(). */
+static void flush_later(conn *c)
+{
+    if (c->dirty || c->woff == c->wlen)
+        return;
+    c->dirty = true;
+    c->next_dirty = g_dirty;
+    g_dirty = c;
+}
+
+static void flush_dirty(void)
+{
+    while (g_dirty != NULL) {
+        conn *c = g_dirty;
+        g_dirty = c->next_dirty;
+        c->dirty = false;
+        c->next_dirty = NULL;
+        if (c->state != CS_FAILED && c->state != CS_DONE && c->ssl != NULL)
+            flush(c);
+    }
 }
 
 static void auth_header(char *out, size_t cap, uint32_t account)
@@ -586,8 +641,7 @@ static void send_puts(client *cl)
     if (c->state != CS_READY || g_start_ns == 0)
         return;
     char to_name[48];
-    size_t b64len = sodium_base64_ENCODED_LEN(O.size, sodium_base64_VARIANT_ORIGINAL);
-    char *req = xmalloc(b64len + 512);
+    char *req = g_req;
     while (c->inflight < O.window && cl->next_seq < cl->to_send) {
         uint8_t hdr[18];
         next_message(cl, now_ns(), hdr, to_name, sizeof to_name);
@@ -595,7 +649,7 @@ static void send_puts(client *cl)
         b64_into(hb, sizeof hb, hdr, sizeof hdr); /* 24 chars, no padding */
         char auth[300];
         auth_header(auth, sizeof auth, cl->idx);
-        int bl = snprintf(req, b64len + 512,
+        int bl = snprintf(req, g_req_cap,
                           "{\"messages\":[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"%s%s\"}]}",
                           hb, g_filler_b64);
         char head[512];
@@ -607,8 +661,7 @@ static void send_puts(client *cl)
         wbuf_add(c, req, (size_t)bl);
         c->inflight++;
     }
-    free(req);
-    flush(c);
+    flush_later(c);
 }
 
 static void ws_send_frame(conn *c, uint8_t opcode, const char *p, size_t n);
@@ -621,9 +674,7 @@ static void send_ws(client *cl)
     if (c->state != CS_READY || g_start_ns == 0)
         return;
     char to_name[48];
-    size_t b64len = sodium_base64_ENCODED_LEN(O.size, sodium_base64_VARIANT_ORIGINAL);
-    char *req = xmalloc(b64len + 512);
-    bool any = false;
+    char *req = g_req;
     uint64_t now = now_ns();
     while (c->inflight < O.window && cl->next_seq < cl->to_send) {
         uint8_t hdr[18];
@@ -661,18 +712,15 @@ static void send_ws(client *cl)
         } else {
             char hb[32];
             b64_into(hb, sizeof hb, hdr, sizeof hdr); /* 24 chars, no padding */
-            int bl = snprintf(req, b64len + 512,
+            int bl = snprintf(req, g_req_cap,
                               "{\"type\":\"send\",\"id\":%" PRIu32 ",\"to\":\"%s\",\"messages\":"
                               "[{\"destinationDeviceId\":1,\"type\":1,\"content\":\"%s%s\"}]}",
                               seq, to_name, hb, g_filler_b64);
             ws_send_frame(c, 0x1, req, (size_t)bl);
         }
         c->inflight++;
-        any = true;
     }
-    free(req);
-    if (any)
-        flush(c);
+    flush_later(c);
 }
 
 /* A "sent" answer (either form): what is one printed. */
@@ -714,7 +762,7 @@ static void lat_add(uint64_t ns)
 
 static void ws_send_frame(conn *c, uint8_t opcode, const char *p, size_t n)
 {
-    uint8_t h[14];
+    uint8_t h[LOAD_WS_HEADER_MAX];
     size_t hl = 0;
     h[hl++] = (uint8_t)(0x80 | opcode);
     if (n < 126) {
@@ -729,18 +777,26 @@ static void ws_send_frame(conn *c, uint8_t opcode, const char *p, size_t n)
             h[hl++] = (uint8_t)((uint64_t)n >> (8 * i));
     }
     uint32_t m = rng32();
-    uint8_t mask[4] = {(uint8_t)m, (uint8_t)(m >> 8), (uint8_t)(m >> 16), (uint8_t)(m >> 24)};
+    uint8_t mask[8] = {(uint8_t)m, (uint8_t)(m >> 8), (uint8_t)(m >> 16), (uint8_t)(m >> 24),
+                       (uint8_t)m, (uint8_t)(m >> 8), (uint8_t)(m >> 16), (uint8_t)(m >> 24)};
     memcpy(h + hl, mask, 4);
     hl += 4;
-    wbuf_add(c, (const char *)h, hl);
-    char tmp[4096];
-    for (size_t o = 0; o < n; ) {
-        size_t k = n - o < sizeof tmp ? n - o : sizeof tmp;
-        for (size_t i = 0; i < k; i++)
-            tmp[i] = (char)((uint8_t)p[o + i] ^ mask[(o + i) & 3]);
-        wbuf_add(c, tmp, k);
-        o += k;
+    /* header and masked payload straight into the output buffer */
+    uint8_t *dst = (uint8_t *)wbuf_reserve(c, hl + n);
+    memcpy(dst, h, hl);
+    dst += hl;
+    uint64_t m8;
+    memcpy(&m8, mask, sizeof m8);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t v;
+        memcpy(&v, p + i, sizeof v);
+        v ^= m8;
+        memcpy(dst + i, &v, sizeof v);
     }
+    for (; i < n; i++)
+        dst[i] = (uint8_t)((uint8_t)p[i] ^ mask[i & 3]);
+    c->wlen += hl + n;
 }
 
 typedef struct ackbuf {
@@ -848,11 +904,40 @@ static void on_envelope(client *cl, const char *msg, size_t n, ackbuf *a)
     on_header(cl, hdr, t);
 }
 
+/* protobuf-c allocations of one unpacked ServerMessage come from a static
+ * arena, emptied after each message (no malloc per received frame); a message
+ * that does not fit falls back to malloc. */
+static _Alignas(16) uint8_t g_pb_arena[LOAD_PB_ARENA];
+static size_t g_pb_used;
+
+static void *pb_alloc(void *data, size_t n)
+{
+    (void)data;
+    size_t a = (n + 15u) & ~(size_t)15u;
+    if (a >= n && a <= LOAD_PB_ARENA - g_pb_used) {
+        void *p = g_pb_arena + g_pb_used;
+        g_pb_used += a;
+        return p;
+    }
+    return malloc(n);
+}
+
+static void pb_free(void *data, void *p)
+{
+    (void)data;
+    uintptr_t a = (uintptr_t)p, lo = (uintptr_t)g_pb_arena;
+    if (a < lo || a >= lo + LOAD_PB_ARENA)
+        free(p);
+}
+
+static ProtobufCAllocator g_pb_allocator = {.alloc = pb_alloc, .free = pb_free};
+
 /* --format pb: one ServerMessage. The ack points into p, which stays put
  * until ack_flush at the end of ws_input. */
 static void on_binary(client *cl, const uint8_t *p, size_t n, ackbuf *a)
 {
-    Sottows__ServerMessage *m = sottows__server_message__unpack(NULL, n, p);
+    g_pb_used = 0;
+    Sottows__ServerMessage *m = sottows__server_message__unpack(&g_pb_allocator, n, p);
     if (m == NULL) {
         g_unknown++;
         return;
@@ -878,7 +963,8 @@ static void on_binary(client *cl, const uint8_t *p, size_t n, ackbuf *a)
     } else if (m->kind_case == SOTTOWS__SERVER_MESSAGE__KIND_QUEUE_EMPTY && cl != NULL) {
         cl->queue_empty = true;
     }
-    sottows__server_message__free_unpacked(m, NULL);
+    sottows__server_message__free_unpacked(m, &g_pb_allocator);
+    g_pb_used = 0;
 }
 
 static void ws_input(conn *c)
@@ -952,7 +1038,7 @@ static void ws_input(conn *c)
     }
     if (cl != NULL && O.via_ws)
         send_ws(cl);    /* answers opened the window: the next sends ride with the acks */
-    flush(c);
+    flush_later(c);
 }
 
 /* ---------- HTTP input ---------- */
@@ -1043,29 +1129,34 @@ static void http_input(conn *c)
         send_puts(c->cl);
 }
 
+/* Reads what OpenSSL can give without blocking, straight into c->rbuf. With
+ * read-ahead one read() brings in every record the socket holds (up to
+ * LOAD_SSL_READ_BUFFER); SSL_read then hands them over one by one. When
+ * OpenSSL holds nothing more the loop stops without the read() that would
+ * only say EAGAIN: epoll is level-triggered and reports any rest. */
 static void conn_readable(conn *c)
 {
-    char buf[LOAD_READ_CHUNK];
     for (;;) {
-        int r = SSL_read(c->ssl, buf, sizeof buf);
+        if (c->rlen > LOAD_MAX_RBUF) {
+            conn_fail(c, "input too large");
+            return;
+        }
+        if (c->rlen + LOAD_READ_CHUNK > c->rcap) {
+            size_t cap = c->rcap ? c->rcap : LOAD_READ_CHUNK;
+            while (c->rlen + LOAD_READ_CHUNK > cap)
+                cap *= 2;
+            char *nb = realloc(c->rbuf, cap);
+            if (nb == NULL)
+                die("out of memory");
+            c->rbuf = nb;
+            c->rcap = cap;
+        }
+        int r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)LOAD_READ_CHUNK);
         if (r > 0) {
-            if (c->rlen + (size_t)r > LOAD_MAX_RBUF) {
-                conn_fail(c, "input too large");
-                return;
-            }
-            if (c->rlen + (size_t)r > c->rcap) {
-                size_t cap = c->rcap ? c->rcap : LOAD_READ_CHUNK;
-                while (c->rlen + (size_t)r > cap)
-                    cap *= 2;
-                char *nb = realloc(c->rbuf, cap);
-                if (nb == NULL)
-                    die("out of memory");
-                c->rbuf = nb;
-                c->rcap = cap;
-            }
-            memcpy(c->rbuf + c->rlen, buf, (size_t)r);
             c->rlen += (size_t)r;
-            continue;
+            if (SSL_has_pending(c->ssl))
+                continue;
+            break;
         }
         int e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
@@ -1080,7 +1171,7 @@ static void conn_readable(conn *c)
     else
         http_input(c);
     /* idle connections keep no buffers */
-    if (c->state != CS_FAILED && c->rlen == 0 && c->rcap > 0) {
+    if (!g_keep_buffers && c->state != CS_FAILED && c->rlen == 0 && c->rcap > 0) {
         free(c->rbuf);
         c->rbuf = NULL;
         c->rcap = 0;
@@ -1123,8 +1214,8 @@ static void conn_event(conn *c, uint32_t ev)
         flush(c);
     if (c->state != CS_FAILED && (ev & (EPOLLIN | EPOLLERR | EPOLLHUP)))
         conn_readable(c);
-    if (c->state != CS_FAILED && c->woff < c->wlen)
-        flush(c);
+    if (c->state != CS_FAILED)
+        flush_later(c);
 }
 
 /* ---------- set-up pacing ---------- */
@@ -1157,27 +1248,63 @@ static void start_next_setups(void)
     }
 }
 
-/* Runs the loop until done() or the deadline; returns false on timeout. */
+/* Open loop: message k of sender i (number g = k * S + i) is due at
+ * start + g / R. */
+static uint64_t due_ns(uint64_t g)
+{
+    return g_start_ns + g * 1000000000ull / O.rate;
+}
+
+/* Open loop: lets every sender with a message that fell due since the last
+ * turn send (each sends all its due messages its window allows; a sender held
+ * by its window sends from ws_input when answers open it). Touches only those
+ * senders, not all of them every turn. Returns when the next message is due
+ * (UINT64_MAX: none left). */
+static uint64_t pace(uint64_t now)
+{
+    uint64_t first = g_pace_next;
+    while (g_pace_next < g_expected && due_ns(g_pace_next) <= now)
+        g_pace_next++;
+    if (g_pace_next - first >= O.senders) {
+        for (uint32_t i = 0; i < O.senders; i++)
+            send_ws(&g_cl[i]);
+    } else {
+        for (uint64_t g = first; g < g_pace_next; g++)
+            send_ws(&g_cl[g % O.senders]);
+    }
+    return g_pace_next < g_expected ? due_ns(g_pace_next) : UINT64_MAX;
+}
+
+/* Runs the loop until done() or the deadline; returns false on timeout. One
+ * turn: due sends (open loop), every connection's queued output written
+ * (flush_later), then wait for events and handle them. */
 static bool run_until(bool (*done)(void), uint64_t deadline_ns)
 {
     struct epoll_event ev[LOAD_EPOLL_EVENTS];
-    while (!done()) {
+    for (;;) {
         uint64_t t = now_ns();
+        uint64_t wake = t + 1000000000ull;
+        if (O.rate > 0 && g_start_ns != 0 && O.via_ws) {
+            uint64_t due = pace(t);
+            if (due < wake)
+                wake = due > t + LOAD_PACE_TICK_NS ? due : t + LOAD_PACE_TICK_NS;
+        }
+        flush_dirty();
+        if (done())
+            return true;
         if (t >= deadline_ns)
             return false;
-        bool pacing = O.rate > 0 && g_start_ns != 0 && O.via_ws;
-        if (pacing)
-            for (uint32_t i = 0; i < O.senders; i++)
-                send_ws(&g_cl[i]);
-        uint64_t left_ms = (deadline_ns - t) / 1000000 + 1;
-        int n = epoll_wait(g_ep, ev, LOAD_EPOLL_EVENTS,
-                           pacing ? 1 : left_ms > 1000 ? 1000 : (int)left_ms);
+        if (deadline_ns < wake)
+            wake = deadline_ns;
+        uint64_t left = wake > t ? wake - t : 0;
+        struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
+                              .tv_nsec = (long)(left % 1000000000u)};
+        int n = epoll_pwait2(g_ep, ev, LOAD_EPOLL_EVENTS, &ts, NULL);
         if (n < 0 && errno != EINTR)
-            die("epoll_wait: %s", strerror(errno));
+            die("epoll_pwait2: %s", strerror(errno));
         for (int i = 0; i < n; i++)
             conn_event(ev[i].data.ptr, ev[i].events);
     }
-    return true;
 }
 
 static bool setups_done(void)
@@ -1287,6 +1414,8 @@ static int run_relay(void)
     free(filler);
     g_filler = xmalloc(O.size);
     memset(g_filler, 0xa5, O.size);
+    g_req_cap = sodium_base64_ENCODED_LEN(O.size, sodium_base64_VARIANT_ORIGINAL) + 512;
+    g_req = xmalloc(g_req_cap);
 
     if (O.have_pin)
         pin_process(O.server_pid, &O.pin);
@@ -1295,6 +1424,8 @@ static int run_relay(void)
     g_expected = O.messages;
     double srv0 = O.server_pid ? cpu_s(O.server_pid, 0) : 0;
     double loop0 = O.server_pid ? cpu_s(O.server_pid, O.server_pid) : 0;
+    double user0, sys0, user1, sys1;
+    self_cpu(&user0, &sys0);
     g_start_ns = now_ns();
     for (uint32_t i = 0; i < g_ncl; i++) {
         if (O.via_ws)
@@ -1306,6 +1437,7 @@ static int run_relay(void)
     uint64_t end = g_last_rx_ns > g_start_ns ? g_last_rx_ns : now_ns();
     if (O.on_end != NULL && system(O.on_end) != 0)
         fprintf(stderr, "sotto-load: --on-end command failed\n");
+    self_cpu(&user1, &sys1);
     double srv1 = O.server_pid ? cpu_s(O.server_pid, 0) : 0;
     double loop1 = O.server_pid ? cpu_s(O.server_pid, O.server_pid) : 0;
     double secs = (double)(end - g_start_ns) / 1e9;
@@ -1323,11 +1455,14 @@ static int run_relay(void)
            " committed=%" PRIu64 " received=%" PRIu64 " missing=%" PRIu64 " duplicates=%" PRIu64
            " submit_errors=%" PRIu64 " foreign=%" PRIu64 " seconds=%.3f msgs_per_s=%.0f"
            " p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f"
-           " server_cpu_s=%.2f server_loop_cpu_s=%.2f%s\n",
+           " server_cpu_s=%.2f server_loop_cpu_s=%.2f"
+           " load_user_s=%.2f load_sys_s=%.2f load_us_per_msg=%.1f%s\n",
            O.via_ws ? "ws" : "http", O.pb ? "pb" : "json", O.rate, O.clients, O.senders, O.window, O.size, g_expected, g_committed, g_received, missing, g_dups,
            g_http_err, g_unknown, secs, secs > 0 ? (double)g_received / secs : 0.0, pct(0.50),
            pct(0.90), pct(0.99), g_nlat ? g_lat_us[g_nlat - 1] / 1000.0 : 0.0,
-           srv1 - srv0, loop1 - loop0, ok ? "" : " TIMEOUT");
+           srv1 - srv0, loop1 - loop0, user1 - user0, sys1 - sys0,
+           g_received > 0 ? (user1 - user0 + sys1 - sys0) * 1e6 / (double)g_received : 0.0,
+           ok ? "" : " TIMEOUT");
     fflush(stdout);
     (void)multi;
     if (O.check && (!ok || missing != 0 || g_dups != 0 || g_http_err != 0 || g_committed != g_expected))
@@ -1650,8 +1785,16 @@ int main(int argc, char **argv)
         die("SSL_CTX_new failed");
     SSL_CTX_set_min_proto_version(g_ctx, TLS1_3_VERSION);
     SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL); /* loopback benchmark */
-    SSL_CTX_set_mode(g_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-                                SSL_MODE_RELEASE_BUFFERS);
+    SSL_CTX_set_mode(g_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    SSL_CTX_set_read_ahead(g_ctx, 1);
+    if (O.mode == MODE_RELAY) {
+        /* a few hundred busy connections: buffers stay (no malloc and free
+         * of OpenSSL's record buffers around every read and write) */
+        g_keep_buffers = true;
+        SSL_CTX_set_default_read_buffer_len(g_ctx, LOAD_SSL_READ_BUFFER);
+    } else {
+        SSL_CTX_set_mode(g_ctx, SSL_MODE_RELEASE_BUFFERS); /* thousands of idle ones */
+    }
     g_ep = epoll_create1(EPOLL_CLOEXEC);
     if (g_ep < 0)
         die("epoll_create1: %s", strerror(errno));
