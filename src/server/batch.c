@@ -253,10 +253,15 @@ static void batch_done(uv_work_t *w, int status)
         b->meta[i].bodies = NULL;
         sotto_conn_unref(b->meta[i].c);
     }
-    /* A WebSocket's window opened when its acks came: push more now. */
+    /* A WebSocket's window opened when its acks came: if envelopes wait in
+     * the store for it (it was behind), read them now. A socket that is
+     * caught up has nothing committed left unsent (later commits reach it
+     * from memory), so a read would find nothing: it once cost a store read
+     * on a worker for every ack. */
     for (size_t i = 0; i < b->n_acks; i++) {
         ack_item *a = &b->acks[i];
-        if (!a->respond && b->reqs[i].result == SOTTO_STORE_OK && a->c->state == SOTTO_CONN_WS)
+        if (!a->respond && b->reqs[i].result == SOTTO_STORE_OK &&
+            a->c->state == SOTTO_CONN_WS && !a->c->ws_caught_up)
             sotto_ws_pump(a->c);
         free(a->ids);
         a->ids = NULL;
