@@ -16,6 +16,10 @@ static const char *const cmd_names[] = {
     [SOTTO_CMD_DAEMON] = "daemon",
     [SOTTO_CMD_SAFETY] = "safety",
     [SOTTO_CMD_TRUST] = "trust",
+    [SOTTO_CMD_LINK] = "link",
+    [SOTTO_CMD_ADD_DEVICE] = "add-device",
+    [SOTTO_CMD_DEVICES] = "devices",
+    [SOTTO_CMD_UNLINK] = "unlink",
 };
 
 const char *sotto_cli_cmd_name(sotto_cmd cmd)
@@ -38,6 +42,10 @@ static const char help_main[] =
     "  daemon     stay connected; JSON-RPC 2.0 on DIR/sotto.sock\n"
     "  safety     show the safety number and trust state of a contact\n"
     "  trust      trust a contact's new identity key\n"
+    "  link       make this directory a new device of an existing account\n"
+    "  add-device send a new device (sotto link) what it needs to join\n"
+    "  devices    list the devices of this account\n"
+    "  unlink     remove another device from this account\n"
     "\n"
     "Options:\n"
     "  -c, --config DIR  config directory (default $SOTTO_CONFIG, else\n"
@@ -144,6 +152,62 @@ static const char help_trust[] =
     "\n"
     "Needs no network.\n";
 
+static const char help_link[] =
+    "usage: sotto [-c DIR] link --server URL [--cacert FILE | --pin SHA256]\n"
+    "                  [--name LABEL] [--key-file]\n"
+    "\n"
+    "Run on the NEW device. Creates the encrypted store in DIR (a directory\n"
+    "without a store), prints a link code on one line\n"
+    "  sotto-link:<mailbox>.<key>\n"
+    "and waits up to 10 minutes. On a device that already has the account, run\n"
+    "  sotto add-device CODE\n"
+    "with that code. This device then gets the account's identity, registers as\n"
+    "a new device of the account and uploads its prekeys: it sends, receives and\n"
+    "keeps history like the first one (what it had not received before linking\n"
+    "is not copied over).\n"
+    "\n"
+    "  --server URL      the sottod base URL (the same server as the account's)\n"
+    "  --cacert FILE     trust the CA (or self-signed certificate) in FILE (PEM)\n"
+    "  --pin SHA256      trust exactly the server certificate with this SHA-256\n"
+    "  --name LABEL      a label for this device, kept in this store only\n"
+    "  --key-file        encrypt the store with a random key in DIR/store.key\n"
+    "\n"
+    "The code carries no secret: the account's keys travel sealed to a key that\n"
+    "only this process holds, and the server cannot open them. Still, compare the\n"
+    "code you type with the one printed here: whoever's code you use gets the account.\n"
+    "Exit 7 when the code expired, 5 when the server refused the link token.\n";
+
+static const char help_add_device[] =
+    "usage: sotto [-c DIR] add-device CODE\n"
+    "\n"
+    "Run on a device that has the account, with the code that sotto link printed\n"
+    "on the new device. Asks the server for a one-time link token (valid 10\n"
+    "minutes) and sends the new device, sealed to its key, the account's\n"
+    "identity key pair, uuid, username and the token. Anyone holding the new\n"
+    "device then holds the account: only link your own devices.\n"
+    "\n"
+    "Exit 2 for a malformed code, 7 when no device waits with it (expired),\n"
+    "10 when it was already used.\n";
+
+static const char help_devices[] =
+    "usage: sotto [-c DIR] devices [--json]\n"
+    "\n"
+    "Lists the devices of this account as the server has them: the device id\n"
+    "and the day it was added; this device is marked.\n"
+    "\n"
+    "  --json            one JSON object per line: {\"id\",\"created\",\"current\"}\n";
+
+static const char help_unlink[] =
+    "usage: sotto [-c DIR] unlink ID\n"
+    "\n"
+    "Removes device ID (see sotto devices) from this account: the server\n"
+    "deletes its credentials, keys and queued messages and closes its\n"
+    "connections. Senders learn of it at their next message. Device 1 (the one\n"
+    "that registered) cannot be removed, and a device cannot remove itself.\n"
+    "Device ids are never reused.\n"
+    "\n"
+    "Exit 7 when there is no such device, 2 for device 1 or this device.\n";
+
 void sotto_cli_help(FILE *f, sotto_cmd cmd)
 {
     const char *t = help_main;
@@ -155,6 +219,10 @@ void sotto_cli_help(FILE *f, sotto_cmd cmd)
     case SOTTO_CMD_DAEMON: t = help_daemon; break;
     case SOTTO_CMD_SAFETY: t = help_safety; break;
     case SOTTO_CMD_TRUST: t = help_trust; break;
+    case SOTTO_CMD_LINK: t = help_link; break;
+    case SOTTO_CMD_ADD_DEVICE: t = help_add_device; break;
+    case SOTTO_CMD_DEVICES: t = help_devices; break;
+    case SOTTO_CMD_UNLINK: t = help_unlink; break;
     case SOTTO_CMD_NONE: break;
     }
     fputs(t, f);
@@ -197,7 +265,7 @@ sotto_cstatus sotto_cli_parse_pin(unsigned char pin[32], const char *s, char *er
 }
 
 enum { OPT_SERVER = 256, OPT_USERNAME, OPT_CACERT, OPT_PIN, OPT_KEYFILE, OPT_JSON, OPT_VERSION, OPT_SAFETY_NUMBER,
-       OPT_ACCEPT_NEW_KEY };
+       OPT_ACCEPT_NEW_KEY, OPT_NAME };
 
 static sotto_cstatus parse_long(long *out, const char *s, char *err)
 {
@@ -226,6 +294,7 @@ static sotto_cstatus parse_command(sotto_cli *c, int argc, char **argv, char *er
         {"json", no_argument, NULL, OPT_JSON},
         {"safety-number", required_argument, NULL, OPT_SAFETY_NUMBER},
         {"accept-new-key", no_argument, NULL, OPT_ACCEPT_NEW_KEY},
+        {"name", required_argument, NULL, OPT_NAME},
         {NULL, 0, NULL, 0},
     };
     const char *name = sotto_cli_cmd_name(c->cmd);
@@ -233,15 +302,17 @@ static sotto_cstatus parse_command(sotto_cli *c, int argc, char **argv, char *er
     opterr = 0;
     int ch;
     sotto_cstatus rc;
+    int is_new = c->cmd == SOTTO_CMD_REGISTER || c->cmd == SOTTO_CMD_LINK; /* makes a store */
     while ((ch = getopt_long(argc, argv, ":hm:t:", opts, NULL)) != -1) {
         int ok = 0;
         switch (ch) {
         case 'h': c->help = 1; return SOTTO_C_OK;
-        case OPT_SERVER: ok = c->cmd == SOTTO_CMD_REGISTER; c->server = optarg; break;
+        case OPT_SERVER: ok = is_new; c->server = optarg; break;
         case OPT_USERNAME: ok = c->cmd == SOTTO_CMD_REGISTER; c->username = optarg; break;
-        case OPT_CACERT: ok = c->cmd == SOTTO_CMD_REGISTER; c->cacert = optarg; break;
-        case OPT_PIN: ok = c->cmd == SOTTO_CMD_REGISTER; c->pin = optarg; break;
-        case OPT_KEYFILE: ok = c->cmd == SOTTO_CMD_REGISTER; c->key_file = 1; break;
+        case OPT_CACERT: ok = is_new; c->cacert = optarg; break;
+        case OPT_PIN: ok = is_new; c->pin = optarg; break;
+        case OPT_KEYFILE: ok = is_new; c->key_file = 1; break;
+        case OPT_NAME: ok = c->cmd == SOTTO_CMD_LINK; c->device_name = optarg; break;
         case 'm': ok = c->cmd == SOTTO_CMD_SEND; c->message = optarg; break;
         case 't':
             ok = c->cmd == SOTTO_CMD_RECEIVE;
@@ -249,7 +320,8 @@ static sotto_cstatus parse_command(sotto_cli *c, int argc, char **argv, char *er
                 return rc;
             break;
         case OPT_JSON:
-            ok = c->cmd == SOTTO_CMD_RECEIVE || c->cmd == SOTTO_CMD_HISTORY || c->cmd == SOTTO_CMD_SAFETY;
+            ok = c->cmd == SOTTO_CMD_RECEIVE || c->cmd == SOTTO_CMD_HISTORY || c->cmd == SOTTO_CMD_SAFETY ||
+                 c->cmd == SOTTO_CMD_DEVICES;
             c->json = 1;
             break;
         case OPT_SAFETY_NUMBER: ok = c->cmd == SOTTO_CMD_TRUST; c->safety_number = optarg; break;
@@ -297,8 +369,40 @@ static sotto_cstatus parse_command(sotto_cli *c, int argc, char **argv, char *er
         if (c->cmd == SOTTO_CMD_TRUST && (c->safety_number != NULL) == (c->accept_new_key != 0))
             return sotto_cfail(err, SOTTO_C_USAGE, "trust: give --safety-number DIGITS or --accept-new-key");
         break;
+    case SOTTO_CMD_LINK:
+        if (npos != 0)
+            return sotto_cfail(err, SOTTO_C_USAGE, "link: unexpected argument %s", pos[0]);
+        if (c->server == NULL)
+            return sotto_cfail(err, SOTTO_C_USAGE, "link: --server is required");
+        if (c->cacert != NULL && c->pin != NULL)
+            return sotto_cfail(err, SOTTO_C_USAGE, "link: give --cacert or --pin, not both");
+        if (c->pin != NULL) {
+            unsigned char pin[32];
+            if ((rc = sotto_cli_parse_pin(pin, c->pin, err)) != SOTTO_C_OK)
+                return rc;
+        }
+        if (strncmp(c->server, "https://", 8) != 0)
+            return sotto_cfail(err, SOTTO_C_USAGE, "link: --server must be an https:// URL");
+        break;
+    case SOTTO_CMD_ADD_DEVICE:
+        if (npos != 1)
+            return sotto_cfail(err, SOTTO_C_USAGE, "add-device: give exactly one link CODE");
+        c->link_code = pos[0];
+        break;
+    case SOTTO_CMD_UNLINK: {
+        if (npos != 1)
+            return sotto_cfail(err, SOTTO_C_USAGE, "unlink: give exactly one device ID");
+        char *end;
+        errno = 0;
+        long v = strtol(pos[0], &end, 10);
+        if (errno != 0 || end == pos[0] || *end != '\0' || v < 1 || v > 127)
+            return sotto_cfail(err, SOTTO_C_USAGE, "unlink: device ID is a number 1 to 127");
+        c->device_id = (unsigned)v;
+        break;
+    }
     case SOTTO_CMD_RECEIVE:
     case SOTTO_CMD_DAEMON:
+    case SOTTO_CMD_DEVICES:
         if (npos != 0)
             return sotto_cfail(err, SOTTO_C_USAGE, "%s: unexpected argument %s", name, pos[0]);
         break;

@@ -20,6 +20,10 @@ typedef enum sotto_cmd {
     SOTTO_CMD_DAEMON,
     SOTTO_CMD_SAFETY,
     SOTTO_CMD_TRUST,
+    SOTTO_CMD_LINK,
+    SOTTO_CMD_ADD_DEVICE,
+    SOTTO_CMD_DEVICES,
+    SOTTO_CMD_UNLINK,
 } sotto_cmd;
 
 typedef struct sotto_cli {
@@ -27,7 +31,7 @@ typedef struct sotto_cli {
     sotto_cmd cmd;
     int help;                 /* --help given: print help for cmd and exit 0 */
     int version;
-    /* register */
+    /* register, link */
     const char *server;
     const char *username;
     const char *cacert;
@@ -45,6 +49,10 @@ typedef struct sotto_cli {
     /* trust: exactly one of the two */
     const char *safety_number;
     int accept_new_key;
+    /* link: a label for the new device; add-device: the link code; unlink: the device id */
+    const char *device_name;
+    const char *link_code;
+    unsigned device_id;
 } sotto_cli;
 
 /* Parses argv (argv[0] is the program). Arguments are borrowed, not copied.

@@ -13,6 +13,9 @@
 #define CACERT_MAX (256u * 1024u)      /* largest --cacert file we keep */
 #define META_KEY_MAX 128
 #define REFILL_AFTER_PREKEY_MSGS 10    /* top up after this many prekey messages */
+#define SOTTO_SECRET_B64_MAX (2 * SOTTO_SECRET_BYTES + 8)
+#define SOTTO_REG_SIGNED_ID 1          /* the signed prekey and last-resort key registered */
+#define SOTTO_OWN_DEVICES_RECHECK_MS 30000 /* with no other device known, ask the server again after this */
 #define HELD_MAX_PER_PEER 500          /* held envelopes of one sender; more are dropped (and said so) */
 
 /* Meta keys. */
@@ -36,6 +39,7 @@
 #define M_IDENTITY "identity:"   /* + uuid -> remote identity key we trust (first seen, or accepted) */
 #define M_IDENTITY_NEW "identity_new:" /* + uuid -> a different key seen since, not trusted */
 #define M_TRUST "trust:"         /* + uuid -> how the key is trusted: absent (first use), "accepted", "verified" */
+#define M_DEVICE_NAME "device_name" /* link --name: this device's label, kept only here */
 
 struct sotto_client {
     sotto_cstore *st;
@@ -48,6 +52,7 @@ struct sotto_client {
     size_t cacert_len;
     sotto_ws *ws;
     int prekey_msgs; /* prekey messages since the last top-up */
+    int64_t own_checked_ms; /* when GET /v1/devices last found no other device of ours */
 };
 
 /* Helpers (client.c). */
@@ -86,5 +91,18 @@ sotto_cstatus sotto_cl_known_name(sotto_client *c, const char *uuid, char name[S
  * cb and counted in *released; ones still not trusted stay held (client_recv.c). */
 sotto_cstatus sotto_cl_release_held(sotto_client *c, const char *uuid, sotto_incoming_cb cb, void *ctx,
                                     int *released, char *err);
+
+/* Registration pieces shared with linking (register.c). */
+void sotto_cl_remove_store(const char *dir, int key_file);
+/* The trust anchor of a (cacert file contents or pin), replacing what the
+ * store held. Inside a transaction. */
+sotto_cstatus sotto_cl_store_trust(sotto_client *c, const sotto_register_args *a, char *err);
+/* Stores server, username, a fresh secret, the identity (given_idpriv, or a
+ * new one when NULL), registration id, signed and last-resort prekeys. */
+sotto_cstatus sotto_cl_create_keys(sotto_client *c, const sotto_register_args *a, const char *name,
+                                   const uint8_t *given_idpriv, char *err);
+/* The POST /v1/accounts body from what the store holds; sets c->id. */
+sotto_cstatus sotto_cl_build_request(sotto_client *c, const char *name, json_t *req,
+                                    char secret_b64[SOTTO_SECRET_B64_MAX], char *err);
 
 #endif

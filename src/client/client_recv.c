@@ -311,7 +311,8 @@ static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_
             rc = ack(c, e->id, err);
         goto out;
     }
-    if (de == SOTTO_ERR_UNTRUSTED_IDENTITY && e->type == SOTTO_MSG_PREKEY) {
+    int own = strcmp(e->source, c->uuid) == 0;
+    if (de == SOTTO_ERR_UNTRUSTED_IDENTITY && e->type == SOTTO_MSG_PREKEY && !own) {
         /* Our record with this device is pinned to the key we trust. */
         rc = hold(c, e, ids.identity_key, err);
         goto out;
@@ -327,21 +328,50 @@ static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_
     char claimed[SOTTO_PEER_MAX + 1], name[SOTTO_PEER_MAX + 1];
     const uint8_t *text;
     size_t tl;
-    if (sotto_content_decode(pt, pt_len, uid, &ts, claimed, &text, &tl, why) != SOTTO_C_OK) {
-        rc = drop(c, e, why, err);
+    /* A sent transcript (what another device of ours sent) only from our own
+     * account, and a message only from another account. */
+    int transcript = sotto_content_kind(pt, pt_len) == SOTTO_TRANSCRIPT_VERSION;
+    if (own != transcript || (own && e->device == c->device_id)) {
+        rc = drop(c, e, own ? "a message from this account that is not a sent transcript"
+                            : "a sent transcript from another account", err);
         goto out;
     }
-    if (e->held_id > 0)
-        rc = sotto_cl_known_name(c, e->source, name, err);
-    else
-        rc = resolve_sender(c, e->source, claimed, e->device, name, err);
-    if (rc != SOTTO_C_OK)
-        goto out;
+    if (transcript) {
+        /* name: the recipient of the message our other device sent */
+        if (sotto_transcript_decode(pt, pt_len, uid, &ts, claimed, name, &text, &tl, why) != SOTTO_C_OK) {
+            rc = drop(c, e, why, err);
+            goto out;
+        }
+        if (strcmp(claimed, c->username) != 0) {
+            rc = drop(c, e, "a sent transcript from another username", err);
+            goto out;
+        }
+    } else {
+        if (sotto_content_decode(pt, pt_len, uid, &ts, claimed, &text, &tl, why) != SOTTO_C_OK) {
+            rc = drop(c, e, why, err);
+            goto out;
+        }
+        if (e->held_id > 0)
+            rc = sotto_cl_known_name(c, e->source, name, err);
+        else
+            rc = resolve_sender(c, e->source, claimed, e->device, name, err);
+        if (rc != SOTTO_C_OK)
+            goto out;
+    }
+    if (own && e->type == SOTTO_MSG_PREKEY) {
+        /* Our other device uses our identity key, nothing else. */
+        uint8_t mine[SOTTO_EC_PUBLIC_BYTES];
+        sotto_identity_public_key(c->id, mine);
+        if (sodium_memcmp(mine, ids.identity_key, sizeof mine) != 0) {
+            rc = drop(c, e, "a message from this account under another identity key", err);
+            goto out;
+        }
+    }
 
     /* One transaction: identity, session, used prekeys, message, envelope id. */
     if ((rc = sotto_cstore_begin(c->st, err)) != SOTTO_C_OK)
         goto out;
-    if (e->type == SOTTO_MSG_PREKEY) {
+    if (e->type == SOTTO_MSG_PREKEY && !own) {
         rc = sotto_cl_check_identity(c, e->source, ids.identity_key, name, why);
         if (rc == SOTTO_C_UNTRUSTED) {
             sotto_cstore_rollback(c->st);
@@ -371,7 +401,8 @@ static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_
     int64_t mid = 0;
     int dup = 0;
     if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_msg_add(c->st, name, 0, SOTTO_MSG_NEW, uid, ts, text, tl, &mid, &dup, err);
+        rc = sotto_cstore_msg_add(c->st, name, transcript, transcript ? SOTTO_MSG_SENT : SOTTO_MSG_NEW, uid, ts,
+                                  text, tl, &mid, &dup, err);
     if (rc == SOTTO_C_OK)
         rc = sotto_cstore_seen_add(c->st, e->id, err);
     if (rc == SOTTO_C_OK && e->held_id > 0)
@@ -382,7 +413,7 @@ static sotto_cstatus process(sotto_client *c, const envelope *e, sotto_incoming_
         sotto_cstore_rollback(c->st);
     if (rc != SOTTO_C_OK)
         goto out;
-    if (!dup) {
+    if (!dup && !transcript) {
         sotto_incoming in = {.id = mid, .from = name, .device = e->device, .ts = ts, .text = text, .len = tl};
         if (cb != NULL)
             cb(ctx, &in);

@@ -177,9 +177,20 @@ sotto_cstatus sotto_cl_fetch_sessions(sotto_client *c, const char *who, const ch
         json_decref(r);
         return sotto_cfail(err, SOTTO_C_SERVER, "prekey bundle of %s: unexpected answer", peer);
     }
-    if (strcmp(uuid, c->uuid) == 0) {
+    /* Our own account: only when asked for by uuid (sent transcripts to our
+     * other devices); its identity key must be ours. */
+    int own = strcmp(uuid, c->uuid) == 0;
+    if (own && strcmp(who, c->uuid) != 0) {
         json_decref(r);
         return sotto_cfail(err, SOTTO_C_USAGE, "%s is this account; sending to yourself is not supported", peer);
+    }
+    if (own) {
+        uint8_t mine[SOTTO_EC_PUBLIC_BYTES];
+        sotto_identity_public_key(c->id, mine);
+        if (sodium_memcmp(mine, idkey, sizeof mine) != 0) {
+            json_decref(r);
+            return sotto_cfail(err, SOTTO_C_UNTRUSTED, "the server holds another identity key for this account");
+        }
     }
     if (uuid_out != NULL)
         memcpy(uuid_out, uuid, UUID_LEN + 1);
@@ -190,15 +201,17 @@ sotto_cstatus sotto_cl_fetch_sessions(sotto_client *c, const char *who, const ch
     }
     if ((rc = sotto_cstore_begin(c->st, err)) != SOTTO_C_OK)
         goto out;
-    rc = sotto_cl_check_identity(c, uuid, idkey, peer, err);
+    rc = own ? SOTTO_C_OK : sotto_cl_check_identity(c, uuid, idkey, peer, err);
     int changed = rc == SOTTO_C_UNTRUSTED;
-    if (rc == SOTTO_C_OK)
+    if (rc == SOTTO_C_OK && !own)
         rc = set_mapping(c, peer, uuid, err);
     for (size_t i = 0; i < n && rc == SOTTO_C_OK; i++) {
         if (parse_bundle(json_array_get(devs, i), idkey, b) != 0) {
             rc = sotto_cfail(err, SOTTO_C_SERVER, "prekey bundle of %s: malformed device", peer);
             break;
         }
+        if (own && b->device_id == c->device_id) /* not with ourselves */
+            continue;
         uint8_t *have;
         size_t hl;
         rc = sotto_cstore_session_get(c->st, uuid, b->device_id, &have, &hl, err);
@@ -376,29 +389,83 @@ static int id_in(json_t *arr, uint32_t *out, size_t cap, size_t *n)
     return 0;
 }
 
-/* Sends one stored message to every device of its recipient. */
-static sotto_cstatus deliver(sotto_client *c, const sotto_cmsg *m, char *err)
+/* Our other devices, as the server has them, when we hold no session with
+ * any: sessions are started with each (GET /v1/devices, then their bundles).
+ * Asked at most every SOTTO_OWN_DEVICES_RECHECK_MS while there are none
+ * (one request per send would be wasted on a one-device account); with a
+ * session held, the submission's 409 tells of added and removed devices. */
+static sotto_cstatus own_sessions(sotto_client *c, int *any, char *err)
 {
-    static uint8_t pt[SOTTO_CONTENT_MAX];
-    size_t pt_len;
-    sotto_cstatus rc = sotto_content_encode(pt, &pt_len, m->uid, m->ts, c->username, m->body, m->body_len, err);
+    *any = 0;
+    int64_t now = sotto_cl_now_ms();
+    if (c->own_checked_ms != 0 && now - c->own_checked_ms < SOTTO_OWN_DEVICES_RECHECK_MS)
+        return SOTTO_C_OK;
+    int status;
+    json_t *r;
+    sotto_cstatus rc = sotto_cl_call(c, "GET", "/v1/devices", NULL, &status, &r, err);
     if (rc != SOTTO_C_OK)
         return rc;
-    char uuid[UUID_LEN + 1], k[META_KEY_MAX];
-    if ((rc = sotto_cl_meta_key(k, M_UUID_OF, m->peer, err)) != SOTTO_C_OK)
-        goto out;
-    if ((rc = resolve_peer(c, m->peer, uuid, err)) != SOTTO_C_OK)
-        goto out;
+    json_t *arr = json_object_get(r, "devices");
+    if (status == 404) { /* a sottod without linked devices */
+        json_decref(r);
+        c->own_checked_ms = now;
+        return SOTTO_C_OK;
+    }
+    if (status != 200 || !json_is_array(arr) || json_array_size(arr) > SOTTO_PEER_DEVICES_MAX) {
+        rc = status == 200 ? sotto_cfail(err, SOTTO_C_SERVER, "devices: unexpected answer")
+                           : sotto_cl_http_fail(status, r, "devices", err);
+        json_decref(r);
+        return rc;
+    }
+    for (size_t i = 0; i < json_array_size(arr) && rc == SOTTO_C_OK; i++) {
+        uint32_t id;
+        if (sotto_cl_get_u32(json_array_get(arr, i), "id", 1, 127, &id) != 0) {
+            rc = sotto_cfail(err, SOTTO_C_SERVER, "devices: unexpected answer");
+            break;
+        }
+        if (id == c->device_id)
+            continue;
+        char u2[UUID_LEN + 1];
+        rc = sotto_cl_fetch_sessions(c, c->uuid, c->username, id, u2, err);
+        if (rc == SOTTO_C_NOT_FOUND) /* gone meanwhile */
+            rc = SOTTO_C_OK;
+        else if (rc == SOTTO_C_OK)
+            *any = 1;
+    }
+    json_decref(r);
+    if (rc == SOTTO_C_OK && !*any)
+        c->own_checked_ms = now;
+    return rc;
+}
+
+/* Encrypts pt for every device of uuid we hold a session with and submits
+ * it, reconciling the device set on 409 (sessions with devices that are gone
+ * dropped, sessions with new ones started) and trying again. *status gets
+ * the final HTTP status and *out its body (the caller frees it); *status 0
+ * when own and we have no other device. */
+static sotto_cstatus submit_all(sotto_client *c, const char *uuid, const char *peer, int own, const uint8_t *pt,
+                                size_t pt_len, int *status, json_t **out, char *err)
+{
+    *status = 0;
+    *out = NULL;
+    sotto_cstatus rc;
     for (int attempt = 0; attempt < SOTTO_SEND_ATTEMPTS; attempt++) {
         copy cp[SOTTO_PEER_DEVICES_MAX];
         size_t ncp = 0;
         memset(cp, 0, sizeof cp);
         if ((rc = encrypt_all(c, uuid, pt, pt_len, cp, &ncp, err)) != SOTTO_C_OK)
-            goto out;
+            return rc;
         if (ncp == 0) {
             /* No session left (all devices dropped): start over from bundles. */
-            if ((rc = sotto_cl_fetch_sessions(c, m->peer, m->peer, 0, uuid, err)) != SOTTO_C_OK)
-                goto out;
+            if (own) {
+                int any;
+                if ((rc = own_sessions(c, &any, err)) != SOTTO_C_OK || !any)
+                    return rc;
+            } else {
+                char u2[UUID_LEN + 1];
+                if ((rc = sotto_cl_fetch_sessions(c, peer, peer, 0, u2, err)) != SOTTO_C_OK)
+                    return rc;
+            }
             continue;
         }
         json_t *body = json_object(), *arr = json_array();
@@ -413,38 +480,14 @@ static sotto_cstatus deliver(sotto_client *c, const sotto_cmsg *m, char *err)
         json_object_set_new(body, "messages", arr);
         char path[UUID_LEN + 32];
         snprintf(path, sizeof path, "/v1/messages/%s", uuid);
-        int status;
         json_t *r;
-        rc = sotto_cl_call(c, "PUT", path, body, &status, &r, err);
+        rc = sotto_cl_call(c, "PUT", path, body, status, &r, err);
         json_decref(body);
         if (rc != SOTTO_C_OK)
-            goto out;
-        if (status == 200 || status == 204) {
-            json_decref(r);
-            rc = sotto_cstore_msg_set_state(c->st, m->id, SOTTO_MSG_SENT, err);
-            goto out;
-        }
-        if (status == 404) {
-            /* Gone. Forget the uuid, so that a new account under this name
-             * is looked up afresh by the next message. */
-            json_decref(r);
-            sotto_cstore_msg_set_state(c->st, m->id, SOTTO_MSG_FAILED, NULL);
-            sotto_cstore_meta_delete(c->st, k, NULL);
-            rc = sotto_cfail(err, SOTTO_C_NOT_FOUND, "no user named %s", m->peer);
-            goto out;
-        }
-        if (status == 400 || status == 413 || status == 422) {
-            /* This message can never be accepted: fail it, do not block the queue. */
-            sotto_cstore_msg_set_state(c->st, m->id, SOTTO_MSG_FAILED, NULL);
-            (void)sotto_cl_http_fail(status, r, "send", err);
-            json_decref(r);
-            rc = SOTTO_C_USAGE;
-            goto out;
-        }
-        if (status != 409) {
-            rc = sotto_cl_http_fail(status, r, "send", err);
-            json_decref(r);
-            goto out;
+            return rc;
+        if (*status != 409) {
+            *out = r;
+            return SOTTO_C_OK;
         }
         /* 409: the device set changed. Drop sessions with devices that are
          * gone, start sessions with new ones, and try again. */
@@ -453,21 +496,96 @@ static sotto_cstatus deliver(sotto_client *c, const sotto_cmsg *m, char *err)
         if (id_in(json_object_get(r, "missingDevices"), missing, SOTTO_PEER_DEVICES_MAX, &nm) != 0 ||
             id_in(json_object_get(r, "extraDevices"), extra, SOTTO_PEER_DEVICES_MAX, &ne) != 0 || nm + ne == 0) {
             json_decref(r);
-            rc = sotto_cfail(err, SOTTO_C_SERVER, "send: unexpected 409 answer");
-            goto out;
+            return sotto_cfail(err, SOTTO_C_SERVER, "send: unexpected 409 answer");
         }
         json_decref(r);
         for (size_t i = 0; i < ne && rc == SOTTO_C_OK; i++)
             rc = sotto_cstore_session_delete(c->st, uuid, extra[i], err);
         for (size_t i = 0; i < nm && rc == SOTTO_C_OK; i++) {
             char u2[UUID_LEN + 1];
-            rc = sotto_cl_fetch_sessions(c, uuid, m->peer, missing[i], u2, err);
+            rc = sotto_cl_fetch_sessions(c, uuid, peer, missing[i], u2, err);
+            if (rc == SOTTO_C_NOT_FOUND && own) /* removed meanwhile: the next 409 says so */
+                rc = SOTTO_C_OK;
         }
         if (rc != SOTTO_C_OK)
-            goto out;
+            return rc;
     }
-    rc = sotto_cfail(err, SOTTO_C_SERVER, "send to %s: the device set kept changing", m->peer);
+    return sotto_cfail(err, SOTTO_C_SERVER, "send to %s: the device set kept changing", peer);
+}
+
+/* The sent transcript of m to our other devices (client.h). A refusal is
+ * reported and passed over (the message itself went out); a network or
+ * server failure is returned, so that m stays pending and both go again
+ * (each is stored once at the other end: same uid). */
+static sotto_cstatus sync_own(sotto_client *c, const sotto_cmsg *m, char *err)
+{
+    static uint8_t pt[SOTTO_TRANSCRIPT_MAX];
+    size_t pt_len;
+    sotto_cstatus rc = sotto_transcript_encode(pt, &pt_len, m->uid, m->ts, c->username, m->peer, m->body,
+                                               m->body_len, err);
+    int status = 0;
+    json_t *r = NULL;
+    if (rc == SOTTO_C_OK)
+        rc = submit_all(c, c->uuid, c->username, 1, pt, pt_len, &status, &r, err);
+    sodium_memzero(pt, sizeof pt);
+    if (rc != SOTTO_C_OK && rc != SOTTO_C_NETWORK && rc != SOTTO_C_SERVER && rc != SOTTO_C_STORE &&
+        rc != SOTTO_C_FAILURE) {
+        /* about our own devices only (e.g. an identity key that is not ours) */
+        fprintf(stderr, "sotto: sent transcript to this account's other devices: %s\n", err);
+        rc = SOTTO_C_OK;
+    }
+    if (rc == SOTTO_C_OK && status != 0 && status != 200 && status != 204) {
+        rc = sotto_cl_http_fail(status, r, "sent transcript to this account's other devices", err);
+        if (status >= 400 && status < 500 && status != 408 && status != 429) {
+            fprintf(stderr, "sotto: %s\n", err);
+            rc = SOTTO_C_OK;
+        }
+    }
+    json_decref(r);
+    return rc;
+}
+
+/* Sends one stored message to every device of its recipient, then its
+ * transcript to our other devices. */
+static sotto_cstatus deliver(sotto_client *c, const sotto_cmsg *m, char *err)
+{
+    static uint8_t pt[SOTTO_CONTENT_MAX];
+    size_t pt_len;
+    sotto_cstatus rc = sotto_content_encode(pt, &pt_len, m->uid, m->ts, c->username, m->body, m->body_len, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    char uuid[UUID_LEN + 1], k[META_KEY_MAX];
+    int status;
+    json_t *r = NULL;
+    if ((rc = sotto_cl_meta_key(k, M_UUID_OF, m->peer, err)) != SOTTO_C_OK)
+        goto out;
+    if ((rc = resolve_peer(c, m->peer, uuid, err)) != SOTTO_C_OK)
+        goto out;
+    if ((rc = submit_all(c, uuid, m->peer, 0, pt, pt_len, &status, &r, err)) != SOTTO_C_OK)
+        goto out;
+    if (status == 200 || status == 204) {
+        if ((rc = sync_own(c, m, err)) == SOTTO_C_OK)
+            rc = sotto_cstore_msg_set_state(c->st, m->id, SOTTO_MSG_SENT, err);
+        goto out;
+    }
+    if (status == 404) {
+        /* Gone. Forget the uuid, so that a new account under this name
+         * is looked up afresh by the next message. */
+        sotto_cstore_msg_set_state(c->st, m->id, SOTTO_MSG_FAILED, NULL);
+        sotto_cstore_meta_delete(c->st, k, NULL);
+        rc = sotto_cfail(err, SOTTO_C_NOT_FOUND, "no user named %s", m->peer);
+        goto out;
+    }
+    if (status == 400 || status == 413 || status == 422) {
+        /* This message can never be accepted: fail it, do not block the queue. */
+        sotto_cstore_msg_set_state(c->st, m->id, SOTTO_MSG_FAILED, NULL);
+        (void)sotto_cl_http_fail(status, r, "send", err);
+        rc = SOTTO_C_USAGE;
+        goto out;
+    }
+    rc = sotto_cl_http_fail(status, r, "send", err);
 out:
+    json_decref(r);
     sodium_memzero(pt, sizeof pt);
     return rc;
 }

@@ -103,3 +103,98 @@ sotto_cstatus sotto_content_decode(const uint8_t *in, size_t len, uint8_t uid[SO
     *text_len = tl;
     return SOTTO_C_OK;
 }
+
+int sotto_content_kind(const uint8_t *in, size_t len)
+{
+    return len > 0 ? in[0] : 0;
+}
+
+/* A canonical username: 3..32 of [a-z0-9_.], a letter first, no "..", no final '.'. */
+static int name_ok(const uint8_t *s, size_t n)
+{
+    if (n < 3 || n > 32)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t ch = s[i];
+        int ok = (ch >= 'a' && ch <= 'z') || (i > 0 && ((ch >= '0' && ch <= '9') || ch == '_' || ch == '.'));
+        if (!ok || (ch == '.' && (i + 1 == n || s[i + 1] == '.')))
+            return 0;
+    }
+    return 1;
+}
+
+sotto_cstatus sotto_transcript_encode(uint8_t *out, size_t *out_len, const uint8_t uid[SOTTO_MSG_UID_BYTES],
+                                      int64_t ts, const char *sender, const char *recipient,
+                                      const uint8_t *text, size_t text_len, char *err)
+{
+    *out_len = 0;
+    size_t sl = strlen(sender), rl = strlen(recipient);
+    if (!name_ok((const uint8_t *)sender, sl) || !name_ok((const uint8_t *)recipient, rl))
+        return sotto_cfail(err, SOTTO_C_USAGE, "bad sender or recipient name");
+    if (text_len > SOTTO_TEXT_MAX)
+        return sotto_cfail(err, SOTTO_C_USAGE, "message longer than %u bytes", SOTTO_TEXT_MAX);
+    if (!sotto_text_ok(text, text_len))
+        return sotto_cfail(err, SOTTO_C_USAGE, "message is not UTF-8 text");
+    out[0] = SOTTO_TRANSCRIPT_VERSION;
+    memcpy(out + 1, uid, SOTTO_MSG_UID_BYTES);
+    uint64_t t = (uint64_t)ts;
+    for (int i = 0; i < 8; i++)
+        out[1 + SOTTO_MSG_UID_BYTES + i] = (uint8_t)(t >> (56 - 8 * i));
+    size_t o = SOTTO_CONTENT_HEAD - 1;
+    out[o++] = (uint8_t)sl;
+    memcpy(out + o, sender, sl);
+    o += sl;
+    out[o++] = (uint8_t)rl;
+    memcpy(out + o, recipient, rl);
+    o += rl;
+    if (text_len > 0)
+        memcpy(out + o, text, text_len);
+    *out_len = o + text_len;
+    return SOTTO_C_OK;
+}
+
+sotto_cstatus sotto_transcript_decode(const uint8_t *in, size_t len, uint8_t uid[SOTTO_MSG_UID_BYTES],
+                                      int64_t *ts, char sender[SOTTO_PEER_MAX + 1],
+                                      char recipient[SOTTO_PEER_MAX + 1], const uint8_t **text,
+                                      size_t *text_len, char *err)
+{
+    memset(uid, 0, SOTTO_MSG_UID_BYTES);
+    sender[0] = '\0';
+    recipient[0] = '\0';
+    *ts = 0;
+    *text = NULL;
+    *text_len = 0;
+    if (len < SOTTO_CONTENT_HEAD + 1 || len > SOTTO_TRANSCRIPT_MAX)
+        return sotto_cfail(err, SOTTO_C_SERVER, "transcript has a bad length");
+    if (in[0] != SOTTO_TRANSCRIPT_VERSION)
+        return sotto_cfail(err, SOTTO_C_SERVER, "transcript version %u unknown", in[0]);
+    size_t o = SOTTO_CONTENT_HEAD - 1;
+    size_t sl = in[o++];
+    if (sl > len - o || !name_ok(in + o, sl))
+        return sotto_cfail(err, SOTTO_C_SERVER, "transcript has a bad sender");
+    const uint8_t *sn = in + o;
+    o += sl;
+    if (o >= len)
+        return sotto_cfail(err, SOTTO_C_SERVER, "transcript has a bad recipient");
+    size_t rl = in[o++];
+    if (rl > len - o || !name_ok(in + o, rl))
+        return sotto_cfail(err, SOTTO_C_SERVER, "transcript has a bad recipient");
+    const uint8_t *rn = in + o;
+    o += rl;
+    const uint8_t *t = in + o;
+    size_t tl = len - o;
+    if (tl > SOTTO_TEXT_MAX || !sotto_text_ok(t, tl))
+        return sotto_cfail(err, SOTTO_C_SERVER, "transcript is not UTF-8 text");
+    memcpy(uid, in + 1, SOTTO_MSG_UID_BYTES);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | in[1 + SOTTO_MSG_UID_BYTES + i];
+    *ts = (int64_t)v;
+    memcpy(sender, sn, sl);
+    sender[sl] = '\0';
+    memcpy(recipient, rn, rl);
+    recipient[rl] = '\0';
+    *text = t;
+    *text_len = tl;
+    return SOTTO_C_OK;
+}

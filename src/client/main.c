@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
 #include "content.h"
 #include "daemon.h"
+#include "link.h"
 #include "net.h"
 #include "output.h"
 #include "secret.h"
@@ -48,7 +50,7 @@ static sotto_cstatus open_client(sotto_client **c, const char *dir, char *err)
         return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
     if (!sotto_cstore_exists(dir)) {
         sodium_free(sec);
-        return sotto_cfail(err, SOTTO_C_NOT_FOUND, "no store in %s (run sotto -c %s register first)", dir, dir);
+        return sotto_cfail(err, SOTTO_C_NOT_FOUND, "no store in %s (run sotto -c %s register, or link, first)", dir, dir);
     }
     sotto_cstatus rc = sotto_secret_get(dir, 0, 0, sec, err);
     if (rc == SOTTO_C_OK)
@@ -318,6 +320,92 @@ static sotto_cstatus cmd_trust(const sotto_cli *a, const char *dir, char *err)
     return rc;
 }
 
+static void show_code(void *ctx, const char *code)
+{
+    (void)ctx;
+    printf("%s\n", code);
+    fflush(stdout);
+    fprintf(stderr, "sotto: on a device of the account run: sotto add-device %s\n"
+                    "sotto: waiting for it (up to 10 minutes)...\n", code);
+}
+
+static sotto_cstatus cmd_link(const sotto_cli *a, const char *dir, char *err)
+{
+    sotto_cstatus rc = sotto_cstore_mkdir(dir, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    if (sotto_cstore_exists(dir))
+        return sotto_cfail(err, SOTTO_C_CONFLICT, "%s already holds a store: link a new device into a new directory",
+                           dir);
+    sotto_store_secret *sec = sodium_malloc(sizeof *sec);
+    if (sec == NULL)
+        return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
+    rc = sotto_secret_get(dir, 1, a->key_file, sec, err);
+    char name[SOTTO_PEER_MAX + 1];
+    uint32_t dev = 0;
+    if (rc == SOTTO_C_OK) {
+        sotto_link_args la = {.server = a->server, .cacert = a->cacert, .pin = a->pin, .name = a->device_name};
+        rc = sotto_client_link(dir, &la, sec, a->key_file, show_code, NULL, name, &dev, err);
+    }
+    sotto_store_secret_wipe(sec);
+    sodium_free(sec);
+    if (rc == SOTTO_C_OK)
+        printf("linked: %s device %u on %s\n", name, dev, a->server);
+    return rc;
+}
+
+static sotto_cstatus cmd_add_device(const sotto_cli *a, const char *dir, char *err)
+{
+    sotto_client *c;
+    sotto_cstatus rc = open_client(&c, dir, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    rc = sotto_client_add_device(c, a->link_code, err);
+    if (rc == SOTTO_C_OK)
+        printf("sent the account to the new device; it finishes linking on its own (see: sotto devices)\n");
+    sotto_client_close(c);
+    return rc;
+}
+
+static sotto_cstatus cmd_devices(const sotto_cli *a, const char *dir, char *err)
+{
+    sotto_client *c;
+    sotto_cstatus rc = open_client(&c, dir, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    sotto_device_info d[SOTTO_DEVICES_MAX];
+    size_t n = 0;
+    rc = sotto_client_devices(c, d, &n, err);
+    for (size_t i = 0; i < n && rc == SOTTO_C_OK; i++) {
+        if (a->json) {
+            printf("{\"id\":%u,\"created\":%lld,\"current\":%s}\n", d[i].id, (long long)d[i].created,
+                   d[i].current ? "true" : "false");
+        } else {
+            char day[32] = "?";
+            time_t t = (time_t)d[i].created;
+            struct tm tm;
+            if (gmtime_r(&t, &tm) != NULL)
+                strftime(day, sizeof day, "%Y-%m-%d", &tm);
+            printf("device %u  added %s%s\n", d[i].id, day, d[i].current ? "  (this device)" : "");
+        }
+    }
+    sotto_client_close(c);
+    return rc;
+}
+
+static sotto_cstatus cmd_unlink(const sotto_cli *a, const char *dir, char *err)
+{
+    sotto_client *c;
+    sotto_cstatus rc = open_client(&c, dir, err);
+    if (rc != SOTTO_C_OK)
+        return rc;
+    rc = sotto_client_unlink(c, a->device_id, err);
+    if (rc == SOTTO_C_OK)
+        printf("device %u removed\n", a->device_id);
+    sotto_client_close(c);
+    return rc;
+}
+
 static sotto_cstatus cmd_daemon(const char *dir, char *err)
 {
     sotto_client *c;
@@ -364,6 +452,10 @@ int main(int argc, char **argv)
         case SOTTO_CMD_DAEMON: rc = cmd_daemon(dir, err); break;
         case SOTTO_CMD_SAFETY: rc = cmd_safety(&a, dir, err); break;
         case SOTTO_CMD_TRUST: rc = cmd_trust(&a, dir, err); break;
+        case SOTTO_CMD_LINK: rc = cmd_link(&a, dir, err); break;
+        case SOTTO_CMD_ADD_DEVICE: rc = cmd_add_device(&a, dir, err); break;
+        case SOTTO_CMD_DEVICES: rc = cmd_devices(&a, dir, err); break;
+        case SOTTO_CMD_UNLINK: rc = cmd_unlink(&a, dir, err); break;
         case SOTTO_CMD_NONE: rc = SOTTO_C_USAGE; break;
         }
     }

@@ -23,8 +23,6 @@
 #include "sotto/keys.h"
 #include "sotto/session.h"
 
-#define SECRET_B64_MAX (2 * SOTTO_SECRET_BYTES + 8)
-#define REG_SIGNED_ID 1  /* the signed prekey and last-resort key registered */
 #define URL_MAX (SOTTO_URL_HOST_MAX + SOTTO_URL_PREFIX_MAX + 32)
 
 static sotto_cstatus read_file(const char *path, uint8_t **out, size_t *len, size_t max, char *err)
@@ -50,7 +48,7 @@ static sotto_cstatus read_file(const char *path, uint8_t **out, size_t *len, siz
     return SOTTO_C_OK;
 }
 
-static void remove_store(const char *dir, int key_file)
+void sotto_cl_remove_store(const char *dir, int key_file)
 {
     static const char *const names[] = {SOTTO_STORE_DB_NAME, SOTTO_STORE_DB_NAME "-wal",
                                         SOTTO_STORE_DB_NAME "-shm", SOTTO_STORE_DB_NAME "-journal"};
@@ -65,7 +63,7 @@ static void remove_store(const char *dir, int key_file)
 
 /* The server's trust anchor as given on the command line (--cacert file
  * contents or --pin), replacing what the store held. Inside a transaction. */
-static sotto_cstatus store_trust(sotto_client *c, const sotto_register_args *a, char *err)
+sotto_cstatus sotto_cl_store_trust(sotto_client *c, const sotto_register_args *a, char *err)
 {
     sotto_cstatus rc = sotto_cstore_meta_delete(c->st, M_CACERT, err);
     if (rc == SOTTO_C_OK)
@@ -84,13 +82,16 @@ static sotto_cstatus store_trust(sotto_client *c, const sotto_register_args *a, 
     return rc;
 }
 
-/* Everything of a new account except the server round trip, in one transaction. */
-static sotto_cstatus create_keys(sotto_client *c, const sotto_register_args *a, const char *name, char *err)
+/* Everything of a new account (or of a new device of an account, with its
+ * identity private key given) except the server round trip, in one
+ * transaction. */
+sotto_cstatus sotto_cl_create_keys(sotto_client *c, const sotto_register_args *a, const char *name,
+                                   const uint8_t *given_idpriv, char *err)
 {
     sotto_cstatus rc;
     uint8_t idpriv[SOTTO_EC_PRIVATE_BYTES], idpub[SOTTO_EC_PUBLIC_BYTES];
     uint8_t spk_pub[SOTTO_EC_PUBLIC_BYTES], spk_priv[SOTTO_EC_PRIVATE_BYTES], secret[SOTTO_SECRET_BYTES];
-    char secret_b64[SECRET_B64_MAX];
+    char secret_b64[SOTTO_SECRET_B64_MAX];
     uint8_t *kem_pub = malloc(SOTTO_KYBER_PUBLIC_BYTES);
     uint8_t *kem_sec = sodium_malloc(SOTTO_KYBER_SECRET_BYTES);
     uint32_t regid = randombytes_uniform(SOTTO_REGID_MAX) + 1;
@@ -98,7 +99,10 @@ static sotto_cstatus create_keys(sotto_client *c, const sotto_register_args *a, 
         rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
         goto out;
     }
-    if ((rc = sotto_cl_lib(sotto_ec_keypair(idpub, idpriv), err, "identity key")) != SOTTO_C_OK ||
+    if (given_idpriv != NULL)
+        memcpy(idpriv, given_idpriv, sizeof idpriv);
+    if ((given_idpriv == NULL &&
+         (rc = sotto_cl_lib(sotto_ec_keypair(idpub, idpriv), err, "identity key")) != SOTTO_C_OK) ||
         (rc = sotto_cl_lib(sotto_ec_keypair(spk_pub, spk_priv), err, "signed prekey")) != SOTTO_C_OK ||
         (rc = sotto_cl_lib(sotto_kyber_keypair(kem_pub, kem_sec), err, "Kyber key")) != SOTTO_C_OK)
         goto out;
@@ -106,7 +110,7 @@ static sotto_cstatus create_keys(sotto_client *c, const sotto_register_args *a, 
     sodium_bin2base64(secret_b64, sizeof secret_b64, secret, sizeof secret, sodium_base64_VARIANT_ORIGINAL);
     if ((rc = sotto_cstore_begin(c->st, err)) != SOTTO_C_OK)
         goto out;
-    rc = store_trust(c, a, err);
+    rc = sotto_cl_store_trust(c, a, err);
     if (rc == SOTTO_C_OK)
         rc = sotto_cstore_meta_set(c->st, M_SERVER, a->server, strlen(a->server), err);
     if (rc == SOTTO_C_OK)
@@ -120,14 +124,14 @@ static sotto_cstatus create_keys(sotto_client *c, const sotto_register_args *a, 
     if (rc == SOTTO_C_OK)
         rc = sotto_cstore_meta_set_int(c->st, M_REGISTERED, 0, err);
     if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_meta_set_int(c->st, M_SPK_ID, REG_SIGNED_ID, err);
+        rc = sotto_cstore_meta_set_int(c->st, M_SPK_ID, SOTTO_REG_SIGNED_ID, err);
     if (rc == SOTTO_C_OK)
         rc = sotto_cstore_meta_set_int(c->st, M_SPK_AT, time(NULL), err);
     if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_prekey_put(c->st, SOTTO_PK_SIGNED, REG_SIGNED_ID, spk_pub, sizeof spk_pub, spk_priv,
+        rc = sotto_cstore_prekey_put(c->st, SOTTO_PK_SIGNED, SOTTO_REG_SIGNED_ID, spk_pub, sizeof spk_pub, spk_priv,
                                      sizeof spk_priv, err);
     if (rc == SOTTO_C_OK)
-        rc = sotto_cstore_prekey_put(c->st, SOTTO_PK_KYBER_LR, REG_SIGNED_ID, kem_pub, SOTTO_KYBER_PUBLIC_BYTES,
+        rc = sotto_cstore_prekey_put(c->st, SOTTO_PK_KYBER_LR, SOTTO_REG_SIGNED_ID, kem_pub, SOTTO_KYBER_PUBLIC_BYTES,
                                      kem_sec, SOTTO_KYBER_SECRET_BYTES, err);
     if (rc == SOTTO_C_OK)
         rc = sotto_cstore_commit(c->st, err);
@@ -146,8 +150,8 @@ out:
 /* The registration request, made from what the store holds (the same
  * username, secret, registration id and keys on every attempt; the prekey
  * signatures are made afresh). Sets c->id; secret_b64 gets the secret. */
-static sotto_cstatus build_request(sotto_client *c, const char *name, json_t *req, char secret_b64[SECRET_B64_MAX],
-                                   char *err)
+sotto_cstatus sotto_cl_build_request(sotto_client *c, const char *name, json_t *req,
+                                    char secret_b64[SOTTO_SECRET_B64_MAX], char *err)
 {
     uint8_t *priv = NULL, *kem_pub = malloc(SOTTO_KYBER_PUBLIC_BYTES);
     uint8_t *kem_sec = sodium_malloc(SOTTO_KYBER_SECRET_BYTES);
@@ -160,7 +164,7 @@ static sotto_cstatus build_request(sotto_client *c, const char *name, json_t *re
         rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
         goto out;
     }
-    if ((rc = sotto_cl_meta_str(c->st, M_SECRET, secret_b64, SECRET_B64_MAX, err)) != SOTTO_C_OK ||
+    if ((rc = sotto_cl_meta_str(c->st, M_SECRET, secret_b64, SOTTO_SECRET_B64_MAX, err)) != SOTTO_C_OK ||
         (rc = sotto_cstore_meta_get_int(c->st, M_REGID, &regid, err)) != SOTTO_C_OK ||
         (rc = sotto_cstore_meta_get(c->st, M_IDPRIV, &priv, &n, err)) != SOTTO_C_OK)
         goto out;
@@ -169,9 +173,9 @@ static sotto_cstatus build_request(sotto_client *c, const char *name, json_t *re
         goto out;
     }
     if ((rc = sotto_cl_lib(sotto_identity_from_keys(&c->id, priv, (uint32_t)regid), err, "identity")) != SOTTO_C_OK ||
-        (rc = sotto_cstore_prekey_get(c->st, SOTTO_PK_SIGNED, REG_SIGNED_ID, spk_pub, sizeof spk_pub, spk_priv,
+        (rc = sotto_cstore_prekey_get(c->st, SOTTO_PK_SIGNED, SOTTO_REG_SIGNED_ID, spk_pub, sizeof spk_pub, spk_priv,
                                       sizeof spk_priv, err)) != SOTTO_C_OK ||
-        (rc = sotto_cstore_prekey_get(c->st, SOTTO_PK_KYBER_LR, REG_SIGNED_ID, kem_pub, SOTTO_KYBER_PUBLIC_BYTES,
+        (rc = sotto_cstore_prekey_get(c->st, SOTTO_PK_KYBER_LR, SOTTO_REG_SIGNED_ID, kem_pub, SOTTO_KYBER_PUBLIC_BYTES,
                                       kem_sec, SOTTO_KYBER_SECRET_BYTES, err)) != SOTTO_C_OK ||
         (rc = sotto_cl_lib(sotto_identity_sign(c->id, sig, spk_pub, sizeof spk_pub), err, "signing")) != SOTTO_C_OK ||
         (rc = sotto_cl_lib(sotto_identity_sign(c->id, kem_sig, kem_pub, SOTTO_KYBER_PUBLIC_BYTES), err, "signing")) !=
@@ -182,9 +186,9 @@ static sotto_cstatus build_request(sotto_client *c, const char *name, json_t *re
     json_object_set_new(req, "secret", json_string(secret_b64));
     json_object_set_new(req, "registrationId", json_integer(regid));
     json_object_set_new(req, "identityKey", sotto_cl_b64(idpub, sizeof idpub));
-    json_object_set_new(req, "signedPreKey", sotto_cl_key_json(REG_SIGNED_ID, spk_pub, sizeof spk_pub, sig));
+    json_object_set_new(req, "signedPreKey", sotto_cl_key_json(SOTTO_REG_SIGNED_ID, spk_pub, sizeof spk_pub, sig));
     json_object_set_new(req, "pqLastResortPreKey",
-                        sotto_cl_key_json(REG_SIGNED_ID, kem_pub, SOTTO_KYBER_PUBLIC_BYTES, kem_sig));
+                        sotto_cl_key_json(SOTTO_REG_SIGNED_ID, kem_pub, SOTTO_KYBER_PUBLIC_BYTES, kem_sig));
 out:
     sotto_cstore_free_blob(priv, n);
     sodium_memzero(spk_priv, sizeof spk_priv);
@@ -214,7 +218,7 @@ static sotto_cstatus resume(sotto_client *c, const char *dir, const sotto_regist
                            dir, have_name, have_url, dir);
     if ((rc = sotto_cstore_begin(c->st, err)) != SOTTO_C_OK)
         return rc;
-    rc = store_trust(c, a, err);
+    rc = sotto_cl_store_trust(c, a, err);
     if (rc == SOTTO_C_OK)
         rc = sotto_cstore_commit(c->st, err);
     else
@@ -236,7 +240,7 @@ sotto_cstatus sotto_client_register(const char *dir, const sotto_register_args *
     if (c == NULL)
         return sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
     int retry = sotto_cstore_exists(dir), removable = 0, sent_before = 0;
-    char secret_b64[SECRET_B64_MAX] = {0};
+    char secret_b64[SOTTO_SECRET_B64_MAX] = {0};
     json_t *req = json_object(), *resp = NULL;
     if ((rc = sotto_cstore_open(&c->st, dir, sec, !retry, err)) != SOTTO_C_OK)
         goto out;
@@ -246,9 +250,9 @@ sotto_cstatus sotto_client_register(const char *dir, const sotto_register_args *
         sent_before = sotto_cstore_meta_get_int(c->st, M_REG_SENT, &v, NULL) == SOTTO_C_OK;
     } else {
         removable = 1; /* ours, and nothing went out yet */
-        rc = create_keys(c, a, name, err);
+        rc = sotto_cl_create_keys(c, a, name, NULL, err);
     }
-    if (rc != SOTTO_C_OK || (rc = build_request(c, name, req, secret_b64, err)) != SOTTO_C_OK)
+    if (rc != SOTTO_C_OK || (rc = sotto_cl_build_request(c, name, req, secret_b64, err)) != SOTTO_C_OK)
         goto out;
     sotto_trust t;
     memset(&t, 0, sizeof t);
@@ -334,6 +338,6 @@ out:
     sotto_cstore_close(c->st);
     free(c);
     if (removable && rc != SOTTO_C_OK)
-        remove_store(dir, key_file);
+        sotto_cl_remove_store(dir, key_file);
     return rc;
 }
