@@ -135,6 +135,12 @@ typedef struct sotto_tls_rec_in {
  * the text) in a small struct hung on the SSL as ex_data, wiped and freed
  * with the SSL or by take. Nothing is written anywhere. 0 or -1. */
 int sotto_tls_rec_install(SSL_CTX *ctx);
+/* The TLS 1.3 suites in the server's order of preference (for
+ * SSL_CTX_set_ciphersuites with SSL_OP_CIPHER_SERVER_PREFERENCE): first the
+ * one this record layer seals and opens cheapest on this machine,
+ * AES-256-GCM through libsodium where the CPU has AES-NI, ChaCha20-Poly1305
+ * otherwise. NULL if the record layer cannot be set up. */
+const char *sotto_tls_rec_suites(void);
 
 /* After SSL_do_handshake() returned 1 on a server SSL from an installed
  * context: checks TLS 1.3, a supported suite, no ticket sent, nothing
