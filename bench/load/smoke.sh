@@ -1,6 +1,8 @@
 #!/bin/sh
 # load/smoke: a tiny load (4 clients, 200 messages) against a fresh sottod on a
-# free loopback port; passes when every message arrived exactly once. No timing.
+# free loopback port, four ways (binary and JSON WebSocket sends, the binary
+# ones again over OpenSSL's record layer, HTTP PUT); passes when every message
+# arrived exactly once. No timing.
 # usage: smoke.sh SOTTOD SOTTO_LOAD
 set -u
 SOTTOD=$1
@@ -46,6 +48,14 @@ fi
 rc=$?
 if [ $rc -ne 0 ]; then
   echo "smoke: sotto-load --format json failed ($rc); sottod stderr:"; cat "$dir/err"
+  exit 1
+fi
+# The same relay with OpenSSL's record layer instead of tls_rec after the handshake.
+"$LOAD" relay --port "$port" --clients 4 --messages 200 --window 4 --records openssl \
+  --prefix smoke --timeout 120 --check
+rc=$?
+if [ $rc -ne 0 ]; then
+  echo "smoke: sotto-load --records openssl failed ($rc); sottod stderr:"; cat "$dir/err"
   exit 1
 fi
 # The same relay with PUT /v1/messages on a second connection per sender.

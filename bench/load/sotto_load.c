@@ -47,6 +47,7 @@
 #include "crypto/kyber1024.h"
 #include "crypto/primitives.h"
 #include "crypto/xeddsa.h"
+#include "tls_rec.h"
 
 #define LOAD_MAX_CLIENTS     50000u
 #define LOAD_MAX_SRC         16u
@@ -65,6 +66,11 @@
                                            * idle loop writes a due message at most this late */
 #define LOAD_PB_ARENA        16384u       /* protobuf-c unpacks one ServerMessage in here */
 #define LOAD_WS_HEADER_MAX   14u          /* client frame header: 2 + 8 (length) + 4 (mask) */
+#define LOAD_CIN_CAP         (64u * 1024u) /* --records own: ciphertext of one read() */
+#define LOAD_COUT_KEEP       65536u       /* sealed output buffer kept between writes */
+#define LOAD_KEYLOG_LABEL    24u          /* "CLIENT_TRAFFIC_SECRET_0 " */
+
+_Static_assert(LOAD_CIN_CAP >= 2u * SOTTO_TLS_REC_MAX_RECORD, "a read holds a whole record");
 
 /* ---------- small helpers ---------- */
 
@@ -228,6 +234,7 @@ typedef struct opts {
     bool via_ws;          /* relay: submit as WebSocket "send" messages (no HTTP conns) */
     uint32_t rate;        /* relay: open loop, messages/s in all (0: closed loop, --window) */
     bool pb;              /* WebSockets ask for "sotto.pb": binary messages (sottod_ws.proto) */
+    bool own_records;     /* after OpenSSL's handshake, records by tls_rec (--records own) */
 } opts;
 
 static opts O;
@@ -300,9 +307,23 @@ typedef enum {
 
 struct client;
 
+/* --records own: the application traffic secrets of one handshake, from
+ * OpenSSL's keylog callback (decoded; the text is never kept). */
+typedef struct keylog {
+    uint8_t cts[SOTTO_TLS_REC_MAX_SECRET], sts[SOTTO_TLS_REC_MAX_SECRET];
+    size_t cts_len, sts_len;
+} keylog;
+
 typedef struct conn {
     int fd;
-    SSL *ssl;
+    SSL *ssl;            /* the handshake; with --records own freed after it */
+    bool rec_on;         /* records sealed and opened by tls_rec (src/server/tls_rec.c) */
+    sotto_tls_rec tls;   /* read: the server's traffic secret, write: ours */
+    keylog *kl;
+    uint8_t *cin;        /* ciphertext read but not yet opened (LOAD_CIN_CAP) */
+    size_t cin_len;
+    uint8_t *cout;       /* sealed records not yet written */
+    size_t cout_len, cout_off, cout_cap;
     conn_state state;
     bool is_ws;          /* becomes a WebSocket */
     bool want_out;       /* EPOLLOUT armed */
@@ -397,8 +418,14 @@ static void wbuf_add(conn *c, const char *p, size_t n)
     c->wlen += n;
 }
 
+static void flush_rec(conn *c);
+
 static void flush(conn *c)
 {
+    if (c->rec_on) {
+        flush_rec(c);
+        return;
+    }
     while (c->woff < c->wlen) {
         size_t n = c->wlen - c->woff;
         int r = SSL_write(c->ssl, c->wbuf + c->woff, n > INT32_MAX ? INT32_MAX : (int)n);
@@ -432,7 +459,7 @@ static void flush(conn *c)
  * one TLS record and one write(). */
 static void flush_later(conn *c)
 {
-    if (c->dirty || c->woff == c->wlen)
+    if (c->dirty || (c->woff == c->wlen && !(c->rec_on && c->tls.key_update_due)))
         return;
     c->dirty = true;
     c->next_dirty = g_dirty;
@@ -446,9 +473,224 @@ static void flush_dirty(void)
         g_dirty = c->next_dirty;
         c->dirty = false;
         c->next_dirty = NULL;
-        if (c->state != CS_FAILED && c->state != CS_DONE && c->ssl != NULL)
+        if (c->state != CS_FAILED && c->state != CS_DONE && (c->ssl != NULL || c->rec_on))
             flush(c);
     }
+}
+
+/* ---------- --records own: tls_rec after OpenSSL's handshake ---------- */
+
+/* OpenSSL hands over each secret as one text line: "LABEL client_random
+ * secret" in hex. Only the two application traffic secrets are kept. */
+static void keylog_cb(const SSL *ssl, const char *line)
+{
+    conn *c = SSL_get_app_data(ssl);
+    bool ours = strncmp(line, "CLIENT_TRAFFIC_SECRET_0 ", LOAD_KEYLOG_LABEL) == 0;
+    if (c == NULL || !O.own_records ||
+        (!ours && strncmp(line, "SERVER_TRAFFIC_SECRET_0 ", LOAD_KEYLOG_LABEL) != 0))
+        return;
+    const char *sec = strchr(line + LOAD_KEYLOG_LABEL, ' ');
+    if (sec == NULL)
+        return;
+    sec++;
+    if (c->kl == NULL)
+        c->kl = xmalloc(sizeof *c->kl);
+    uint8_t *dst = ours ? c->kl->cts : c->kl->sts;
+    size_t *len = ours ? &c->kl->cts_len : &c->kl->sts_len;
+    if (sodium_hex2bin(dst, SOTTO_TLS_REC_MAX_SECRET, sec, strlen(sec), NULL, len, NULL) != 0)
+        *len = 0;
+}
+
+/* After the client's handshake: the records from now on are sealed and
+ * opened by sottod's own record layer (the same one the server runs,
+ * docs/TLS.md), with the server's traffic secret for reading and ours for
+ * writing, both sequence numbers 0 (sottod sends no session tickets). The
+ * bytes on the wire are the same TLS 1.3 records OpenSSL would write; it
+ * spares OpenSSL's per-record cost (SSL_read/SSL_write, BIO, EVP parameter
+ * plumbing) in the load generator. 0 or -1 (why says why). */
+static int take_records(conn *c, const char **why)
+{
+    const SSL_CIPHER *ciph = SSL_get_current_cipher(c->ssl);
+    uint16_t id = ciph != NULL ? SSL_CIPHER_get_protocol_id(ciph) : 0;
+    sotto_tls_suite suite;
+    switch (id) {
+    case 0x1301: suite = SOTTO_TLS_AES_128_GCM_SHA256; break;
+    case 0x1302: suite = SOTTO_TLS_AES_256_GCM_SHA384; break;
+    case 0x1303: suite = SOTTO_TLS_CHACHA20_POLY1305_SHA256; break;
+    default:
+        *why = "unknown TLS 1.3 suite";
+        return -1;
+    }
+    keylog *k = c->kl;
+    int rc = -1;
+    if (SSL_version(c->ssl) != TLS1_3_VERSION)
+        *why = "not TLS 1.3";
+    else if (k == NULL || k->cts_len == 0 || k->cts_len != k->sts_len)
+        *why = "traffic secrets not captured";
+    else if (SSL_pending(c->ssl) > 0 || SSL_has_pending(c->ssl))
+        *why = "OpenSSL holds records read after the handshake";
+    else if (sotto_tls_rec_init(&c->tls, suite, k->sts, k->cts, k->cts_len) != SOTTO_OK)
+        *why = "tls_rec_init failed";
+    else
+        rc = 0;
+    if (k != NULL) {
+        sodium_memzero(k, sizeof *k);
+        free(k);
+        c->kl = NULL;
+    }
+    if (rc == 0) {
+        SSL_free(c->ssl); /* the socket BIO does not close the fd */
+        c->ssl = NULL;
+        c->rec_on = true;
+    }
+    return rc;
+}
+
+/* Seals what the connection has queued (our KeyUpdate first when the server
+ * asked for one) and writes it. */
+static void flush_rec(conn *c)
+{
+    size_t n = c->wlen - c->woff;
+    bool ku = c->tls.key_update_due || (n > 0 && sotto_tls_rec_should_rekey(&c->tls));
+    if (n > 0 || ku) {
+        if (c->cout_off > 0) {
+            memmove(c->cout, c->cout + c->cout_off, c->cout_len - c->cout_off);
+            c->cout_len -= c->cout_off;
+            c->cout_off = 0;
+        }
+        size_t need = c->cout_len + SOTTO_TLS_REC_KEY_UPDATE_BYTES + SOTTO_TLS_REC_SEAL_BOUND(n);
+        if (need > c->cout_cap) {
+            uint8_t *nb = realloc(c->cout, need);
+            if (nb == NULL)
+                die("out of memory");
+            c->cout = nb;
+            c->cout_cap = need;
+        }
+        size_t k = 0;
+        if (ku) {
+            if (sotto_tls_rec_seal_key_update(&c->tls, !c->tls.key_update_due,
+                                              c->cout + c->cout_len, c->cout_cap - c->cout_len,
+                                              &k) != SOTTO_OK) {
+                conn_fail(c, "sealing a KeyUpdate failed");
+                return;
+            }
+            c->cout_len += k;
+        }
+        if (n > 0) {
+            if (sotto_tls_rec_seal(&c->tls, c->cout + c->cout_len, c->cout_cap - c->cout_len, &k,
+                                   (const uint8_t *)c->wbuf + c->woff, n) != SOTTO_OK) {
+                conn_fail(c, "sealing failed");
+                return;
+            }
+            c->cout_len += k;
+        }
+        c->woff = c->wlen = 0;
+    }
+    while (c->cout_off < c->cout_len) {
+        ssize_t w = write(c->fd, c->cout + c->cout_off, c->cout_len - c->cout_off);
+        if (w > 0) {
+            c->cout_off += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->want_out)
+                ep_mod(c, true);
+            return;
+        }
+        conn_fail(c, "write failed");
+        return;
+    }
+    c->cout_off = c->cout_len = 0;
+    if (c->cout_cap > LOAD_COUT_KEEP || (!g_keep_buffers && c->cout_cap > 0)) {
+        free(c->cout);
+        c->cout = NULL;
+        c->cout_cap = 0;
+    }
+    if (c->wcap > LOAD_COUT_KEEP || (!g_keep_buffers && c->wcap > 0)) {
+        free(c->wbuf);
+        c->wbuf = NULL;
+        c->wcap = 0;
+    }
+    if (c->want_out)
+        ep_mod(c, false);
+}
+
+/* Room for n more plaintext bytes at c->rbuf + c->rlen; -1 past LOAD_MAX_RBUF. */
+static int rbuf_reserve(conn *c, size_t n)
+{
+    if (c->rlen + n > LOAD_MAX_RBUF + LOAD_READ_CHUNK)
+        return -1;
+    if (c->rlen + n > c->rcap) {
+        size_t cap = c->rcap ? c->rcap : LOAD_READ_CHUNK;
+        while (c->rlen + n > cap)
+            cap *= 2;
+        char *nb = realloc(c->rbuf, cap);
+        if (nb == NULL)
+            die("out of memory");
+        c->rbuf = nb;
+        c->rcap = cap;
+    }
+    return 0;
+}
+
+/* One read() of ciphertext, every whole record in it opened into c->rbuf. A
+ * read that fills the buffer leaves the rest to the next turn (epoll is
+ * level-triggered). 0, or -1 when the connection failed. */
+static int read_rec(conn *c)
+{
+    if (c->cin == NULL) {
+        c->cin = malloc(LOAD_CIN_CAP);
+        if (c->cin == NULL)
+            die("out of memory");
+    }
+    ssize_t r = read(c->fd, c->cin + c->cin_len, LOAD_CIN_CAP - c->cin_len);
+    if (r == 0) {
+        conn_fail(c, "closed by the server");
+        return -1;
+    }
+    if (r < 0) {
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            return 0;
+        conn_fail(c, "read failed");
+        return -1;
+    }
+    c->cin_len += (size_t)r;
+    size_t off = 0;
+    while (off < c->cin_len) {
+        sotto_tls_rec_in in;
+        sotto_tls_rec_result res = sotto_tls_rec_open(&c->tls, c->cin + off, c->cin_len - off, &in);
+        if (res == SOTTO_TLS_REC_NEED_MORE)
+            break;
+        if (res == SOTTO_TLS_REC_DATA) {
+            if (rbuf_reserve(c, in.data_len) != 0) {
+                conn_fail(c, "input too large");
+                return -1;
+            }
+            memcpy(c->rbuf + c->rlen, in.data, in.data_len);
+            c->rlen += in.data_len;
+        } else if (res == SOTTO_TLS_REC_KEY_UPDATE) {
+            if (c->tls.key_update_due) /* ours goes out at the end of this turn */
+                flush_later(c);
+        } else if (res == SOTTO_TLS_REC_CLOSED) {
+            conn_fail(c, "closed by the server (close_notify)");
+            return -1;
+        } else {
+            conn_fail(c, in.why != NULL ? in.why : "bad TLS record");
+            return -1;
+        }
+        off += in.consumed;
+    }
+    if (off > 0) {
+        memmove(c->cin, c->cin + off, c->cin_len - off);
+        c->cin_len -= off;
+    }
+    if (c->cin_len == 0 && !g_keep_buffers) {
+        free(c->cin);
+        c->cin = NULL;
+    }
+    return 0;
 }
 
 static void auth_header(char *out, size_t cap, uint32_t account)
@@ -532,6 +774,17 @@ static void conn_close(conn *c)
         SSL_free(c->ssl);
         c->ssl = NULL;
     }
+    if (c->kl != NULL) {
+        sodium_memzero(c->kl, sizeof *c->kl);
+        free(c->kl);
+        c->kl = NULL;
+    }
+    sotto_tls_rec_wipe(&c->tls);
+    c->rec_on = false;
+    free(c->cin);
+    free(c->cout);
+    c->cin = c->cout = NULL;
+    c->cin_len = c->cout_len = c->cout_off = c->cout_cap = 0;
     free(c->rbuf);
     free(c->wbuf);
     c->rbuf = c->wbuf = NULL;
@@ -577,6 +830,7 @@ static int conn_open(conn *c)
     c->ssl = SSL_new(g_ctx);
     if (c->ssl == NULL || SSL_set_fd(c->ssl, c->fd) != 1)
         die("SSL_new failed");
+    SSL_set_app_data(c->ssl, c);
     SSL_set_connect_state(c->ssl);
     c->state = CS_CONNECTING;
     struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
@@ -1129,41 +1383,38 @@ static void http_input(conn *c)
         send_puts(c->cl);
 }
 
-/* Reads what OpenSSL can give without blocking, straight into c->rbuf. With
- * read-ahead one read() brings in every record the socket holds (up to
- * LOAD_SSL_READ_BUFFER); SSL_read then hands them over one by one. When
- * OpenSSL holds nothing more the loop stops without the read() that would
- * only say EAGAIN: epoll is level-triggered and reports any rest. */
-static void conn_readable(conn *c)
+/* --records openssl: reads what OpenSSL can give without blocking, straight
+ * into c->rbuf. 0, or -1 when the connection failed. */
+static int read_ssl(conn *c)
 {
     for (;;) {
-        if (c->rlen > LOAD_MAX_RBUF) {
+        if (rbuf_reserve(c, LOAD_READ_CHUNK) != 0) {
             conn_fail(c, "input too large");
-            return;
-        }
-        if (c->rlen + LOAD_READ_CHUNK > c->rcap) {
-            size_t cap = c->rcap ? c->rcap : LOAD_READ_CHUNK;
-            while (c->rlen + LOAD_READ_CHUNK > cap)
-                cap *= 2;
-            char *nb = realloc(c->rbuf, cap);
-            if (nb == NULL)
-                die("out of memory");
-            c->rbuf = nb;
-            c->rcap = cap;
+            return -1;
         }
         int r = SSL_read(c->ssl, c->rbuf + c->rlen, (int)LOAD_READ_CHUNK);
         if (r > 0) {
             c->rlen += (size_t)r;
             if (SSL_has_pending(c->ssl))
                 continue;
-            break;
+            return 0;
         }
         int e = SSL_get_error(c->ssl, r);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
-            break;
+            return 0;
         conn_fail(c, e == SSL_ERROR_ZERO_RETURN ? "closed by the server" : "read failed");
-        return;
+        return -1;
     }
+}
+
+/* One read event: with read-ahead (or our own read()) one system call brings
+ * in every record the socket holds, up to the buffer; when nothing more is
+ * buffered the loop stops without the read() that would only say EAGAIN:
+ * epoll is level-triggered and reports any rest. */
+static void conn_readable(conn *c)
+{
+    if ((c->rec_on ? read_rec(c) : read_ssl(c)) != 0)
+        return;
     if (c->rlen == 0)
         return;
     if (c->state == CS_READY && c->is_ws)
@@ -1193,6 +1444,11 @@ static void conn_event(conn *c, uint32_t ev)
         int r = SSL_do_handshake(c->ssl);
         if (r == 1) {
             ep_mod(c, false);
+            const char *why = NULL;
+            if (O.own_records && take_records(c, &why) != 0) {
+                conn_fail(c, why);
+                return;
+            }
             after_handshake(c);
             return;
         }
@@ -1567,6 +1823,8 @@ static void usage(void)
           "  --via ws|http     relay: submit as WebSocket \"send\" messages on each client's\n"
           "                    own socket (ws, default), or PUT on a second HTTP conn\n"
           "  --size N          relay: envelope bytes (256, >= 18)\n"
+          "  --records own|openssl  after OpenSSL's handshake, TLS records sealed and\n"
+          "                    opened by sottod's record layer (own, default) or OpenSSL\n"
           "  --conns N         idle: connections\n"
           "  --accounts N      idle (HTTP): accounts shared by the connections (100)\n"
           "  --ws              idle: WebSocket upgrades (one account per connection)\n"
@@ -1634,6 +1892,7 @@ int main(int argc, char **argv)
     O.window = 4;
     O.via_ws = true;
     O.pb = true;
+    O.own_records = true;
     O.size = 256;
     O.conns = 1000;
     O.accounts = 100;
@@ -1670,6 +1929,14 @@ int main(int argc, char **argv)
                 O.pb = false;
             else
                 die("--format: pb or json");
+        } else if (strcmp(a, "--records") == 0) {
+            NEEDV();
+            if (strcmp(v, "own") == 0)
+                O.own_records = true;
+            else if (strcmp(v, "openssl") == 0)
+                O.own_records = false;
+            else
+                die("--records: own or openssl");
         } else if (strcmp(a, "--rate") == 0) {
             NEEDV();
             O.rate = num(v, 1, 10000000, a);
@@ -1787,6 +2054,7 @@ int main(int argc, char **argv)
     SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL); /* loopback benchmark */
     SSL_CTX_set_mode(g_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set_read_ahead(g_ctx, 1);
+    SSL_CTX_set_keylog_callback(g_ctx, keylog_cb);
     if (O.mode == MODE_RELAY) {
         /* a few hundred busy connections: buffers stay (no malloc and free
          * of OpenSSL's record buffers around every read and write) */
