@@ -58,6 +58,7 @@
 #define LOAD_MIN_SIZE        16u
 #define LOAD_ACK_IDS_MAX     100u         /* API: 1..100 ids per ack frame */
 #define LOAD_UUID_CHARS      36u
+#define LOAD_NAME_MAX        32u          /* --prefix (<= 16) + a uint32 + NUL */
 #define LOAD_EC_KEY_BYTES    33u
 #define LOAD_KYBER_KEY_BYTES (1u + KYBER1024_PUBLICKEYBYTES)
 #define LOAD_EPOLL_EVENTS    256
@@ -346,6 +347,7 @@ typedef struct client {
     uint32_t committed;         /* 200 answers */
     bool queue_empty;
     uint8_t *seen;              /* per seq this client sends: times received */
+    char name[LOAD_NAME_MAX];   /* its account name (relay: written once, not per message) */
 } client;
 
 static SSL_CTX *g_ctx;
@@ -368,6 +370,7 @@ static char *g_req;        /* relay: one submission being encoded (O.size in bas
 static size_t g_req_cap;
 static uint64_t g_pace_next; /* open loop: the first message (k * S + i) not yet due */
 static bool g_keep_buffers;  /* relay: connections keep their buffers between reads */
+static bool g_no_pwait2;     /* epoll_pwait2 said ENOSYS: epoll_wait (ms) instead */
 
 static uint32_t rng32(void)
 {
@@ -878,15 +881,15 @@ static size_t http_frame(const char *b, size_t n, int *status, size_t *body_off,
 /* The sender's next message: its recipient's name, and the 18-byte header it
  * starts with (sender, seq, send time t, two filler bytes: 18 = a base64
  * quantum). Sender s writes round robin to the clients r with r % S == (s+1) % S. */
-static void next_message(client *cl, uint64_t t, uint8_t hdr[18], char *to_name, size_t cap)
+static char *next_message(client *cl, uint64_t t, uint8_t hdr[18])
 {
     uint32_t seq = cl->next_seq++;
     uint32_t to = (cl->idx + 1) % O.senders + (seq % (g_ncl / O.senders)) * O.senders;
-    account_name(to_name, cap, to);
     put_u32(hdr, cl->idx);
     put_u32(hdr + 4, seq);
     put_u64(hdr + 8, t);
     hdr[16] = hdr[17] = 0xa5;
+    return g_cl[to].name;
 }
 
 static void send_puts(client *cl)
@@ -894,11 +897,10 @@ static void send_puts(client *cl)
     conn *c = &cl->http;
     if (c->state != CS_READY || g_start_ns == 0)
         return;
-    char to_name[48];
     char *req = g_req;
     while (c->inflight < O.window && cl->next_seq < cl->to_send) {
         uint8_t hdr[18];
-        next_message(cl, now_ns(), hdr, to_name, sizeof to_name);
+        const char *to_name = next_message(cl, now_ns(), hdr);
         char hb[32];
         b64_into(hb, sizeof hb, hdr, sizeof hdr); /* 24 chars, no padding */
         char auth[300];
@@ -927,7 +929,6 @@ static void send_ws(client *cl)
     conn *c = &cl->ws;
     if (c->state != CS_READY || g_start_ns == 0)
         return;
-    char to_name[48];
     char *req = g_req;
     uint64_t now = now_ns();
     while (c->inflight < O.window && cl->next_seq < cl->to_send) {
@@ -942,7 +943,7 @@ static void send_ws(client *cl)
                 break;
         }
         uint32_t seq = cl->next_seq;
-        next_message(cl, t, hdr, to_name, sizeof to_name);
+        char *to_name = next_message(cl, t, hdr);
         if (O.pb) {
             memcpy(g_filler, hdr, sizeof hdr);  /* the header, then the filler */
             Sottows__OutgoingMessage om = SOTTOWS__OUTGOING_MESSAGE__INIT;
@@ -1553,11 +1554,18 @@ static bool run_until(bool (*done)(void), uint64_t deadline_ns)
         if (deadline_ns < wake)
             wake = deadline_ns;
         uint64_t left = wake > t ? wake - t : 0;
-        struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
-                              .tv_nsec = (long)(left % 1000000000u)};
-        int n = epoll_pwait2(g_ep, ev, LOAD_EPOLL_EVENTS, &ts, NULL);
+        int n = -1;
+        if (!g_no_pwait2) {
+            struct timespec ts = {.tv_sec = (time_t)(left / 1000000000u),
+                                  .tv_nsec = (long)(left % 1000000000u)};
+            n = epoll_pwait2(g_ep, ev, LOAD_EPOLL_EVENTS, &ts, NULL);
+            if (n < 0 && errno == ENOSYS) /* old kernels, valgrind 3.19 */
+                g_no_pwait2 = true;
+        }
+        if (g_no_pwait2) /* millisecond timeout, rounded up */
+            n = epoll_wait(g_ep, ev, LOAD_EPOLL_EVENTS, (int)((left + 999999u) / 1000000u));
         if (n < 0 && errno != EINTR)
-            die("epoll_pwait2: %s", strerror(errno));
+            die("epoll_wait: %s", strerror(errno));
         for (int i = 0; i < n; i++)
             conn_event(ev[i].data.ptr, ev[i].events);
     }
@@ -1620,6 +1628,7 @@ static int run_relay(void)
     for (uint32_t i = 0; i < g_ncl; i++) {
         client *cl = &g_cl[i];
         cl->idx = i;
+        account_name(cl->name, sizeof cl->name, i);
         cl->to_send = i < O.senders ? per + (i < extra ? 1 : 0) : 0;
         cl->seen = xmalloc(cl->to_send ? cl->to_send : 1);
         cl->http.cl = cl->ws.cl = cl;
