@@ -114,8 +114,9 @@ static const char help_daemon[] =
     "\n"
     "Stays connected to the server, receives messages as they arrive, and\n"
     "serves JSON-RPC 2.0 on the Unix socket DIR/sotto.sock (mode 0600), one JSON\n"
-    "object per line. Methods: send, history, safety, trust, version. Received\n"
-    "messages are sent to every connected client as \"receive\" notifications.\n"
+    "object per line. Methods: send, history, safety, trust, devices, unlink,\n"
+    "version. Received messages are sent to every connected client as\n"
+    "\"receive\" notifications.\n"
     "See docs/CLIENT.md.\n"
     "The daemon holds the store: other sotto commands on DIR report it in use.\n";
 

@@ -20,6 +20,7 @@
 
 #include "cli.h"
 #include "content.h"
+#include "link.h"
 #include "output.h"
 #include "store.h"
 
@@ -196,6 +197,39 @@ static char *rpc_trust(sotto_client *c, daemon_ctx *d, json_t *id, json_t *param
     return reply(id, j, 0, NULL, 0);
 }
 
+/* The account's devices as the server has them (params ignored). */
+static char *rpc_devices(sotto_client *c, json_t *id)
+{
+    char err[SOTTO_CERR_LEN];
+    if (c == NULL)
+        return reply(id, NULL, -32603, "internal error", SOTTO_C_FAILURE);
+    sotto_device_info dev[SOTTO_DEVICES_MAX];
+    size_t n = 0;
+    sotto_cstatus rc = sotto_client_devices(c, dev, &n, err);
+    if (rc != SOTTO_C_OK)
+        return reply(id, NULL, SOTTO_RPC_APP_ERROR, err, (int)rc);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:i,s:I,s:b}", "id", (int)dev[i].id, "created",
+                                             (json_int_t)dev[i].created, "current", dev[i].current));
+    return reply(id, arr, 0, NULL, 0);
+}
+
+/* Removes another device of the account: {"id": N}. */
+static char *rpc_unlink(sotto_client *c, json_t *id, json_t *params)
+{
+    char err[SOTTO_CERR_LEN];
+    json_t *v = json_object_get(params, "id");
+    if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 127)
+        return reply(id, NULL, -32602, "id: a device id 1 to 127", SOTTO_C_USAGE);
+    if (c == NULL)
+        return reply(id, NULL, -32603, "internal error", SOTTO_C_FAILURE);
+    sotto_cstatus rc = sotto_client_unlink(c, (uint32_t)json_integer_value(v), err);
+    if (rc != SOTTO_C_OK)
+        return reply(id, NULL, rc == SOTTO_C_USAGE ? -32602 : SOTTO_RPC_APP_ERROR, err, (int)rc);
+    return reply(id, json_pack("{s:I}", "removed", json_integer_value(v)), 0, NULL, 0);
+}
+
 static char *rpc_dispatch(sotto_client *c, daemon_ctx *d, const char *line, size_t len)
 {
     json_error_t je;
@@ -213,6 +247,11 @@ static char *rpc_dispatch(sotto_client *c, daemon_ctx *d, const char *line, size
         out = reply(valid_id ? id : NULL, NULL, -32600, "invalid request", 0);
     } else if (strcmp(method, "version") == 0) {
         out = reply(id, json_pack("{s:s}", "version", "0.1.0"), 0, NULL, 0);
+    } else if (strcmp(method, "devices") == 0) {
+        out = rpc_devices(c, id);
+    } else if (strcmp(method, "unlink") == 0) {
+        out = json_is_object(params) ? rpc_unlink(c, id, params)
+                                     : reply(id, NULL, -32602, "params: an object", SOTTO_C_USAGE);
     } else if (strcmp(method, "send") == 0 || strcmp(method, "history") == 0 || strcmp(method, "safety") == 0 ||
                strcmp(method, "trust") == 0) {
         if (!json_is_object(params))

@@ -10,6 +10,8 @@
  *            "newSafetyNumber"?,"held"}
  *   trust    {"username":NAME, "safetyNumber":DIGITS | "acceptNewKey":true}
  *            -> {"username","trust","changed","released","stillHeld"}
+ *   devices  -> [{"id","created","current"}...]  (GET /v1/devices)
+ *   unlink   {"id":N} -> {"removed":N}            (another device of the account)
  *   version  -> {"version":"..."}
  * Notifications to every connected client:
  *   receive  {"id","from","device","timestamp","time","message"} */

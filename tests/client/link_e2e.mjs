@@ -6,7 +6,7 @@
 // sotto link / sotto add-device; Bob writes to Alice and both her devices
 // receive it; the laptop replies and the phone's history shows the reply as
 // outgoing (a sent transcript), Bob's as incoming; the phone's own sends show
-// on the laptop too. A used or malformed link code is refused. Alice unlinks
+// on the laptop too; the daemon lists the devices over JSON-RPC. A used or malformed link code is refused. Alice unlinks
 // the laptop: Bob's next send reaches the phone only (his client takes the
 // 409 path), the laptop's credentials are refused, sottod disclose lists one
 // device.
@@ -211,6 +211,26 @@ async function main() {
   const ts = async (d) => jsonLines((await sotto(d, ['history', '--json', bob])).out).map(m => m.timestamp);
   assert.deepEqual(await ts(A1), await ts(A2), 'the same timestamps on both devices');
   console.log('ok - messages reach every device, sent transcripts');
+
+  // The daemon's JSON-RPC lists the devices too.
+  {
+    const d = spawn(SOTTO, ['-c', A1, 'daemon'], { env: env(A1), stdio: ['ignore', 'ignore', 'pipe'] });
+    let derr = '';
+    const exited = new Promise(res => d.on('exit', (code) => res(code)));
+    await withTimeout(new Promise(res => d.stderr.on('data', x => { derr += x; if (derr.includes('connected')) res(); })),
+                      'daemon start');
+    const sock = net.createConnection(path.join(A1, 'sotto.sock'));
+    await new Promise((res, rej) => { sock.on('connect', res); sock.on('error', rej); });
+    let buf = '';
+    const line = withTimeout(new Promise(res => sock.on('data', x => { buf += x; if (buf.includes('\n')) res(buf); })),
+                             'rpc devices');
+    sock.write(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'devices' }) + '\n');
+    const ans = JSON.parse(await line);
+    assert.deepEqual(ans.result.map(x => [x.id, x.current]), [[1, true], [2, false]], JSON.stringify(ans));
+    sock.end();
+    d.kill('SIGTERM');
+    assert.equal(await withTimeout(exited, 'daemon exit'), 0, derr);
+  }
 
   // Unlinking.
   expectCode(await sotto(A2, ['unlink', '2']), 2, 'a device cannot remove itself');
