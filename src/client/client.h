@@ -7,6 +7,11 @@
  *    advanced session records are committed before the ciphertext leaves, and
  *    the message is marked sent only after the server accepted it; pending
  *    messages are sent again (same uid) by the next run;
+ *  - after the recipient's server accepted a message, its sent transcript
+ *    (content.h) goes to this account's other devices, and only then is the
+ *    message marked sent; a transcript that could not go for a network or
+ *    server reason leaves the message pending (both are sent again; each is
+ *    stored once at the other end, by uid);
  *  - an incoming envelope is acknowledged only after the decrypted message,
  *    the new session record, the used prekeys' removal and the envelope id are
  *    committed in one transaction; an envelope id seen before is acknowledged

@@ -12,7 +12,8 @@
 // device.
 // Raw API: a forged link token and a used one are refused, a token survives a
 // refused attempt (bad prekey signature), device ids are never reused, a
-// device cannot remove itself or device 1; a provisioning mailbox takes one
+// device cannot remove itself or device 1, a removed device's WebSocket is
+// closed (4403); a provisioning mailbox takes one
 // message (a second PUT 409, a PUT without credentials 401, an oversized one
 // 413), hands it to a long poll that is waiting, and is gone afterwards;
 // mailbox creation is rate-limited per address. Then every file of the server
@@ -130,6 +131,39 @@ function request(srv, method, p, { body, auth } = {}) {
                 json: () => JSON.parse(bodyText) });
     });
   }), `${method} ${p}`);
+}
+
+// A WebSocket of one device; resolves closed with the server's close code.
+function openWs(srv, auth) {
+  return withTimeout(new Promise((resolve, reject) => {
+    const sock = tls.connect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false, servername: 'localhost' }, () => {
+      sock.write('GET /v1/websocket HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+                 `Sec-WebSocket-Key: ${b64(crypto.randomBytes(16))}\r\nSec-WebSocket-Version: 13\r\n` +
+                 `Authorization: Basic ${Buffer.from(auth).toString('base64')}\r\n\r\n`);
+    });
+    let buf = Buffer.alloc(0), upgraded = false, closeCode = null, onClose;
+    const closed = new Promise(res => { onClose = res; });
+    sock.on('data', d => {
+      buf = Buffer.concat([buf, d]);
+      if (!upgraded) {
+        const end = buf.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        if (!buf.subarray(0, end).toString('latin1').startsWith('HTTP/1.1 101')) { reject(new Error('no upgrade')); return; }
+        upgraded = true;
+        buf = buf.subarray(end + 4);
+        resolve({ closed, end: () => sock.destroy() });
+      }
+      while (buf.length >= 2) { // server frames are unmasked; close frames are short
+        const len = buf[1] & 0x7f, hdr = len === 126 ? 4 : len === 127 ? 10 : 2;
+        const plen = len === 126 ? buf.readUInt16BE(2) : len === 127 ? Number(buf.readBigUInt64BE(2)) : len;
+        if (buf.length < hdr + plen) break;
+        if ((buf[0] & 0x0f) === 8 && closeCode === null) closeCode = plen >= 2 ? buf.readUInt16BE(hdr) : 1005;
+        buf = buf.subarray(hdr + plen);
+      }
+    });
+    sock.on('close', () => onClose(closeCode));
+    sock.on('error', () => onClose(closeCode));
+  }), 'websocket');
 }
 
 function signed(ik, keyId, kem) {
@@ -284,7 +318,9 @@ async function main() {
   assert.ok(r.json().devices.every(d => d.created % 86400 === 0), 'creation days only');
   assert.equal((await request(server, 'DELETE', '/v1/devices/2', { auth: auth2 })).status, 403, 'itself');
   assert.equal((await request(server, 'DELETE', '/v1/devices/1', { auth: auth2 })).status, 403, 'device 1');
+  const ws2 = await openWs(server, auth2);
   assert.equal((await request(server, 'DELETE', '/v1/devices/2', { auth: auth1 })).status, 204);
+  assert.equal(await withTimeout(ws2.closed, 'removed device socket'), 4403, 'the removed device\'s WebSocket is closed');
   assert.equal((await request(server, 'GET', '/v1/devices', { auth: auth2 })).status, 401, 'removed');
   r = await request(server, 'POST', '/v1/devices/link', { auth: auth1 });
   r = await request(server, 'POST', '/v1/devices', { body: deviceBody(r.json().token, ik, secret()) });
