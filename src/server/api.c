@@ -181,12 +181,11 @@ sotto_store_err sotto_api_resolve_account(sotto_store *st, sotto_slice s, uint8_
  * SQL per message. Entries live SOTTOD_NAME_CACHE_MS; a stale entry can
  * only name an account that is gone, and the commit then answers 404. */
 #define NAME_CACHE_SLOTS 4096u
-typedef struct name_slot {
+typedef struct sotto_name_slot {
     char name[SOTTO_STORE_USERNAME_MAX + 1];   /* canonical form; "" = empty */
     uint8_t uuid[16];
     uint64_t expires_ms;
 } name_slot;
-static name_slot *g_names;  /* loop thread only */
 
 sotto_store_err sotto_api_resolve_cached(sotto_srv *srv, sotto_slice s, uint8_t uuid[16])
 {
@@ -199,15 +198,15 @@ sotto_store_err sotto_api_resolve_cached(sotto_srv *srv, sotto_slice s, uint8_t 
         return SOTTO_STORE_OK;
     if (sotto_store_username_canonical(canon, tmp) != SOTTO_STORE_OK)
         return SOTTO_STORE_ERR_NOT_FOUND;
-    if (g_names == NULL)
-        g_names = calloc(NAME_CACHE_SLOTS, sizeof *g_names);
+    if (srv->names == NULL)         /* loop thread only */
+        srv->names = calloc(NAME_CACHE_SLOTS, sizeof *srv->names);
     uint64_t now = sotto_srv_now_ms(srv);
     name_slot *slot = NULL;
-    if (g_names != NULL) {
+    if (srv->names != NULL) {
         uint64_t h = 1469598103934665603ull;
         for (const char *p = canon; *p; p++)
             h = (h ^ (uint8_t)*p) * 1099511628211ull;
-        slot = &g_names[h & (NAME_CACHE_SLOTS - 1)];
+        slot = &srv->names[h & (NAME_CACHE_SLOTS - 1)];
         if (slot->expires_ms > now && strcmp(slot->name, canon) == 0) {
             memcpy(uuid, slot->uuid, 16);
             return SOTTO_STORE_OK;
@@ -222,10 +221,10 @@ sotto_store_err sotto_api_resolve_cached(sotto_srv *srv, sotto_slice s, uint8_t 
     return e;
 }
 
-void sotto_api_cache_free(void)
+void sotto_api_cache_free(sotto_srv *s)
 {
-    free(g_names);
-    g_names = NULL;
+    free(s->names);
+    s->names = NULL;
 }
 
 /* ---- prekey signatures (XEdDSA by the identity key) ---- */

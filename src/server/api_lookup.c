@@ -70,16 +70,11 @@ int sotto_api_lookup_answer(sotto_store *st, sotto_ratelimit *rl,
     return 200;
 }
 
-/* Created on the first lookup, on the loop thread (the only caller). */
-static sotto_ratelimit *lookup_rl;
-
 void sotto_api_lookup(sotto_conn *c, sotto_slice username)
 {
-    if (lookup_rl == NULL)
-        lookup_rl = sotto_ratelimit_new("lookup", SOTTOD_LOOKUP_BURST, SOTTOD_LOOKUP_PER_HOUR);
     char body[SOTTOD_LOOKUP_BODY_MAX];
     size_t len;
-    int status = sotto_api_lookup_answer(c->srv->store, lookup_rl, c->uuid, username,
+    int status = sotto_api_lookup_answer(c->srv->store, c->srv->rl_lookup, c->uuid, username,
                                          sotto_srv_now_ms(c->srv), body, &len);
     const char *extra = NULL;
     if (status == 429) {
@@ -91,10 +86,4 @@ void sotto_api_lookup(sotto_conn *c, sotto_slice username)
         sotto_log(SOTTO_LOG_WARN, "store_error", " route=lookup status=%d", status);
     }
     sotto_conn_respond(c, status, JSON_CT, body, len, extra);
-}
-
-void sotto_api_lookup_free(void)
-{
-    sotto_ratelimit_free(lookup_rl);
-    lookup_rl = NULL;
 }

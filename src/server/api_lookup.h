@@ -30,11 +30,8 @@ int sotto_api_lookup_answer(sotto_store *st, sotto_ratelimit *rl,
                             const uint8_t who[SOTTO_STORE_UUID_BYTES], sotto_slice username,
                             uint64_t now_ms, char body[SOTTOD_LOOKUP_BODY_MAX], size_t *body_len);
 
-/* The route: answers c's current request with sotto_conn_respond. The
- * limiter is created on first use (loop thread only). */
+/* The route: answers c's current request with sotto_conn_respond, limited
+ * by the server's rl_lookup (made and freed with the server). */
 void sotto_api_lookup(sotto_conn *c, sotto_slice username);
-
-/* Frees the lazily created limiter (after the loop stopped); optional. */
-void sotto_api_lookup_free(void);
 
 #endif

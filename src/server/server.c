@@ -948,8 +948,10 @@ int sotto_srv_init(sotto_srv *s, uv_loop_t *loop, const sotto_config *cfg, char 
     s->rl_register = sotto_ratelimit_new("register", cfg->register_burst, cfg->register_per_hour);
     s->rl_auth_fail = sotto_ratelimit_new("auth_failures", cfg->auth_fail_burst,
                                           cfg->auth_fail_per_hour);
+    s->rl_lookup = sotto_ratelimit_new("lookup", SOTTOD_LOOKUP_BURST, SOTTOD_LOOKUP_PER_HOUR);
     s->dev = calloc(SOTTOD_DEV_BUCKETS, sizeof *s->dev);
-    if (s->rl_register == NULL || s->rl_auth_fail == NULL || s->dev == NULL || sotto_batch_init(s) != 0) {
+    if (s->rl_register == NULL || s->rl_auth_fail == NULL || s->rl_lookup == NULL ||
+        s->dev == NULL || sotto_batch_init(s) != 0) {
         snprintf(err, errlen, "out of memory");
         return -1;
     }
@@ -998,10 +1000,11 @@ void sotto_srv_free(sotto_srv *s)
     }
     sotto_ratelimit_free(s->rl_register);
     sotto_ratelimit_free(s->rl_auth_fail);
+    sotto_ratelimit_free(s->rl_lookup);
+    s->rl_lookup = NULL;
     free(s->dev);
     SSL_CTX_free(s->ssl_ctx);
     sodium_memzero(s->tag_key, sizeof s->tag_key);
-    sotto_api_cache_free();
-    sotto_api_lookup_free();
+    sotto_api_cache_free(s);
     sotto_api_devices_free(s);
 }

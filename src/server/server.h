@@ -135,6 +135,8 @@ struct sotto_srv {
     sotto_store_pool pool;
     sotto_ratelimit *rl_register;
     sotto_ratelimit *rl_auth_fail;
+    sotto_ratelimit *rl_lookup;     /* GET /v1/accounts/{user}, per account (api_lookup.c) */
+    struct sotto_name_slot *names;  /* username -> uuid cache (api.c), made on first use */
     sotto_conn *conns;
     uint32_t n_conns;
     uint32_t jobs;                  /* thread-pool jobs in flight */
@@ -231,7 +233,7 @@ size_t sotto_api_mismatch_json(const sotto_store_mismatch *m, char *out, size_t 
 sotto_store_err sotto_api_resolve_account(sotto_store *st, sotto_slice s, uint8_t uuid[16]);
 /* The same on the loop thread, through a small username cache. */
 sotto_store_err sotto_api_resolve_cached(sotto_srv *srv, sotto_slice s, uint8_t uuid[16]);
-void sotto_api_cache_free(void);
+void sotto_api_cache_free(sotto_srv *s);
 
 /* batch.c */
 int sotto_batch_init(sotto_srv *s);
