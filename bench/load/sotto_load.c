@@ -68,7 +68,7 @@
 #define LOAD_PB_ARENA        16384u       /* protobuf-c unpacks one ServerMessage in here */
 #define LOAD_WS_HEADER_MAX   14u          /* client frame header: 2 + 8 (length) + 4 (mask) */
 #define LOAD_CIN_CAP         (64u * 1024u) /* --records own: ciphertext of one read() */
-#define LOAD_COUT_KEEP       65536u       /* sealed output buffer kept between writes */
+#define LOAD_BUF_KEEP        65536u       /* output buffers larger than this are freed once written */
 #define LOAD_KEYLOG_LABEL    24u          /* "CLIENT_TRAFFIC_SECRET_0 " */
 
 _Static_assert(LOAD_CIN_CAP >= 2u * SOTTO_TLS_REC_MAX_RECORD, "a read holds a whole record");
@@ -448,7 +448,7 @@ static void flush(conn *c)
         return;
     }
     c->woff = c->wlen = 0;
-    if (c->wcap > 65536) { /* do not keep a burst's buffer */
+    if (c->wcap > LOAD_BUF_KEEP) { /* do not keep a burst's buffer */
         free(c->wbuf);
         c->wbuf = NULL;
         c->wcap = 0;
@@ -606,12 +606,12 @@ static void flush_rec(conn *c)
         return;
     }
     c->cout_off = c->cout_len = 0;
-    if (c->cout_cap > LOAD_COUT_KEEP || (!g_keep_buffers && c->cout_cap > 0)) {
+    if (c->cout_cap > LOAD_BUF_KEEP || (!g_keep_buffers && c->cout_cap > 0)) {
         free(c->cout);
         c->cout = NULL;
         c->cout_cap = 0;
     }
-    if (c->wcap > LOAD_COUT_KEEP || (!g_keep_buffers && c->wcap > 0)) {
+    if (c->wcap > LOAD_BUF_KEEP || (!g_keep_buffers && c->wcap > 0)) {
         free(c->wbuf);
         c->wbuf = NULL;
         c->wcap = 0;
@@ -620,7 +620,8 @@ static void flush_rec(conn *c)
         ep_mod(c, false);
 }
 
-/* Room for n more plaintext bytes at c->rbuf + c->rlen; -1 past LOAD_MAX_RBUF. */
+/* Room for n more plaintext bytes at c->rbuf + c->rlen; -1 when that would
+ * hold more than LOAD_MAX_RBUF + LOAD_READ_CHUNK bytes not yet handled. */
 static int rbuf_reserve(conn *c, size_t n)
 {
     if (c->rlen + n > LOAD_MAX_RBUF + LOAD_READ_CHUNK)
