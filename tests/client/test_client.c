@@ -972,6 +972,131 @@ static void test_changed_identity(void **state)
 
 /* ---- registration whose answer is lost ---- */
 
+
+/* ---- sent transcripts: accepted only from our own account ---- */
+
+/* An envelope from source.dev with content pt, encrypted by identity from
+ * on session *s (started from Alice's bundle on first use). */
+static void send_raw(sotto_identity *from, sotto_session **s, const sotto_bundle *ab, const char *source,
+                     uint32_t dev, const uint8_t *pt, size_t pt_len, int n)
+{
+    if (*s == NULL) {
+        assert_int_equal(sotto_session_new(s), SOTTO_OK);
+        assert_int_equal(sotto_session_process_bundle(*s, from, ab), SOTTO_OK);
+    }
+    uint8_t ct[8192];
+    size_t ct_len;
+    int type;
+    assert_int_equal(sotto_session_encrypt(*s, from, pt, pt_len, ct, sizeof ct, &ct_len, &type), SOTTO_OK);
+    char id[37];
+    envelope_id(id, n);
+    json_t *env = json_pack("{s:s,s:{s:s,s:i,s:I,s:s,s:i}}", "type", "envelope", "envelope", "id", id, "type", type,
+                            "timestamp", (json_int_t)1764198000, "sourceUuid", source, "sourceDevice", (int)dev);
+    b64set(json_object_get(env, "envelope"), "content", ct, ct_len);
+    pthread_mutex_lock(&srv_mu);
+    assert_true(ws_n < WS_QUEUE_MAX);
+    ws_queue[ws_n++] = json_dumps(env, JSON_COMPACT);
+    pthread_mutex_unlock(&srv_mu);
+    json_decref(env);
+}
+
+typedef struct msg_list {
+    char text[8][64];
+    char peer[8][64];
+    int outgoing[8], state[8];
+    int n;
+} msg_list;
+
+static int list_cb(void *ctx, const sotto_cmsg *m)
+{
+    msg_list *l = ctx;
+    assert_true(l->n < 8);
+    snprintf(l->text[l->n], sizeof l->text[0], "%.*s", (int)m->body_len, (const char *)m->body);
+    snprintf(l->peer[l->n], sizeof l->peer[0], "%s", m->peer);
+    l->outgoing[l->n] = m->outgoing;
+    l->state[l->n] = m->state;
+    l->n++;
+    return 0;
+}
+
+static void test_transcript_source(void **state)
+{
+    (void)state;
+    int port = start_server();
+    char dir[] = "/tmp/sotto-test-transcript-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char url[64], pin[65], err[SOTTO_CERR_LEN];
+    snprintf(url, sizeof url, "https://127.0.0.1:%d", port);
+    sodium_bin2hex(pin, sizeof pin, srv_pin, sizeof srv_pin);
+    sotto_store_secret sec;
+    memset(&sec, 0, sizeof sec);
+    sec.is_raw = 1;
+    randombytes_buf(sec.key, sizeof sec.key);
+    sotto_register_args ra = {.server = url, .username = "alice", .pin = pin};
+    assert_int_equal(sotto_client_register(dir, &ra, &sec, 0, err), SOTTO_C_OK);
+    sotto_bundle ab;
+    alice_bundle(regs_seen[n_regs - 1], &ab);
+    sotto_client *c;
+    assert_int_equal(sotto_client_open(&c, dir, &sec, err), SOTTO_C_OK);
+    /* Alice's other device holds her identity key pair (as after linking). */
+    uint8_t *priv;
+    size_t pn;
+    assert_int_equal(sotto_cstore_meta_get(sotto_client_store(c), "identity_priv", &priv, &pn, err), SOTTO_C_OK);
+    assert_int_equal(pn, SOTTO_EC_PRIVATE_BYTES);
+    sotto_identity *own, *bob, *impostor;
+    assert_int_equal(sotto_identity_from_keys(&own, priv, 77), SOTTO_OK);
+    sotto_cstore_free_blob(priv, pn);
+    assert_int_equal(sotto_identity_generate(&bob, 301), SOTTO_OK);
+    assert_int_equal(sotto_identity_generate(&impostor, 302), SOTTO_OK);
+    uint8_t uid[SOTTO_MSG_UID_BYTES], pt[512];
+    size_t pt_len;
+    randombytes_buf(uid, sizeof uid);
+    size_t acks0 = acks_count();
+
+    /* 1. A transcript from another account: dropped (and acknowledged). */
+    sotto_session *sb = NULL, *so = NULL, *si = NULL;
+    assert_int_equal(sotto_transcript_encode(pt, &pt_len, uid, 1, "bob", "carol", (const uint8_t *)"forged", 6, NULL),
+                     SOTTO_C_OK);
+    send_raw(bob, &sb, &ab, BOB_UUID, 1, pt, pt_len, 101);
+    /* 2. A plain message from our own account: dropped. */
+    assert_int_equal(sotto_content_encode(pt, &pt_len, uid, 2, "alice", (const uint8_t *)"to myself", 9, NULL),
+                     SOTTO_C_OK);
+    send_raw(own, &so, &ab, ALICE_UUID, 2, pt, pt_len, 102);
+    /* 3. A transcript from our own uuid but another identity key: dropped. */
+    assert_int_equal(sotto_transcript_encode(pt, &pt_len, uid, 3, "alice", "bob", (const uint8_t *)"impostor", 8, NULL),
+                     SOTTO_C_OK);
+    send_raw(impostor, &si, &ab, ALICE_UUID, 2, pt, pt_len, 103);
+    /* 4. A transcript naming another sender: dropped. */
+    assert_int_equal(sotto_transcript_encode(pt, &pt_len, uid, 4, "mallory", "bob", (const uint8_t *)"other name", 10,
+                                             NULL), SOTTO_C_OK);
+    send_raw(own, &so, &ab, ALICE_UUID, 2, pt, pt_len, 104);
+    /* 5. Our device 2's transcript: stored as outgoing to bob, sent; twice
+     * (another envelope, the same uid): stored once. */
+    assert_int_equal(sotto_transcript_encode(pt, &pt_len, uid, 5, "alice", "bob", (const uint8_t *)"from my laptop", 14,
+                                             NULL), SOTTO_C_OK);
+    send_raw(own, &so, &ab, ALICE_UUID, 2, pt, pt_len, 105);
+    send_raw(own, &so, &ab, ALICE_UUID, 2, pt, pt_len, 106);
+    got_list g = {0};
+    receive_all(c, &g);
+    assert_int_equal(g.n, 0); /* nothing shown as a new message */
+    assert_int_equal(acks_wait(acks0 + 6), acks0 + 6);
+    msg_list l = {0};
+    assert_int_equal(sotto_cstore_msg_each(sotto_client_store(c), NULL, -1, -1, list_cb, &l, err), SOTTO_C_OK);
+    assert_int_equal(l.n, 1);
+    assert_string_equal(l.text[0], "from my laptop");
+    assert_string_equal(l.peer[0], "bob");
+    assert_int_equal(l.outgoing[0], 1);
+    assert_int_equal(l.state[0], SOTTO_MSG_SENT);
+
+    sotto_session_free(sb);
+    sotto_session_free(so);
+    sotto_session_free(si);
+    sotto_identity_free(own);
+    sotto_identity_free(bob);
+    sotto_identity_free(impostor);
+    sotto_client_close(c);
+}
+
 static int store_exists(const char *dir)
 {
     return sotto_cstore_exists(dir);
@@ -1092,6 +1217,7 @@ int main(void)
         cmocka_unit_test(test_send_409),
         cmocka_unit_test(test_changed_identity),
         cmocka_unit_test(test_register_retry),
+        cmocka_unit_test(test_transcript_source),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
