@@ -110,9 +110,11 @@ sotto_cstatus sotto_link_code_parse(const char *code, char address[SOTTO_LINK_AD
     while (n > 0 && isspace((unsigned char)code[n - 1]))
         n--;
     const size_t pl = sizeof SOTTO_LINK_CODE_PREFIX - 1;
+    if (n != pl + SOTTO_LINK_ADDRESS_CHARS + 1 + SOTTO_LINK_PK_CHARS)
+        return sotto_cfail(err, SOTTO_C_USAGE, "not a link code (sotto-link:...; run sotto link on the new device)");
     const char *a = code + pl, *k = a + SOTTO_LINK_ADDRESS_CHARS + 1;
     size_t got = 0;
-    if (n != pl + SOTTO_LINK_ADDRESS_CHARS + 1 + SOTTO_LINK_PK_CHARS || strncmp(code, SOTTO_LINK_CODE_PREFIX, pl) != 0 ||
+    if (strncmp(code, SOTTO_LINK_CODE_PREFIX, pl) != 0 ||
         a[SOTTO_LINK_ADDRESS_CHARS] != '.' || !b64url_chars(a, SOTTO_LINK_ADDRESS_CHARS) ||
         !b64url_chars(k, SOTTO_LINK_PK_CHARS) ||
         sodium_base642bin(pk, SOTTO_LINK_PK_BYTES, k, SOTTO_LINK_PK_CHARS, NULL, &got, NULL,
