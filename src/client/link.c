@@ -421,6 +421,16 @@ uint32_t sotto_client_device_id(const sotto_client *c)
     return c->device_id;
 }
 
+sotto_cstatus sotto_client_device_name(sotto_client *c, char out[SOTTO_DEVICE_NAME_MAX + 1], char *err)
+{
+    sotto_cstatus rc = sotto_cl_meta_str(c->st, M_DEVICE_NAME, out, SOTTO_DEVICE_NAME_MAX + 1, err);
+    if (rc == SOTTO_C_NOT_FOUND) {
+        out[0] = '\0';
+        rc = SOTTO_C_OK;
+    }
+    return rc;
+}
+
 sotto_cstatus sotto_client_devices(sotto_client *c, sotto_device_info out[SOTTO_DEVICES_MAX], size_t *n,
                                    char *err)
 {

@@ -104,7 +104,9 @@ sotto_cstatus sotto_client_devices(sotto_client *c, sotto_device_info out[SOTTO_
                                    char *err);
 /* DELETE /v1/devices/{id}, then forgets the sessions with that device. */
 sotto_cstatus sotto_client_unlink(sotto_client *c, uint32_t id, char *err);
-/* This device's id and label (label "" when none). */
+/* This device's id. */
 uint32_t sotto_client_device_id(const sotto_client *c);
+/* This device's label (link --name), "" when none. */
+sotto_cstatus sotto_client_device_name(sotto_client *c, char out[SOTTO_DEVICE_NAME_MAX + 1], char *err);
 
 #endif

@@ -375,18 +375,36 @@ static sotto_cstatus cmd_devices(const sotto_cli *a, const char *dir, char *err)
         return rc;
     sotto_device_info d[SOTTO_DEVICES_MAX];
     size_t n = 0;
-    rc = sotto_client_devices(c, d, &n, err);
+    char label[SOTTO_DEVICE_NAME_MAX + 1];
+    rc = sotto_client_device_name(c, label, err);
+    if (rc == SOTTO_C_OK)
+        rc = sotto_client_devices(c, d, &n, err);
     for (size_t i = 0; i < n && rc == SOTTO_C_OK; i++) {
         if (a->json) {
-            printf("{\"id\":%u,\"created\":%lld,\"current\":%s}\n", d[i].id, (long long)d[i].created,
-                   d[i].current ? "true" : "false");
+            json_t *j = json_pack("{s:i,s:I,s:b}", "id", (int)d[i].id, "created", (json_int_t)d[i].created, "current",
+                                  d[i].current);
+            if (j != NULL && d[i].current && label[0] != '\0')
+                json_object_set_new(j, "name", json_string(label));
+            char *t = j ? json_dumps(j, JSON_COMPACT) : NULL;
+            json_decref(j);
+            if (t == NULL) {
+                rc = sotto_cfail(err, SOTTO_C_FAILURE, "out of memory");
+                break;
+            }
+            puts(t);
+            free(t);
         } else {
             char day[32] = "?";
             time_t t = (time_t)d[i].created;
             struct tm tm;
             if (gmtime_r(&t, &tm) != NULL)
                 strftime(day, sizeof day, "%Y-%m-%d", &tm);
-            printf("device %u  added %s%s\n", d[i].id, day, d[i].current ? "  (this device)" : "");
+            if (!d[i].current)
+                printf("device %u  added %s\n", d[i].id, day);
+            else if (label[0] == '\0')
+                printf("device %u  added %s  (this device)\n", d[i].id, day);
+            else
+                printf("device %u  added %s  (this device: %s)\n", d[i].id, day, label);
         }
     }
     sotto_client_close(c);

@@ -211,7 +211,9 @@ async function main() {
   expectCode(r, 0, 'devices');
   assert.deepEqual(jsonLines(r.out).map(d => [d.id, d.current]), [[1, true], [2, false]]);
   r = await sotto(A2, ['devices']);
-  assert.match(r.out, /device 2 .*\(this device\)/);
+  assert.match(r.out, /device 2 .*\(this device: laptop\)/);
+  r = await sotto(A2, ['devices', '--json']);
+  assert.deepEqual(jsonLines(r.out).map(d => [d.id, d.current, d.name]), [[1, false, undefined], [2, true, 'laptop']]);
   console.log('ok - linking');
 
   // Bob writes to Alice: both of her devices get it (his client learns of
