@@ -1,17 +1,25 @@
 /* sotto-load: drives real TLS (1.3) + HTTP/1.1 + WebSocket clients against
  * sottod from one epoll loop (many connections, one thread), and measures:
  *
- *   relay: N clients, each with an authenticated WebSocket (receiving) and an
- *          authenticated keep-alive HTTP connection (submitting, pipelined up
- *          to --window requests). Client i writes to client (i+1) % N. A message
- *          counts once the sender's PUT was answered 200 (durable commit) and
- *          the recipient got it on its WebSocket (it is acked there). Latency is
- *          from writing the PUT to reading the pushed envelope.
+ *   relay: N clients, each with one authenticated WebSocket on which it sends
+ *          (WebSocket "send" messages, binary sotto.pb or JSON; or with --via
+ *          http PUTs on a second connection), receives and acks. Sender s
+ *          writes round robin to the clients r with r % S == (s+1) % S. A
+ *          message counts once the sender's send was answered 200 (durable
+ *          commit) and the recipient read it (and acked it with everything
+ *          else that read brought). Closed loop (--window sends in flight per
+ *          client) or open loop (--rate: each message due at its own time;
+ *          latency from that due time to the read of the pushed envelope).
  *   idle:  opens --conns connections, authenticates each (GET /v1/keys, or a
  *          WebSocket upgrade with --ws), and reads sottod's RSS before and after.
  *   register: registers --clients accounts (409 "taken" counts as present:
  *          names and secrets are deterministic, so a data dir can be reused).
  *   free-port: prints a free loopback TCP port.
+ *
+ * One loop turn: due sends (open loop), then each connection's queued output
+ * in one TLS record and one write(), then epoll and one read() per readable
+ * socket. The handshake is OpenSSL's; the records after it are sealed and
+ * opened by sottod's tls_rec (--records own, default) or by OpenSSL.
  *
  * The server certificate is not verified (loopback benchmark only). Content of
  * each envelope: u32 sender, u32 seq, u64 send time (ns, CLOCK_MONOTONIC), then
@@ -70,6 +78,9 @@
 #define LOAD_CIN_CAP         (64u * 1024u) /* --records own: ciphertext of one read() */
 #define LOAD_BUF_KEEP        65536u       /* output buffers larger than this are freed once written */
 #define LOAD_KEYLOG_LABEL    24u          /* "CLIENT_TRAFFIC_SECRET_0 " */
+#define LOAD_TLS_AES_128_GCM 0x1301u      /* TLS 1.3 cipher suite ids (RFC 8446 B.4) */
+#define LOAD_TLS_AES_256_GCM 0x1302u
+#define LOAD_TLS_CHACHA20    0x1303u
 
 _Static_assert(LOAD_CIN_CAP >= 2u * SOTTO_TLS_REC_MAX_RECORD, "a read holds a whole record");
 
@@ -517,9 +528,9 @@ static int take_records(conn *c, const char **why)
     uint16_t id = ciph != NULL ? SSL_CIPHER_get_protocol_id(ciph) : 0;
     sotto_tls_suite suite;
     switch (id) {
-    case 0x1301: suite = SOTTO_TLS_AES_128_GCM_SHA256; break;
-    case 0x1302: suite = SOTTO_TLS_AES_256_GCM_SHA384; break;
-    case 0x1303: suite = SOTTO_TLS_CHACHA20_POLY1305_SHA256; break;
+    case LOAD_TLS_AES_128_GCM: suite = SOTTO_TLS_AES_128_GCM_SHA256; break;
+    case LOAD_TLS_AES_256_GCM: suite = SOTTO_TLS_AES_256_GCM_SHA384; break;
+    case LOAD_TLS_CHACHA20: suite = SOTTO_TLS_CHACHA20_POLY1305_SHA256; break;
     default:
         *why = "unknown TLS 1.3 suite";
         return -1;
