@@ -342,11 +342,9 @@ async function main() {
                               { auth: auth1, body: { message: b64(crypto.randomBytes(4097)) } })).status, 413);
   const waiting = request(server, 'GET', `/v1/provisioning/${addr}?timeout=30`);
   await new Promise(res => setTimeout(res, 300));
-  const t0 = Date.now();
   assert.equal((await request(server, 'PUT', `/v1/provisioning/${addr}`, { auth: auth1, body: { message: b64(msg) } })).status, 204);
   r = await waiting;
-  assert.equal(r.status, 200, r.body);
-  assert.ok(Date.now() - t0 < 20000, 'the long poll was answered by the PUT, not by its timeout');
+  assert.equal(r.status, 200, `the waiting GET is answered by the PUT (its timeout gives 204): ${r.body}`);
   assert.deepEqual(Buffer.from(r.json().message, 'base64'), msg);
   assert.equal((await request(server, 'GET', `/v1/provisioning/${addr}?timeout=0`)).status, 404, 'handed out once');
   assert.equal((await request(server, 'PUT', `/v1/provisioning/${addr}`, { auth: auth1, body: { message: b64(msg) } })).status, 404);
