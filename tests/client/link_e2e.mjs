@@ -13,7 +13,7 @@
 // Raw API: a forged link token and a used one are refused, a token survives a
 // refused attempt (bad prekey signature), device ids are never reused, a
 // device cannot remove itself or device 1, a removed device's WebSocket is
-// closed (4403); a provisioning mailbox takes one
+// closed (4403); a provisioning mailbox has one waiter at a time, takes one
 // message (a second PUT 409, a PUT without credentials 401, an oversized one
 // 413), hands it to a long poll that is waiting, and is gone afterwards;
 // mailbox creation is rate-limited per address. Then every file of the server
@@ -341,7 +341,13 @@ async function main() {
   assert.equal((await request(server, 'PUT', `/v1/provisioning/${addr}`,
                               { auth: auth1, body: { message: b64(crypto.randomBytes(4097)) } })).status, 413);
   const waiting = request(server, 'GET', `/v1/provisioning/${addr}?timeout=30`);
-  await new Promise(res => setTimeout(res, 300));
+  // Until it waits, a second GET finds the mailbox empty (204); then it is refused (409).
+  let second = 204;
+  for (let i = 0; i < 200 && second === 204; i++) {
+    second = (await request(server, 'GET', `/v1/provisioning/${addr}?timeout=0`)).status;
+    if (second === 204) await new Promise(res => setTimeout(res, 50));
+  }
+  assert.equal(second, 409, 'one waiter per mailbox');
   assert.equal((await request(server, 'PUT', `/v1/provisioning/${addr}`, { auth: auth1, body: { message: b64(msg) } })).status, 204);
   r = await waiting;
   assert.equal(r.status, 200, `the waiting GET is answered by the PUT (its timeout gives 204): ${r.body}`);
