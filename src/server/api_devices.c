@@ -353,6 +353,10 @@ static void prov_get(sotto_conn *c, struct sotto_devices_state *d, sotto_slice s
         sotto_conn_error(c, 404, "no such mailbox");
         return;
     }
+    if (sotto_prov_has_waiter(d->prov, now, addr)) {
+        sotto_conn_error(c, 409, "someone already waits on this mailbox");
+        return;
+    }
     if (wait_s == 0 || c->srv->draining) {
         sotto_conn_respond(c, 204, NULL, NULL, 0, NULL);
         return;

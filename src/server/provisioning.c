@@ -164,6 +164,13 @@ sotto_prov_status sotto_prov_wait(sotto_prov *p, uint64_t now_ms,
     return SOTTO_PROV_OK;
 }
 
+bool sotto_prov_has_waiter(sotto_prov *p, uint64_t now_ms,
+                           const uint8_t addr[SOTTOD_PROV_ADDRESS_BYTES])
+{
+    const mailbox *b = find(p, now_ms, addr);
+    return b != NULL && b->waiter != NULL;
+}
+
 void sotto_prov_unwait(sotto_prov *p, void *waiter)
 {
     for (size_t i = 0; i < SOTTOD_PROV_MAX_MAILBOXES; i++)

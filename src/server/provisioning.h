@@ -81,6 +81,9 @@ sotto_prov_status sotto_prov_take(sotto_prov *p, uint64_t now_ms,
 sotto_prov_status sotto_prov_wait(sotto_prov *p, uint64_t now_ms,
                                   const uint8_t addr[SOTTOD_PROV_ADDRESS_BYTES], void *waiter,
                                   uint64_t until_ms);
+/* Whether someone waits on the (live) mailbox. */
+bool sotto_prov_has_waiter(sotto_prov *p, uint64_t now_ms,
+                           const uint8_t addr[SOTTOD_PROV_ADDRESS_BYTES]);
 /* Forgets waiter wherever it waits. */
 void sotto_prov_unwait(sotto_prov *p, void *waiter);
 

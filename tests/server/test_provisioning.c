@@ -103,7 +103,9 @@ static void test_waiters(void **state)
     uint64_t now = 100;
     assert_int_equal(sotto_prov_open(p, now, a), SOTTO_PROV_OK);
     int w1, w2;
+    assert_false(sotto_prov_has_waiter(p, now, a));
     assert_int_equal(sotto_prov_wait(p, now, a, &w1, now + 3000), SOTTO_PROV_OK);
+    assert_true(sotto_prov_has_waiter(p, now, a));
     assert_int_equal(sotto_prov_wait(p, now, a, &w2, now + 3000), SOTTO_PROV_WAITING);
     seen s = {.keep = true};
     sotto_prov_sweep(p, now + 1000, on_waiter, &s);
