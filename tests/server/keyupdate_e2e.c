@@ -5,8 +5,8 @@
  * OpenSSL client. It starts sottod on a free loopback port with a fresh data
  * dir and, on HTTP keep-alive and WebSocket connections, sends KeyUpdates with
  * and without request_update between requests, back to back, in the same TCP
- * segment as the requests around them, and in the middle of a WebSocket
- * frame. Every answer must be correct; after each requested update the client
+ * segment as the requests around them, dribbled a few bytes per segment, and
+ * in the middle of a WebSocket frame. Every answer must be correct; after each requested update the client
  * must have received and applied the server's own KeyUpdate (counted by
  * OpenSSL's message callback) and read the answers sealed under the server's
  * new keys; after an update that was not requested, the server must not
@@ -55,6 +55,7 @@
 #define KU_RBUF             65536u
 #define KU_ROUNDS           12u     /* request / KeyUpdate rounds per connection */
 #define KU_BACK_TO_BACK     3u      /* KeyUpdates in a row without data between them */
+#define KU_DRIBBLE_MAX      7u      /* bytes per write() when dribbling records */
 #define KU_WS_SENDS         8u      /* WebSocket sends from A to B */
 #define KU_EC_KEY_BYTES     33u
 #define KU_KYBER_KEY_BYTES  (1u + KYBER1024_PUBLICKEYBYTES)
@@ -470,6 +471,45 @@ static void test_http_pipelined(void **state)
     tconn_close(c);
 }
 
+/* KeyUpdates and requests dribbled over the socket a few bytes per write()
+ * (TCP_NODELAY: mostly one segment each), so the server meets the KeyUpdate
+ * record, and the first record under the new key, in pieces across reads.
+ * OpenSSL seals into a memory BIO; the test moves the bytes. */
+static void dribble(tconn *c, BIO *mem, size_t chunk)
+{
+    uint8_t buf[KU_BODY_MAX];
+    int n;
+    while ((n = BIO_read(mem, buf, (int)sizeof buf)) > 0) {
+        for (size_t off = 0; off < (size_t)n;) {
+            size_t k = (size_t)n - off < chunk ? (size_t)n - off : chunk;
+            ssize_t w = write(c->fd, buf + off, k);
+            assert_true(w > 0);
+            off += (size_t)w;
+        }
+    }
+}
+
+static void test_http_dribbled(void **state)
+{
+    (void)state;
+    tconn *c = tconn_open();
+    int one = 1;
+    assert_int_equal(setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one), 0);
+    BIO *mem = BIO_new(BIO_s_mem());
+    assert_non_null(mem);
+    SSL_set0_wbio(c->ssl, mem); /* reads stay on the socket */
+    for (unsigned r = 0; r < KU_ROUNDS; r++) {
+        bool requested = r % 2 == 1;
+        unsigned srv0 = c->srv_updates;
+        key_update(c, requested ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED, true);
+        tconn_write(c, HEALTH, sizeof HEALTH - 1);
+        dribble(c, mem, 1 + r % KU_DRIBBLE_MAX);
+        expect_health(c);
+        assert_int_equal(c->srv_updates, srv0 + (requested ? 1u : 0u));
+    }
+    tconn_close(c);
+}
+
 /* ---------- WebSocket ---------- */
 
 static void ws_frame(uint8_t *out, size_t *out_len, uint8_t opcode, const void *p, size_t n)
@@ -665,6 +705,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_rounds),
         cmocka_unit_test(test_http_pipelined),
+        cmocka_unit_test(test_http_dribbled),
         cmocka_unit_test(test_websocket),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
