@@ -66,6 +66,7 @@
 #define LOAD_MIN_SIZE        16u
 #define LOAD_ACK_IDS_MAX     100u         /* API: 1..100 ids per ack frame */
 #define LOAD_UUID_CHARS      36u
+#define LOAD_ENVELOPE_ID_BYTES 16u        /* sotto.pb: envelope ids as raw bytes */
 #define LOAD_NAME_MAX        32u          /* --prefix (<= 16) + a uint32 + NUL */
 #define LOAD_EC_KEY_BYTES    33u
 #define LOAD_KYBER_KEY_BYTES (1u + KYBER1024_PUBLICKEYBYTES)
@@ -1071,7 +1072,8 @@ typedef struct ackbuf {
     char s[64 + LOAD_ACK_IDS_MAX * (LOAD_UUID_CHARS + 3)];
     size_t len;
     uint32_t n;
-    ProtobufCBinaryData ids[LOAD_ACK_IDS_MAX];  /* --format pb: point into the read buffer */
+    ProtobufCBinaryData ids[LOAD_ACK_IDS_MAX];  /* --format pb: point into id_store */
+    uint8_t id_store[LOAD_ACK_IDS_MAX][LOAD_ENVELOPE_ID_BYTES];
 } ackbuf;
 
 static void ack_flush(conn *c, ackbuf *a)
@@ -1102,8 +1104,9 @@ static void ack_add_pb(conn *c, ackbuf *a, const uint8_t *id)
 {
     if (a->n == LOAD_ACK_IDS_MAX)
         ack_flush(c, a);
-    a->ids[a->n].data = (uint8_t *)(uintptr_t)id;
-    a->ids[a->n].len = 16;
+    memcpy(a->id_store[a->n], id, LOAD_ENVELOPE_ID_BYTES);
+    a->ids[a->n].data = a->id_store[a->n];
+    a->ids[a->n].len = LOAD_ENVELOPE_ID_BYTES;
     a->n++;
 }
 
@@ -1200,8 +1203,8 @@ static void pb_free(void *data, void *p)
 
 static ProtobufCAllocator g_pb_allocator = {.alloc = pb_alloc, .free = pb_free};
 
-/* --format pb: one ServerMessage. The ack points into p, which stays put
- * until ack_flush at the end of ws_input. */
+/* --format pb: one ServerMessage. An envelope's id is copied into the ack
+ * buffer, flushed at the end of ws_input (or when it holds 100). */
 static void on_binary(client *cl, const uint8_t *p, size_t n, ackbuf *a)
 {
     g_pb_used = 0;
@@ -1212,17 +1215,11 @@ static void on_binary(client *cl, const uint8_t *p, size_t n, ackbuf *a)
     }
     if (m->kind_case == SOTTOWS__SERVER_MESSAGE__KIND_ENVELOPE) {
         const Sottows__Envelope *e = m->envelope;
-        if (cl == NULL || e->id.len != 16 || e->content.len < 18) {
+        if (cl == NULL || e->id.len != LOAD_ENVELOPE_ID_BYTES || e->content.len < 18) {
             g_unknown++;
         } else {
-            /* the id inside p: protobuf-c copied it, so point at p's copy */
-            const uint8_t *idp = memmem(p, n, e->id.data, 16);
-            if (idp == NULL)
-                g_unknown++;
-            else {
-                ack_add_pb(&cl->ws, a, idp);
-                on_header(cl, e->content.data, now_ns());
-            }
+            ack_add_pb(&cl->ws, a, e->id.data); /* copied: the arena is emptied below */
+            on_header(cl, e->content.data, now_ns());
         }
     } else if (m->kind_case == SOTTOWS__SERVER_MESSAGE__KIND_SENT && cl != NULL) {
         const Sottows__SendResult *r = m->sent;
