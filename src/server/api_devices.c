@@ -33,6 +33,8 @@ struct sotto_devices_state {
     sotto_ratelimit *rl;    /* mailboxes and device registrations, per source address */
 };
 
+static bool device_exists(sotto_conn *c);
+
 /* ---- decoders (pure) ---- */
 
 static json_t *load(const uint8_t *body, size_t len)
@@ -448,8 +450,11 @@ void sotto_api_devices_sweep(sotto_srv *s, uint64_t now_ms)
 
 static void link_token(sotto_conn *c, struct sotto_devices_state *d)
 {
+    if (!device_exists(c))
+        return;
     uint8_t tok[SOTTOD_LINK_TOKEN_BYTES];
-    if (sotto_prov_token_new(d->prov, sotto_srv_now_ms(c->srv), c->uuid, tok) != SOTTO_PROV_OK) {
+    if (sotto_prov_token_new(d->prov, sotto_srv_now_ms(c->srv), c->uuid, c->device, tok) !=
+        SOTTO_PROV_OK) {
         sotto_conn_respond(c, 429, JSON_CT, LIT("{\"error\":\"too many link tokens outstanding\"}"),
                            "Retry-After: 600\r\n");
         return;
@@ -516,6 +521,8 @@ static void link_done(uv_work_t *w, int status)
     bool ok = status == 0 && j->rc == SOTTO_STORE_OK && j->why == NULL;
     if (s->devices != NULL)
         sotto_prov_token_finish(s->devices->prov, j->slot, ok);
+    if (ok) /* the account's other sockets learn of it (the new device has none yet) */
+        sotto_ws_devices_changed(s, j->account, j->device);
     if (!c->handle_closed) {
         if (status != 0) {
             sotto_conn_error(c, 503, "try again");
@@ -580,13 +587,54 @@ static void add_device(sotto_conn *c, struct sotto_devices_state *d, const uint8
 
 /* ---- listing and removing ---- */
 
+static bool listed(const sotto_store_device *dev, size_t n, uint32_t device)
+{
+    for (size_t i = 0; i < n; i++)
+        if (dev[i].device_id == device)
+            return true;
+    return false;
+}
+
+/* A connection's cached authentication may outlive its device: an Argon2id
+ * check that read the device's secret before DELETE /v1/devices committed
+ * finishes after the removal closed the device's connections. Acting for
+ * the account (a link token, a removal, the list) needs the device to still
+ * be there; otherwise 401 and the connection closes. */
+static void refuse_removed(sotto_conn *c)
+{
+    sotto_metrics_error(SOTTO_ERRK_AUTH);
+    c->authed = false;
+    c->cur_keep_alive = false;
+    sotto_conn_error(c, 401, "bad credentials");
+}
+
+static bool device_exists(sotto_conn *c)
+{
+    sotto_store_device dev[SOTTO_STORE_MAX_DEVICES];
+    size_t n = 0;
+    sotto_store_err e = sotto_store_list_devices(c->srv->store, c->uuid, dev, &n);
+    if (e != SOTTO_STORE_OK && e != SOTTO_STORE_ERR_NOT_FOUND) {
+        respond_store_error(c, e);
+        return false;
+    }
+    if (e != SOTTO_STORE_OK || !listed(dev, n, c->device)) {
+        refuse_removed(c);
+        return false;
+    }
+    return true;
+}
+
 static void list_devices(sotto_conn *c)
 {
     sotto_store_device dev[SOTTO_STORE_MAX_DEVICES];
     size_t n = 0;
     sotto_store_err e = sotto_store_list_devices(c->srv->store, c->uuid, dev, &n);
-    if (e != SOTTO_STORE_OK) {
+    if (e != SOTTO_STORE_OK && e != SOTTO_STORE_ERR_NOT_FOUND) {
         respond_store_error(c, e);
+        return;
+    }
+    if (e != SOTTO_STORE_OK || !listed(dev, n, c->device)) {
+        refuse_removed(c);
         return;
     }
     char body[SOTTOD_DEVICES_BODY_MAX];
@@ -603,6 +651,7 @@ typedef struct remove_job {
     sotto_conn *c;
     uint8_t uuid[SOTTO_STORE_UUID_BYTES];
     uint32_t device;
+    uint32_t by;                /* the requesting device */
     sotto_store_err rc;
 } remove_job;
 
@@ -610,7 +659,14 @@ static void remove_work(uv_work_t *w)
 {
     remove_job *j = w->data;
     sotto_store *h = sotto_pool_take(&j->c->srv->pool);
-    j->rc = sotto_store_remove_device(h, j->uuid, j->device);
+    /* The requester must still be a device of the account (see device_exists). */
+    sotto_store_device dev[SOTTO_STORE_MAX_DEVICES];
+    size_t n = 0;
+    j->rc = sotto_store_list_devices(h, j->uuid, dev, &n);
+    if (j->rc == SOTTO_STORE_ERR_NOT_FOUND || (j->rc == SOTTO_STORE_OK && !listed(dev, n, j->by)))
+        j->rc = SOTTO_STORE_ERR_AUTH;
+    if (j->rc == SOTTO_STORE_OK)
+        j->rc = sotto_store_remove_device(h, j->uuid, j->device);
     sotto_pool_give(&j->c->srv->pool, h);
 }
 
@@ -640,10 +696,16 @@ static void remove_done(uv_work_t *w, int status)
     if (status == 0 && j->rc == SOTTO_STORE_OK) {
         sotto_log(SOTTO_LOG_INFO, "device_removed", NULL);
         close_device(s, c, j->uuid, j->device);
+        /* Link tokens the removed device asked for die with it. */
+        if (s->devices != NULL)
+            sotto_prov_token_revoke(s->devices->prov, j->uuid, j->device);
+        sotto_ws_devices_changed(s, j->uuid, j->by);
     }
     if (!c->handle_closed) {
         if (status != 0)
             sotto_conn_error(c, 503, "try again");
+        else if (j->rc == SOTTO_STORE_ERR_AUTH)
+            refuse_removed(c);
         else if (j->rc == SOTTO_STORE_ERR_NOT_FOUND)
             sotto_conn_error(c, 404, "no such device");
         else if (j->rc != SOTTO_STORE_OK)
@@ -683,6 +745,7 @@ static void remove_device(sotto_conn *c, sotto_slice id)
     }
     memcpy(j->uuid, c->uuid, sizeof j->uuid);
     j->device = device;
+    j->by = c->device;
     j->c = c;
     j->w.data = j;
     c->paused = true;

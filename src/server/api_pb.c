@@ -176,3 +176,11 @@ size_t sotto_api_pb_queue_empty(uint8_t *out, size_t cap)
     m.queue_empty = 1;
     return pack_server(&m, out, cap);
 }
+
+size_t sotto_api_pb_devices_changed(uint8_t *out, size_t cap)
+{
+    Sottows__ServerMessage m = SOTTOWS__SERVER_MESSAGE__INIT;
+    m.kind_case = SOTTOWS__SERVER_MESSAGE__KIND_DEVICES_CHANGED;
+    m.devices_changed = 1;
+    return pack_server(&m, out, cap);
+}

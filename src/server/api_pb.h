@@ -26,6 +26,8 @@ size_t sotto_api_pb_envelope(const sotto_store_envelope *e, uint8_t *out, size_t
 size_t sotto_api_pb_sent(uint32_t id, int status, const char *error,
                          const sotto_store_mismatch *mismatch, uint8_t *out, size_t cap);
 size_t sotto_api_pb_queue_empty(uint8_t *out, size_t cap);
+/* ServerMessage{devices_changed}: the account's set of devices changed. */
+size_t sotto_api_pb_devices_changed(uint8_t *out, size_t cap);
 /* Upper bound of sotto_api_pb_envelope's output for a body of n bytes. */
 #define SOTTO_API_PB_ENVELOPE_MAX(n) ((size_t)(n) + 96u)
 #define SOTTO_API_PB_SENT_MAX                                                        \

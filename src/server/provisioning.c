@@ -22,8 +22,10 @@ typedef enum { TOK_FREE = 0, TOK_READY, TOK_CLAIMED } tok_state;
 
 typedef struct token {
     uint8_t state;            /* tok_state */
+    bool revoked;             /* its device was removed while it was claimed */
     uint8_t hash[TOKEN_HASH_BYTES];
     uint8_t account[SOTTO_STORE_UUID_BYTES];
+    uint32_t device;          /* the device that asked for it */
     uint64_t expires_ms;
 } token;
 
@@ -222,7 +224,7 @@ static void token_hash(const sotto_prov *p, const uint8_t token_in[SOTTOD_LINK_T
 
 sotto_prov_status sotto_prov_token_new(sotto_prov *p, uint64_t now_ms,
                                        const uint8_t account[SOTTO_STORE_UUID_BYTES],
-                                       uint8_t token_out[SOTTOD_LINK_TOKEN_BYTES])
+                                       uint32_t device, uint8_t token_out[SOTTOD_LINK_TOKEN_BYTES])
 {
     memset(token_out, 0, SOTTOD_LINK_TOKEN_BYTES);
     size_t mine = 0, slot = SOTTOD_LINK_MAX_TOKENS;
@@ -244,6 +246,8 @@ sotto_prov_status sotto_prov_token_new(sotto_prov *p, uint64_t now_ms,
     randombytes_buf(token_out, SOTTOD_LINK_TOKEN_BYTES);
     token_hash(p, token_out, t->hash);
     memcpy(t->account, account, SOTTO_STORE_UUID_BYTES);
+    t->device = device;
+    t->revoked = false;
     t->expires_ms = now_ms + SOTTOD_LINK_TOKEN_TTL_MS;
     t->state = TOK_READY;
     p->n_tokens++;
@@ -281,10 +285,25 @@ void sotto_prov_token_finish(sotto_prov *p, size_t slot, bool used)
 {
     if (slot >= SOTTOD_LINK_MAX_TOKENS || p->tok[slot].state != TOK_CLAIMED)
         return;
-    if (used)
+    if (used || p->tok[slot].revoked)
         tok_clear(p, &p->tok[slot]);
     else
         p->tok[slot].state = TOK_READY;
+}
+
+void sotto_prov_token_revoke(sotto_prov *p, const uint8_t account[SOTTO_STORE_UUID_BYTES],
+                             uint32_t device)
+{
+    for (size_t i = 0; i < SOTTOD_LINK_MAX_TOKENS; i++) {
+        token *t = &p->tok[i];
+        if (t->state == TOK_FREE || t->device != device ||
+            memcmp(t->account, account, SOTTO_STORE_UUID_BYTES) != 0)
+            continue;
+        if (t->state == TOK_READY)
+            tok_clear(p, t);
+        else
+            t->revoked = true;    /* its attempt is in flight: gone when it ends */
+    }
 }
 
 size_t sotto_prov_tokens(const sotto_prov *p)

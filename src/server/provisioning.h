@@ -98,10 +98,11 @@ size_t sotto_prov_mailboxes(const sotto_prov *p);
 
 /* ---- link tokens ---- */
 
-/* A new one-time token for account: OK (token written) or FULL. */
+/* A new one-time token for account, asked for by its device: OK (token
+ * written) or FULL. */
 sotto_prov_status sotto_prov_token_new(sotto_prov *p, uint64_t now_ms,
                                        const uint8_t account[SOTTO_STORE_UUID_BYTES],
-                                       uint8_t token[SOTTOD_LINK_TOKEN_BYTES]);
+                                       uint32_t device, uint8_t token[SOTTOD_LINK_TOKEN_BYTES]);
 /* Claims a token for one registration attempt: OK (*account and *slot set;
  * the token cannot be claimed again until finished), NOT_FOUND (unknown,
  * expired, used, or claimed by an attempt in flight). Constant time in the
@@ -112,6 +113,11 @@ sotto_prov_status sotto_prov_token_claim(sotto_prov *p, uint64_t now_ms,
 /* Ends the attempt: used (a device was added) removes the token; otherwise
  * it can be claimed again until it expires. */
 void sotto_prov_token_finish(sotto_prov *p, size_t slot, bool used);
+/* The device was removed: its tokens are gone (one claimed by an attempt in
+ * flight when that attempt ends, whatever its outcome; the attempt itself
+ * was authorised before the removal and is not undone). */
+void sotto_prov_token_revoke(sotto_prov *p, const uint8_t account[SOTTO_STORE_UUID_BYTES],
+                             uint32_t device);
 size_t sotto_prov_tokens(const sotto_prov *p);
 
 #endif

@@ -203,6 +203,10 @@ bool sotto_ws_deliver(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], 
                       const sotto_store_envelope *e);
 void sotto_ws_flush_dev(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device);
 void sotto_dev_unregister(sotto_conn *c);
+/* {"type":"devices"} (or its binary form) to every WebSocket of the account
+ * but except_device's (0: none): a device was added or removed. */
+void sotto_ws_devices_changed(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                              uint32_t except_device);
 /* Answers a WebSocket "send": {"type":"sent","id":id,"status":status,...} (or
  * its binary form); error (a static phrase) or mismatch (409) for failures. */
 void sotto_ws_answer_send(sotto_conn *c, uint32_t id, int status, const char *error,

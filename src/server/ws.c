@@ -576,6 +576,36 @@ static void send_empty_once(sotto_conn *c)
     c->ws_empty_sent = true;
 }
 
+/* "devices" (docs/API.md): the account's set of devices changed. Sent to
+ * every open WebSocket of the account but except_device's (0: none), so
+ * that their clients ask GET /v1/devices again before their next send.
+ * Device changes are rare: the device map is asked once per possible id. */
+void sotto_ws_devices_changed(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                              uint32_t except_device)
+{
+    static const char json[] = "{\"type\":\"devices\"}";
+    uint8_t pb[16];
+    size_t pb_len = sotto_api_pb_devices_changed(pb, sizeof pb);
+    for (uint32_t d = 1; d <= SOTTO_STORE_MAX_DEVICE_ID; d++) {
+        if (d == except_device)
+            continue;
+        sotto_conn *c = dev_find(s, uuid, d);
+        if (c == NULL || c->state != SOTTO_CONN_WS || !sotto_conn_alive(c) || c->ws_close_sent ||
+            unpark(c) != 0)
+            continue;
+        struct wslay_event_msg m = { WSLAY_TEXT_FRAME, (const uint8_t *)json, sizeof json - 1 };
+        if (c->ws_pb) {
+            if (pb_len == 0)
+                continue;
+            m.opcode = WSLAY_BINARY_FRAME;
+            m.msg = pb;
+            m.msg_length = pb_len;
+        }
+        if (wslay_event_queue_msg(c->ws, &m) == 0)
+            sotto_ws_defer_flush(c);
+    }
+}
+
 static void fetch_work(uv_work_t *w)
 {
     fetch_job *j = w->data;

@@ -148,11 +148,12 @@ function wsFrame(opcode, payload, { mask = true, fin = true } = {}) {
 
 class WS {
   constructor(conn) { this.c = conn; }
-  static async open(srv, auth) {
+  static async open(srv, auth, protocol) {
     const c = await new Conn(srv).open();
     const key = crypto.randomBytes(16).toString('base64');
     c.write(`GET /v1/websocket HTTP/1.1\r\nHost: localhost\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
             `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+            (protocol ? `Sec-WebSocket-Protocol: ${protocol}\r\n` : '') +
             `Authorization: Basic ${Buffer.from(auth).toString('base64')}\r\n\r\n`);
     const head = await c.waitFor(() => {
       const end = c.buf.indexOf('\r\n\r\n');
@@ -176,7 +177,7 @@ class WS {
       c.take(off);
       const payload = c.take(len);
       if (opcode === 8) return { opcode, code: payload.length >= 2 ? payload.readUInt16BE(0) : 1005, reason: payload.subarray(2).toString() };
-      return { opcode, text: payload.toString('utf8'), json: () => JSON.parse(payload.toString('utf8')) };
+      return { opcode, bytes: Buffer.from(payload), text: payload.toString('utf8'), json: () => JSON.parse(payload.toString('utf8')) };
     }, what);
   }
   async nextJson(what) {
@@ -588,6 +589,58 @@ try {
     open.forEach(s => s.destroy());
     await new Promise(r => setTimeout(r, 300));
     assert.equal((await http(srv, 'GET', '/health')).status, 200);
+  });
+  await step('a device added or removed: "devices" to the account\'s other WebSockets (JSON and sotto.pb), not the remover\'s', async () => {
+    // sotto.pb: ServerMessage{queue_empty = 3: true} and {devices_changed = 4: true}
+    const PB_EMPTY = '1801', PB_DEVICES = '2001';
+    const nextBinary = async (ws, what) => {
+      for (;;) {
+        const f = await ws.next(what);
+        if (f.opcode === 2) return f.bytes.toString('hex');
+        if (f.opcode === 8) throw new Error(`closed ${f.code} while waiting for ${what}`);
+      }
+    };
+    const linkDevice = async (byAuth, secret) => {
+      let r = await http(srv, 'POST', '/v1/devices/link', { auth: byAuth });
+      assert.equal(r.status, 200, r.body);
+      r = await http(srv, 'POST', '/v1/devices', { body: { token: r.json().token, secret,
+        registrationId: 1 + crypto.randomInt(16000), signedPreKey: signedEc(alice.ik, 1),
+        pqLastResortPreKey: signedKem(alice.ik, 2) } });
+      assert.equal(r.status, 200, r.body);
+      return r.json().deviceId;
+    };
+    const w1 = await WS.open(srv, authOf(alice));
+    assert.equal((await w1.nextJson('alice.1 queue_empty')).type, 'queue_empty');
+    const s2 = 'alice-two-secret-0123456789-abcdefg';
+    const d2 = await linkDevice(authOf(alice), s2);
+    assert.deepEqual(await w1.nextJson('devices after a link'), { type: 'devices' });
+    const auth2 = `alice.${d2}:${s2}`;
+    const w2 = await WS.open(srv, auth2, 'sotto.pb');
+    assert.equal(await nextBinary(w2, 'alice.2 queue_empty'), PB_EMPTY);
+    // Linked with device 2's token: both sockets hear of it.
+    const s3 = 'alice-three-secret-0123456789-abcde';
+    const d3 = await linkDevice(auth2, s3);
+    assert.equal(await nextBinary(w2, 'devices (binary) after a link'), PB_DEVICES);
+    assert.deepEqual(await w1.nextJson('devices after the second link'), { type: 'devices' });
+    // Device 2 removes device 3: device 1 hears of it, device 2 does not.
+    let r = await http(srv, 'DELETE', `/v1/devices/${d3}`, { auth: auth2 });
+    assert.equal(r.status, 204, r.body);
+    assert.deepEqual(await w1.nextJson('devices after a removal'), { type: 'devices' });
+    // What device 2's socket gets next: one "devices" for a link by device 1,
+    // then the answer to a send of its own (none for the removal before).
+    const s4 = 'alice-four-secret-0123456789-abcdef';
+    const d4 = await linkDevice(authOf(alice), s4);
+    assert.deepEqual(await w1.nextJson('devices after the third link'), { type: 'devices' });
+    w2.send({ type: 'send', id: 77, to: 'nobody-here', messages: [{ destinationDeviceId: 1, type: 1, content: b64(content2) }] });
+    assert.equal(await nextBinary(w2, 'devices for the third link'), PB_DEVICES);
+    assert.notEqual(await nextBinary(w2, 'the answer to the send'), PB_DEVICES, 'the remover was not told of its own removal');
+    // Leave alice with device 1 only, as the later steps expect.
+    for (const d of [d2, d4]) {
+      r = await http(srv, 'DELETE', `/v1/devices/${d}`, { auth: authOf(alice) });
+      assert.equal(r.status, 204, r.body);
+    }
+    w1.close();
+    w2.close();
   });
   await step('still alive; metrics count relayed messages and errors', async () => {
     const h = await http(srv, 'GET', '/health');

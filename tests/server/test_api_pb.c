@@ -204,6 +204,13 @@ static void server_messages(void **st)
     m = sottows__server_message__unpack(NULL, n, sb);
     assert_int_equal(m->kind_case, SOTTOWS__SERVER_MESSAGE__KIND_QUEUE_EMPTY);
     sottows__server_message__free_unpacked(m, NULL);
+    n = sotto_api_pb_devices_changed(sb, sizeof sb);
+    m = sottows__server_message__unpack(NULL, n, sb);
+    assert_non_null(m);
+    assert_int_equal(m->kind_case, SOTTOWS__SERVER_MESSAGE__KIND_DEVICES_CHANGED);
+    assert_true(m->devices_changed);
+    sottows__server_message__free_unpacked(m, NULL);
+    assert_int_equal(sotto_api_pb_devices_changed(sb, 1), 0); /* too small */
 }
 
 int main(void)

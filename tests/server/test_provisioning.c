@@ -157,8 +157,8 @@ static void test_tokens(void **state)
     uint8_t t1[SOTTOD_LINK_TOKEN_BYTES], t2[SOTTOD_LINK_TOKEN_BYTES], forged[SOTTOD_LINK_TOKEN_BYTES];
     uint64_t now = 10;
     size_t slot, slot2;
-    assert_int_equal(sotto_prov_token_new(p, now, acct, t1), SOTTO_PROV_OK);
-    assert_int_equal(sotto_prov_token_new(p, now, acct, t2), SOTTO_PROV_OK);
+    assert_int_equal(sotto_prov_token_new(p, now, acct, 1, t1), SOTTO_PROV_OK);
+    assert_int_equal(sotto_prov_token_new(p, now, acct, 1, t2), SOTTO_PROV_OK);
     assert_memory_not_equal(t1, t2, sizeof t1);
 
     /* Forged: refused. */
@@ -189,11 +189,11 @@ static void test_tokens(void **state)
 
     /* Per account limit; another account keeps its own. */
     for (unsigned i = 0; i < SOTTOD_LINK_MAX_PER_ACCOUNT; i++)
-        assert_int_equal(sotto_prov_token_new(p, now, acct, t1), SOTTO_PROV_OK);
-    assert_int_equal(sotto_prov_token_new(p, now, acct, t1), SOTTO_PROV_FULL);
-    assert_int_equal(sotto_prov_token_new(p, now, other, t2), SOTTO_PROV_OK);
+        assert_int_equal(sotto_prov_token_new(p, now, acct, 1, t1), SOTTO_PROV_OK);
+    assert_int_equal(sotto_prov_token_new(p, now, acct, 1, t1), SOTTO_PROV_FULL);
+    assert_int_equal(sotto_prov_token_new(p, now, other, 1, t2), SOTTO_PROV_OK);
     /* Expired ones make room again. */
-    assert_int_equal(sotto_prov_token_new(p, now + SOTTOD_LINK_TOKEN_TTL_MS, acct, t1), SOTTO_PROV_OK);
+    assert_int_equal(sotto_prov_token_new(p, now + SOTTOD_LINK_TOKEN_TTL_MS, acct, 1, t1), SOTTO_PROV_OK);
     assert_int_equal(sotto_prov_tokens(p), 1);
     sotto_prov_free(p);
 }
@@ -206,16 +206,50 @@ static void test_tokens_server_limit(void **state)
     uint64_t now = 10;
     for (unsigned i = 0; i < SOTTOD_LINK_MAX_TOKENS; i++) {
         randombytes_buf(acct, sizeof acct);
-        assert_int_equal(sotto_prov_token_new(p, now, acct, t), SOTTO_PROV_OK);
+        assert_int_equal(sotto_prov_token_new(p, now, acct, 1, t), SOTTO_PROV_OK);
     }
     randombytes_buf(acct, sizeof acct);
-    assert_int_equal(sotto_prov_token_new(p, now, acct, t), SOTTO_PROV_FULL);
+    assert_int_equal(sotto_prov_token_new(p, now, acct, 1, t), SOTTO_PROV_FULL);
     /* The last one handed out still works among a full table. */
     size_t slot;
     uint8_t got[SOTTO_STORE_UUID_BYTES];
-    assert_int_equal(sotto_prov_token_new(p, now + SOTTOD_LINK_TOKEN_TTL_MS, acct, t), SOTTO_PROV_OK);
+    assert_int_equal(sotto_prov_token_new(p, now + SOTTOD_LINK_TOKEN_TTL_MS, acct, 1, t), SOTTO_PROV_OK);
     assert_int_equal(sotto_prov_token_claim(p, now + SOTTOD_LINK_TOKEN_TTL_MS, t, got, &slot), SOTTO_PROV_OK);
     assert_memory_equal(got, acct, sizeof acct);
+    sotto_prov_free(p);
+}
+
+/* A removed device's link tokens die with it: a ready one at once, one
+ * claimed by an attempt in flight when that attempt ends (even a failed one,
+ * which would otherwise give it back); the account's other devices' tokens
+ * and another account's device of the same id keep theirs. */
+static void test_tokens_revoked(void **state)
+{
+    (void)state;
+    sotto_prov *p = sotto_prov_new();
+    uint8_t acct[SOTTO_STORE_UUID_BYTES], other[SOTTO_STORE_UUID_BYTES], got[SOTTO_STORE_UUID_BYTES];
+    randombytes_buf(acct, sizeof acct);
+    randombytes_buf(other, sizeof other);
+    uint8_t by2[SOTTOD_LINK_TOKEN_BYTES], by2b[SOTTOD_LINK_TOKEN_BYTES], by1[SOTTOD_LINK_TOKEN_BYTES],
+        other2[SOTTOD_LINK_TOKEN_BYTES];
+    uint64_t now = 10;
+    size_t slot, slot_b;
+    assert_int_equal(sotto_prov_token_new(p, now, acct, 2, by2), SOTTO_PROV_OK);
+    assert_int_equal(sotto_prov_token_new(p, now, acct, 2, by2b), SOTTO_PROV_OK);
+    assert_int_equal(sotto_prov_token_new(p, now, acct, 1, by1), SOTTO_PROV_OK);
+    assert_int_equal(sotto_prov_token_new(p, now, other, 2, other2), SOTTO_PROV_OK);
+    assert_int_equal(sotto_prov_token_claim(p, now, by2b, got, &slot_b), SOTTO_PROV_OK);
+
+    sotto_prov_token_revoke(p, acct, 2);
+    assert_int_equal(sotto_prov_token_claim(p, now, by2, got, &slot), SOTTO_PROV_NOT_FOUND);
+    /* The claimed one fails its attempt: not given back. */
+    sotto_prov_token_finish(p, slot_b, false);
+    assert_int_equal(sotto_prov_token_claim(p, now, by2b, got, &slot), SOTTO_PROV_NOT_FOUND);
+    assert_int_equal(sotto_prov_tokens(p), 2);
+    assert_int_equal(sotto_prov_token_claim(p, now, by1, got, &slot), SOTTO_PROV_OK);
+    assert_memory_equal(got, acct, sizeof acct);
+    assert_int_equal(sotto_prov_token_claim(p, now, other2, got, &slot), SOTTO_PROV_OK);
+    assert_memory_equal(got, other, sizeof other);
     sotto_prov_free(p);
 }
 
@@ -229,6 +263,7 @@ int main(void)
         cmocka_unit_test(test_waiters),
         cmocka_unit_test(test_tokens),
         cmocka_unit_test(test_tokens_server_limit),
+        cmocka_unit_test(test_tokens_revoked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
