@@ -92,6 +92,8 @@ typedef struct sotto_poll_result {
                        commit and before its acknowledgement) */
     int idle;       /* the server said the queue is empty */
     int timed_out;  /* nothing arrived within the timeout */
+    int devices_changed; /* the server said a device was added to or removed
+                            from our account: the next send asks which */
 } sotto_poll_result;
 /* Waits up to timeout_ms (negative: forever) for one WebSocket message and
  * handles it. OK on timeout (res->timed_out). */

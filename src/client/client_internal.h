@@ -52,7 +52,8 @@ struct sotto_client {
     size_t cacert_len;
     sotto_ws *ws;
     int prekey_msgs; /* prekey messages since the last top-up */
-    int64_t own_checked_ms; /* when GET /v1/devices last found no other device of ours */
+    int64_t own_checked_ms; /* when GET /v1/devices last found no other device of ours;
+                               0 after the server's "devices" event */
 };
 
 /* Helpers (client.c). */

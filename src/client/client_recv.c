@@ -436,13 +436,19 @@ out:
 }
 
 static sotto_cstatus handle(sotto_client *c, const char *msg, size_t len, sotto_incoming_cb cb, void *ctx,
-                            int *got, int *idle, char *err)
+                            sotto_poll_result *res, char *err)
 {
+    int *got = &res->got;
     json_t *j = json_loadb(msg, len, 0, NULL);
     const char *type = json_string_value(json_object_get(j, "type"));
     sotto_cstatus rc = SOTTO_C_OK;
     if (type != NULL && strcmp(type, "queue_empty") == 0) {
-        *idle = 1;
+        res->idle = 1;
+    } else if (type != NULL && strcmp(type, "devices") == 0) {
+        /* A device was added to or removed from our account: the next send
+         * asks GET /v1/devices again instead of trusting the last answer. */
+        c->own_checked_ms = 0;
+        res->devices_changed = 1;
     } else if (type != NULL && strcmp(type, "envelope") == 0) {
         json_t *ej = json_object_get(j, "envelope");
         envelope e;
@@ -489,7 +495,7 @@ sotto_cstatus sotto_client_poll(sotto_client *c, int timeout_ms, sotto_incoming_
         res->timed_out = 1;
         return SOTTO_C_OK;
     }
-    rc = handle(c, msg, len, cb, ctx, &res->got, &res->idle, err);
+    rc = handle(c, msg, len, cb, ctx, res, err);
     free(msg);
     return rc;
 }

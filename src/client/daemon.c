@@ -504,6 +504,8 @@ sotto_cstatus sotto_daemon_run(sotto_client *c, const char *dir, char *err)
         if (connected && (sotto_client_ws_pending(c) || (pfd[ws_slot].revents & (POLLIN | POLLHUP | POLLERR)))) {
             sotto_poll_result res;
             sotto_cstatus r = sotto_client_poll(c, 0, notify, &d, &res, e2);
+            if (r == SOTTO_C_OK && res.devices_changed)
+                fprintf(stderr, "sotto daemon: the account's devices changed\n");
             if (r == SOTTO_C_NETWORK || r == SOTTO_C_SERVER || r == SOTTO_C_AUTH) {
                 fprintf(stderr, "sotto daemon: %s; reconnecting\n", e2);
                 sotto_client_disconnect(c);

@@ -27,11 +27,28 @@ import os from 'node:os';
 import path from 'node:path';
 import tls from 'node:tls';
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
 const SignalClient = require(path.join(here, '..', 'interop', 'node_modules', '@signalapp', 'libsignal-client'));
+
+const noble = (p) => import(pathToFileURL(path.join(here, '..', 'interop', 'node_modules', '@noble', p)).href);
+const { x25519 } = await noble('curves/ed25519.js');
+const { blake2b } = await noble('hashes/blake2.js');
+const { hsalsa, xsalsa20poly1305 } = await noble('ciphers/salsa.js');
+
+// libsodium's crypto_box_seal_open: ephemeral pk (32) || crypto_box(m) with
+// nonce blake2b-24(epk || pk) and key HSalsa20(X25519(sk, epk), 0).
+function sealOpen(sealed, pk, sk) {
+  const epk = sealed.subarray(0, 32);
+  const nonce = blake2b(Buffer.concat([epk, pk]), { dkLen: 24 });
+  const shared = new Uint8Array(x25519.getSharedSecret(sk, epk));
+  const sigma = new Uint32Array([0x61707865, 0x3320646e, 0x79622d32, 0x6b206574]);
+  const out = new Uint32Array(8);
+  hsalsa(sigma, new Uint32Array(shared.buffer.slice(0)), new Uint32Array(4), out);
+  return Buffer.from(xsalsa20poly1305(new Uint8Array(out.buffer), nonce).decrypt(new Uint8Array(sealed.subarray(32))));
+}
 
 const [SOTTO, SOTTOD] = process.argv.slice(2);
 if (!SOTTO || !SOTTOD) { console.error('usage: link_e2e.mjs SOTTO SOTTOD'); process.exit(2); }
@@ -109,9 +126,11 @@ function startLink(dir, args) {
 }
 
 // ---- raw HTTPS with the pinned certificate ----
-function request(srv, method, p, { body, auth } = {}) {
+// from: another loopback source address (sottod's provisioning limit is per address).
+function request(srv, method, p, { body, auth, from } = {}) {
   return withTimeout(new Promise((resolve, reject) => {
-    const sock = tls.connect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false, servername: 'localhost' }, () => {
+    const sock = tls.connect({ host: '127.0.0.1', port: srv.port, rejectUnauthorized: false, servername: 'localhost',
+                               ...(from ? { localAddress: from } : {}) }, () => {
       const fp = sock.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase();
       if (fp !== srv.fingerprint) { sock.destroy(); reject(new Error('fingerprint mismatch')); return; }
       const b = body === undefined ? Buffer.alloc(0) : Buffer.from(typeof body === 'string' ? body : JSON.stringify(body));
@@ -287,6 +306,78 @@ async function main() {
   const devLines = disc.stdout.split('\n').filter(l => /^ {2}device \d+/.test(l));
   assert.deepEqual(devLines.map(l => l.trim().split(/\s+/)[1]), ['1'], disc.stdout);
   console.log('ok - unlink: the 409 path, the removed device refused, disclose');
+
+  // A running daemon learns of a device linked meanwhile from the server's
+  // "devices" event, not 30 s later: the phone's daemon has just asked the
+  // server (no other device), then a device is linked by another path (this
+  // test plays the new device: it opens the sealed provisioning message and
+  // registers with the raw API), and the daemon's next send carries a
+  // transcript to it.
+  {
+    // From 127.0.0.2: the rate limit test below counts on 127.0.0.1's budget.
+    const from = '127.0.0.2';
+    r = await request(server, 'POST', '/v1/provisioning', { from });
+    assert.equal(r.status, 200, r.body);
+    const box = r.json().address;
+    const sk = x25519.utils.randomSecretKey(), pk = x25519.getPublicKey(sk);
+    expectCode(await sotto(A1, ['add-device', `sotto-link:${box}.${b64url(pk)}`]), 0, 'add-device for the raw device');
+    r = await request(server, 'GET', `/v1/provisioning/${box}?timeout=0`);
+    assert.equal(r.status, 200, r.body);
+    const pm = sealOpen(Buffer.from(r.json().message, 'base64'), pk, sk);
+    assert.equal(pm[0], 1, 'provisioning message version');
+    const auuid = pm.subarray(1, 37).toString('latin1');
+    const aik = SignalClient.PrivateKey.deserialize(pm.subarray(37, 69));
+    const ltoken = b64url(pm.subarray(69, 101));
+    assert.equal(pm.subarray(102, 102 + pm[101]).toString('utf8'), alice);
+    assert.equal(pm.length, 102 + pm[101], 'no trailing bytes');
+
+    const d = spawn(SOTTO, ['-c', A1, 'daemon'], { env: env(A1), stdio: ['ignore', 'ignore', 'pipe'] });
+    let derr = '';
+    const exited = new Promise(res => d.on('exit', (code) => res(code)));
+    const stderrHas = (what, s) => withTimeout(new Promise(res => {
+      const check = () => { if (derr.includes(s)) res(); };
+      d.stderr.on('data', x => { derr += x; check(); });
+      check();
+    }), what);
+    await stderrHas('daemon start', 'connected');
+    const sock = net.createConnection(path.join(A1, 'sotto.sock'));
+    await new Promise((res, rej) => { sock.on('connect', res); sock.on('error', rej); });
+    let buf = '';
+    const answers = [];
+    sock.on('data', x => {
+      buf += x;
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) { answers.push(JSON.parse(buf.slice(0, i))); buf = buf.slice(i + 1); }
+    });
+    const rpc = (id, method, params) => {
+      sock.write(JSON.stringify({ jsonrpc: '2.0', id, method, params }) + '\n');
+      return withTimeout(new Promise(res => {
+        const t = setInterval(() => { const a = answers.find(x => x.id === id); if (a) { clearInterval(t); res(a); } }, 20);
+      }), `rpc ${method} ${id}`);
+    };
+    const t6 = text('daemon alone');
+    let ans = await rpc(11, 'send', { recipient: bob, message: t6 });
+    assert.equal(ans.result.results[0].status, 'sent', JSON.stringify(ans));
+
+    const s3 = secret();
+    r = await request(server, 'POST', '/v1/devices', { body: deviceBody(ltoken, aik, s3), from });
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(r.json(), { uuid: auuid, deviceId: 3 });
+    await stderrHas('the daemon hears of the new device', "the account's devices changed");
+    const t7 = text('daemon after the link');
+    ans = await rpc(12, 'send', { recipient: bob, message: t7 });
+    assert.equal(ans.result.results[0].status, 'sent', JSON.stringify(ans));
+    // The transcript is queued for device 3 once the send is answered.
+    r = await request(server, 'GET', '/v1/messages', { auth: `${alice}.3:${s3}` });
+    assert.equal(r.status, 200, r.body);
+    assert.deepEqual(r.json().messages.map(e => [e.sourceUuid, e.sourceDevice]), [[auuid, 1]],
+                     'one transcript from the phone (the send before the link had no device to go to)');
+    sock.end();
+    d.kill('SIGTERM');
+    assert.equal(await withTimeout(exited, 'daemon exit'), 0, derr);
+    expectCode(await sotto(A1, ['unlink', '3']), 0, 'unlink the raw device');
+  }
+  console.log('ok - a running daemon learns of a linked device from the server at once');
 
   // ---- the raw API ----
   const ik = SignalClient.PrivateKey.generate();
