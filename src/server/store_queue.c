@@ -36,7 +36,7 @@ static sotto_store_err check_submission(const sotto_store_submission *sub)
 
 /* ---- envelope ids ----
  * An id is one AES-128 block under the database's key (table meta):
- *   seq (48 bits) || device row (40 bits) || body length (24 bits) || 0 (16 bits)
+ *   seq (56 bits) || device row (32 bits) || body length (24 bits) || 0 (16 bits)
  * all little-endian. seq never repeats (AUTOINCREMENT), so ids are unique;
  * the same envelope has the same id after a restart; to its recipient an id
  * is 16 random-looking bytes that say nothing about traffic. An ack opens
@@ -44,8 +44,8 @@ static sotto_store_err check_submission(const sotto_store_submission *sub)
  * the acking device: a made-up id opens to a foreign device (or nonzero
  * check bits) and deletes nothing. The length lets the queue counters drop
  * the right byte count without reading the row. */
-#define ID_SEQ_BITS  48
-#define ID_ROW_BITS  40
+#define ID_SEQ_BITS  56             /* 2,000 years of seqs at 1,000,000 a second */
+#define ID_ROW_BITS  32             /* device rows (4 billion devices ever made) */
 #define ID_LEN_BITS  24
 _Static_assert(SOTTO_STORE_MAX_ENVELOPE_BYTES < (1u << ID_LEN_BITS), "body length fits an id");
 _Static_assert(ID_SEQ_BITS + ID_ROW_BITS + ID_LEN_BITS + 16 == 8 * SOTTO_STORE_ENVELOPE_ID_BYTES,
@@ -124,7 +124,7 @@ sotto_store_err sotto_store_envelope_id(sotto_store *s, int64_t seq, int64_t dev
     memset(id, 0, SOTTO_STORE_ENVELOPE_ID_BYTES);
     if (seq <= 0 || (uint64_t)seq >> ID_SEQ_BITS || device_row <= 0 ||
         (uint64_t)device_row >> ID_ROW_BITS || body_len >> ID_LEN_BITS)
-        return SOTTO_STORE_ERR_DB;     /* ~9,000 years of seqs at 1M/s */
+        return SOTTO_STORE_ERR_DB;     /* past the id's fields: cannot happen in practice */
     sotto_store_err e = id_ctx(s);
     if (e != SOTTO_STORE_OK)
         return e;
