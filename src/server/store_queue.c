@@ -1,8 +1,9 @@
 /* sottod store: per-device message queues (the database is the queue).
  *
  * Order: envelopes.seq is AUTOINCREMENT, so it only grows; a device's queue
- * is its envelopes in seq order. Envelope ids are derived from seq (below). Delivery is at-least-once: fetch does not
- * delete, ack does. Restart needs nothing: the queue is the table. */
+ * is its envelopes in seq order, and envelope ids are derived from seq
+ * (below). Delivery is at-least-once: fetch does not delete, ack does.
+ * Restart needs nothing: the queue is the table. */
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -506,9 +507,9 @@ static sotto_store_err delete_ids(sotto_store *s, int64_t device_row,
  * instructions per acked envelope. The row is kept here for
  * SOTTO_STORE_ACK_ROW_SECONDS. A stale row cannot delete anything it should
  * not: delete_ids matches envelope id AND device row, and ids are
- * unforgeable and known only to their recipient. An ack that deletes fewer envelopes than
- * it names drops its entry, so a device re-created under a new row (no API
- * does that today) costs at most one redelivery. */
+ * unforgeable and known only to their recipient. An ack that deletes fewer
+ * envelopes than it names drops its entry. Device ids are never reused
+ * within an account, so an entry cannot outlive its device's identity. */
 struct sotto_store_ack_row {
     uint8_t uuid[SOTTO_STORE_UUID_BYTES];
     uint32_t device_id;
