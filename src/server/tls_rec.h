@@ -5,8 +5,11 @@
  * (captured by the keylog callback that sotto_tls_rec_install() put on the
  * SSL_CTX) into a small plain struct, and the caller frees the SSL object:
  * ~220 bytes per connection instead of ~15 KiB. From then on records are
- * opened and sealed here with OpenSSL EVP AEADs through per-thread contexts
- * re-keyed for each record. See docs/TLS.md.
+ * opened and sealed here (libsodium for ChaCha20-Poly1305 and, with AES-NI,
+ * AES-256-GCM; otherwise OpenSSL EVP through per-thread contexts re-keyed
+ * for each record). See docs/TLS.md. The load generator (bench/load) uses
+ * the same calls on the client side, with the directions swapped (it reads
+ * with the server's traffic secret): keep the API usable from both ends.
  *
  * Switching over, in order (server side, memory BIOs):
  *   1. SSL_do_handshake(ssl) == 1
