@@ -26,6 +26,9 @@ Next step, in another terminal (one config directory per person):
   SOTTO_PASSPHRASE=bob-secret   build/bin/sotto -c /tmp/bob   register --server https://$listen --username bob   --pin $fp
   SOTTO_PASSPHRASE=alice-secret build/bin/sotto -c /tmp/alice send -m "hello bob" bob
   SOTTO_PASSPHRASE=bob-secret   build/bin/sotto -c /tmp/bob   receive
+A second device for alice: the first command prints a link code and waits for the second.
+  SOTTO_PASSPHRASE=laptop-secret build/bin/sotto -c /tmp/alice-laptop link --server https://$listen --pin $fp
+  SOTTO_PASSPHRASE=alice-secret  build/bin/sotto -c /tmp/alice add-device 'sotto-link:…'
 MSG
 set +e
 wait "$pid"; rc=$?
