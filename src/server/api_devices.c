@@ -694,6 +694,7 @@ static void remove_done(uv_work_t *w, int status)
     sotto_srv *s = c->srv;
     s->jobs--;
     if (status == 0 && j->rc == SOTTO_STORE_OK) {
+        s->device_removals++;       /* a login in flight re-checks its device (auth.c) */
         sotto_log(SOTTO_LOG_INFO, "device_removed", NULL);
         close_device(s, c, j->uuid, j->device);
         /* Link tokens the removed device asked for die with it. */

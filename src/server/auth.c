@@ -26,6 +26,7 @@ typedef struct auth_job {
     uint8_t secret[SOTTO_STORE_SECRET_MAX_BYTES];
     size_t secret_len;
     sotto_store_err rc;
+    uint64_t removals;          /* sotto_srv.device_removals when the check started */
 } auth_job;
 
 void sotto_auth_tag(const sotto_srv *s, sotto_slice value, uint8_t tag[32])
@@ -122,12 +123,34 @@ static void auth_work(uv_work_t *w)
     sodium_memzero(j->secret, sizeof j->secret);
 }
 
+/* A device removed while its login was being checked: the check read the
+ * secret before the removal committed, and the removal closed only the
+ * connections already logged in. Looked up again (rare: only when some
+ * device was removed meanwhile); gone means bad credentials. If the
+ * removal finishes after this login, it closes this connection itself. */
+static sotto_store_err still_there(sotto_srv *s, const auth_job *j)
+{
+    if (j->removals == s->device_removals)
+        return SOTTO_STORE_OK;
+    sotto_store_device dev[SOTTO_STORE_MAX_DEVICES];
+    size_t n = 0;
+    sotto_store_err e = sotto_store_list_devices(s->store, j->uuid, dev, &n);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    for (size_t i = 0; i < n; i++)
+        if (dev[i].device_id == j->device)
+            return SOTTO_STORE_OK;
+    return SOTTO_STORE_ERR_NOT_FOUND;
+}
+
 static void auth_done(uv_work_t *w, int status)
 {
     auth_job *j = w->data;
     sotto_conn *c = j->c;
     c->srv->jobs--;
     c->job = NULL;
+    if (status == 0 && j->rc == SOTTO_STORE_OK)
+        j->rc = still_there(c->srv, j);
     if (status == 0 && j->rc == SOTTO_STORE_OK) {
         c->authed = true;
         memcpy(c->auth_tag, j->tag, sizeof c->auth_tag);
@@ -191,6 +214,7 @@ void sotto_auth_start(sotto_conn *c, const sotto_http_req *req)
         return;
     }
     c->paused = true;
+    j->removals = s->device_removals;
     if (uv_queue_work(s->loop, &j->w, auth_work, auth_done) != 0) {
         sodium_memzero(j, sizeof *j);
         free(j);

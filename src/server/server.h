@@ -136,6 +136,8 @@ struct sotto_srv {
     sotto_ratelimit *rl_register;
     sotto_ratelimit *rl_auth_fail;
     sotto_ratelimit *rl_lookup;     /* GET /v1/accounts/{user}, per account (api_lookup.c) */
+    uint64_t device_removals;       /* devices removed since start (auth.c checks a login
+                                       that ran across one) */
     struct sotto_name_slot *names;  /* username -> uuid cache (api.c), made on first use */
     sotto_conn *conns;
     uint32_t n_conns;

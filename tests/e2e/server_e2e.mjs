@@ -66,11 +66,15 @@ class Server {
 
 // ---- a pinned TLS connection with a byte buffer ----
 class Conn {
-  constructor(srv) { this.srv = srv; this.buf = Buffer.alloc(0); this.closed = false; this.waiters = []; }
+  constructor(srv, { localAddress } = {}) {
+    this.srv = srv; this.buf = Buffer.alloc(0); this.closed = false; this.waiters = [];
+    this.localAddress = localAddress;
+  }
   open() {
     return withTimeout(new Promise((resolve, reject) => {
       this.sock = tls.connect({ host: '127.0.0.1', port: this.srv.port, rejectUnauthorized: false,
-                                minVersion: 'TLSv1.3', servername: 'localhost' }, () => {
+                                minVersion: 'TLSv1.3', servername: 'localhost',
+                                ...(this.localAddress ? { localAddress: this.localAddress } : {}) }, () => {
         const fp = this.sock.getPeerCertificate().fingerprint256.replace(/:/g, '').toLowerCase();
         if (fp !== this.srv.fingerprint) { this.sock.destroy(); reject(new Error('fingerprint mismatch')); return; }
         if (this.sock.getProtocol() !== 'TLSv1.3') { reject(new Error('not TLS 1.3')); return; }
@@ -641,6 +645,53 @@ try {
     }
     w1.close();
     w2.close();
+  });
+  await step('a login still being checked when its device is removed does not outlive the removal', async () => {
+    // Each round: a device is linked, CONNS connections send a request with its
+    // credentials (the server checks them with Argon2id on its workers) and
+    // device 1 removes it at the same moment. Whatever each first request got,
+    // once the removal has answered 204 a second request on the same
+    // keep-alive connection must not be served: 401 (or 429), or a closed
+    // connection. Each round's connections come from their own address: the
+    // refused logins count against it (burst 20).
+    const ROUNDS = 30, CONNS = 10;
+    for (let round = 0; round < ROUNDS; round++) {
+      const secret = `alice-gone-${round}-secret-0123456789-abcdef`;
+      const localAddress = `127.0.1.${10 + round}`;
+      let r = await http(srv, 'POST', '/v1/devices/link', { auth: authOf(alice) });
+      assert.equal(r.status, 200, r.body);
+      const reg = await new Conn(srv, { localAddress }).open();  // registrations are limited per address
+      r = await reg.request('POST', '/v1/devices', { body: { token: r.json().token, secret,
+        registrationId: 1 + crypto.randomInt(16000), signedPreKey: signedEc(alice.ik, 1),
+        pqLastResortPreKey: signedKem(alice.ik, 2) } });
+      reg.end();
+      assert.equal(r.status, 200, r.body);
+      const d = r.json().deviceId;
+      const auth = `alice.${d}:${secret}`;
+      const conns = await Promise.all(Array.from({ length: CONNS }, () => new Conn(srv, { localAddress }).open()));
+      // The removal comes on a connection already logged in (no Argon2id
+      // of its own), right behind the logins: the server's workers take it
+      // while the logins' checks run.
+      const del = await new Conn(srv).open();
+      assert.equal((await del.request('GET', '/v1/devices', { auth: authOf(alice) })).status, 200);
+      const first = conns.map(c => c.request('GET', '/v1/keys', { auth }).catch(() => null));
+      // Rounds send the removal 0..58 ms behind the logins, to land it at
+      // different points of their checks; some round lands it while a check
+      // is under way (no timing is asserted: every round checks the same).
+      await new Promise(res => setTimeout(res, 2 * round));
+      r = await del.request('DELETE', `/v1/devices/${d}`, { auth: authOf(alice) });
+      del.end();
+      assert.equal(r.status, 204, r.body);
+      await Promise.all(first);
+      for (const c of conns) {
+        if (!c.closed) {
+          const again = await c.request('GET', '/v1/keys', { auth }).catch(() => null);
+          assert.ok(again === null || again.status === 401 || again.status === 429,
+                    `a removed device was served after its removal: ${again && again.status}`);
+        }
+        c.end();
+      }
+    }
   });
   await step('still alive; metrics count relayed messages and errors', async () => {
     const h = await http(srv, 'GET', '/health');
