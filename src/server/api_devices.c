@@ -18,15 +18,7 @@
 
 #define JSON_CT "application/json"
 #define LIT(s) (s), (sizeof(s) - 1)
-#define KEY_ID_MAX 0xFFFFFFu        /* libsignal prekey ids are 24-bit */
 #define CLOSE_DEVICE_REMOVED 4403   /* WebSocket close code: the device was removed */
-#define PROV_BODY_MAX (64u + SOTTOD_PROV_MAX_MESSAGE / 3u * 4u + 8u) /* {"message":"…"} */
-
-#define FAIL(msg)          \
-    do {                   \
-        *why = (msg);      \
-        goto fail;         \
-    } while (0)
 
 struct sotto_devices_state {
     sotto_prov *prov;
@@ -35,139 +27,7 @@ struct sotto_devices_state {
 
 static bool device_exists(sotto_conn *c);
 
-/* ---- decoders (pure) ---- */
-
-static json_t *load(const uint8_t *body, size_t len)
-{
-    if (len == 0)
-        return NULL;
-    json_t *j = json_loadb((const char *)body, len, JSON_REJECT_DUPLICATES, NULL);
-    if (j != NULL && !json_is_object(j)) {
-        json_decref(j);
-        return NULL;
-    }
-    return j;
-}
-
-/* Base64 (variant) of exactly want bytes. */
-static int b64_exact(json_t *v, uint8_t *out, size_t want, int variant)
-{
-    if (!json_is_string(v))
-        return -1;
-    size_t n = json_string_length(v);
-    if (n == 0 || n > (want + 2) / 3 * 4)
-        return -1;
-    size_t got = 0;
-    if (sodium_base642bin(out, want, json_string_value(v), n, NULL, &got, NULL, variant) != 0 ||
-        got != want)
-        return -1;
-    return 0;
-}
-
-static int get_u32(json_t *o, const char *k, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-    json_t *v = json_object_get(o, k);
-    if (!json_is_integer(v))
-        return -1;
-    json_int_t x = json_integer_value(v);
-    if (x < (json_int_t)lo || x > (json_int_t)hi)
-        return -1;
-    *out = (uint32_t)x;
-    return 0;
-}
-
-static int signed_key(json_t *o, uint32_t *id, uint8_t *key, size_t key_len, uint8_t *sig)
-{
-    return json_is_object(o) && get_u32(o, "keyId", 0, KEY_ID_MAX, id) == 0 &&
-                   b64_exact(json_object_get(o, "publicKey"), key, key_len,
-                             sodium_base64_VARIANT_ORIGINAL) == 0 &&
-                   b64_exact(json_object_get(o, "signature"), sig, SOTTO_STORE_SIGNATURE_BYTES,
-                             sodium_base64_VARIANT_ORIGINAL) == 0
-               ? 0
-               : -1;
-}
-
-int sotto_api_decode_link_device(const uint8_t *body, size_t len, sotto_api_link_device *out,
-                                 const char **why)
-{
-    memset(out, 0, sizeof *out);
-    *why = "";
-    json_t *j = load(body, len);
-    if (j == NULL) {
-        *why = "body is not a JSON object";
-        return -1;
-    }
-    json_t *t = json_object_get(j, "token");
-    if (!json_is_string(t) || json_string_length(t) != SOTTOD_LINK_TOKEN_CHARS ||
-        b64_exact(t, out->token, sizeof out->token, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
-        FAIL("token: 43 characters of base64url");
-    json_t *s = json_object_get(j, "secret");
-    if (!json_is_string(s) || json_string_length(s) < SOTTO_STORE_SECRET_MIN_BYTES ||
-        json_string_length(s) > SOTTO_STORE_SECRET_MAX_BYTES)
-        FAIL("secret: 32 to 128 bytes");
-    out->secret_len = json_string_length(s);
-    memcpy(out->secret, json_string_value(s), out->secret_len);
-    if (get_u32(j, "registrationId", 1, SOTTO_STORE_MAX_REGISTRATION_ID, &out->registration_id) != 0)
-        FAIL("registrationId: 1 to 16383");
-    if (signed_key(json_object_get(j, "signedPreKey"), &out->signed_prekey.id,
-                   out->signed_prekey.key, sizeof out->signed_prekey.key,
-                   out->signed_prekey.signature) != 0)
-        FAIL("signedPreKey: {keyId, publicKey, signature}");
-    if (signed_key(json_object_get(j, "pqLastResortPreKey"), &out->last_resort.id,
-                   out->last_resort.key, sizeof out->last_resort.key,
-                   out->last_resort.signature) != 0)
-        FAIL("pqLastResortPreKey: {keyId, publicKey, signature}");
-    json_decref(j);
-    return 0;
-fail:
-    json_decref(j);
-    sodium_memzero(out, sizeof *out);
-    return -1;
-}
-
-int sotto_api_decode_prov_put(const uint8_t *body, size_t len,
-                              uint8_t msg[SOTTOD_PROV_MAX_MESSAGE], size_t *msg_len,
-                              const char **why)
-{
-    *msg_len = 0;
-    *why = "";
-    if (len > PROV_BODY_MAX) {
-        *why = "message too large";
-        return -1;
-    }
-    json_t *j = load(body, len);
-    if (j == NULL) {
-        *why = "body is not a JSON object";
-        return -1;
-    }
-    json_t *m = json_object_get(j, "message");
-    size_t n = json_string_length(m);
-    if (!json_is_string(m) || n == 0)
-        FAIL("message: base64");
-    if (n > (SOTTOD_PROV_MAX_MESSAGE + 3 + 2) / 3 * 4)
-        FAIL("message too large");
-    /* Decoded with room for one base64 quantum more, so that a message one
-     * byte over the limit is told apart from bad base64. */
-    uint8_t tmp[SOTTOD_PROV_MAX_MESSAGE + 3];
-    size_t got = 0;
-    if (sodium_base642bin(tmp, sizeof tmp, json_string_value(m), n, NULL, &got, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 || got == 0) {
-        sodium_memzero(tmp, sizeof tmp);
-        FAIL("message: base64");
-    }
-    if (got > SOTTOD_PROV_MAX_MESSAGE) {
-        sodium_memzero(tmp, sizeof tmp);
-        FAIL("message too large");
-    }
-    memcpy(msg, tmp, got);
-    *msg_len = got;
-    sodium_memzero(tmp, sizeof tmp);
-    json_decref(j);
-    return 0;
-fail:
-    json_decref(j);
-    return -1;
-}
+/* ---- decoders (pure; the JSON bodies are decoded in api_json.c) ---- */
 
 int sotto_api_parse_prov_address(uint8_t addr[SOTTOD_PROV_ADDRESS_BYTES], sotto_slice s)
 {

@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "api_devices.h"
 #include "sottod_limits.h"
 
 #define FAIL(msg)          \
@@ -29,8 +30,8 @@ static json_t *load(const uint8_t *body, size_t len)
     return j;
 }
 
-/* Decodes base64 string v into exactly `want` bytes. */
-static int b64_exact(json_t *v, uint8_t *out, size_t want)
+/* Decodes base64 string v (libsodium variant) into exactly `want` bytes. */
+static int b64_variant(json_t *v, uint8_t *out, size_t want, int variant)
 {
     if (!json_is_string(v))
         return -1;
@@ -38,10 +39,15 @@ static int b64_exact(json_t *v, uint8_t *out, size_t want)
     if (n == 0 || n > (want + 2) / 3 * 4)
         return -1;
     size_t got = 0;
-    if (sodium_base642bin(out, want, json_string_value(v), n, NULL, &got, NULL,
-                          sodium_base64_VARIANT_ORIGINAL) != 0 || got != want)
+    if (sodium_base642bin(out, want, json_string_value(v), n, NULL, &got, NULL, variant) != 0 ||
+        got != want)
         return -1;
     return 0;
+}
+
+static int b64_exact(json_t *v, uint8_t *out, size_t want)
+{
+    return b64_variant(v, out, want, sodium_base64_VARIANT_ORIGINAL);
 }
 
 static int get_u32(json_t *o, const char *k, uint32_t lo, uint32_t hi, uint32_t *out)
@@ -346,4 +352,86 @@ int sotto_api_decode_ws(const uint8_t *body, size_t len,
     }
     *count = m.n_ids;
     return 0;
+}
+
+/* ---- linked devices (api_devices.c) ---- */
+
+int sotto_api_decode_link_device(const uint8_t *body, size_t len, sotto_api_link_device *out,
+                                 const char **why)
+{
+    memset(out, 0, sizeof *out);
+    *why = "";
+    json_t *j = load(body, len);
+    if (j == NULL) {
+        *why = "body is not a JSON object";
+        return -1;
+    }
+    json_t *t = json_object_get(j, "token");
+    if (!json_is_string(t) || json_string_length(t) != SOTTOD_LINK_TOKEN_CHARS ||
+        b64_variant(t, out->token, sizeof out->token, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+        FAIL("token: 43 characters of base64url");
+    json_t *s = json_object_get(j, "secret");
+    if (!json_is_string(s) || json_string_length(s) < SOTTO_STORE_SECRET_MIN_BYTES ||
+        json_string_length(s) > SOTTO_STORE_SECRET_MAX_BYTES)
+        FAIL("secret: 32 to 128 bytes");
+    out->secret_len = json_string_length(s);
+    memcpy(out->secret, json_string_value(s), out->secret_len);
+    if (get_u32(j, "registrationId", 1, SOTTO_STORE_MAX_REGISTRATION_ID, &out->registration_id) != 0)
+        FAIL("registrationId: 1 to 16383");
+    if (signed_key(json_object_get(j, "signedPreKey"), &out->signed_prekey) != 0)
+        FAIL("signedPreKey: {keyId, publicKey, signature}");
+    if (kem_key(json_object_get(j, "pqLastResortPreKey"), &out->last_resort) != 0)
+        FAIL("pqLastResortPreKey: {keyId, publicKey, signature}");
+    json_decref(j);
+    return 0;
+fail:
+    json_decref(j);
+    sodium_memzero(out, sizeof *out);
+    return -1;
+}
+
+#define PROV_PUT_BODY_MAX (64u + SOTTOD_PROV_MAX_MESSAGE / 3u * 4u + 8u) /* {"message":"…"} */
+
+int sotto_api_decode_prov_put(const uint8_t *body, size_t len,
+                              uint8_t msg[SOTTOD_PROV_MAX_MESSAGE], size_t *msg_len,
+                              const char **why)
+{
+    *msg_len = 0;
+    *why = "";
+    if (len > PROV_PUT_BODY_MAX) {
+        *why = "message too large";
+        return -1;
+    }
+    json_t *j = load(body, len);
+    if (j == NULL) {
+        *why = "body is not a JSON object";
+        return -1;
+    }
+    json_t *m = json_object_get(j, "message");
+    size_t n = json_string_length(m);
+    if (!json_is_string(m) || n == 0)
+        FAIL("message: base64");
+    if (n > (SOTTOD_PROV_MAX_MESSAGE + 3 + 2) / 3 * 4)
+        FAIL("message too large");
+    /* Decoded with room for one base64 quantum more, so that a message one
+     * byte over the limit is told apart from bad base64. */
+    uint8_t tmp[SOTTOD_PROV_MAX_MESSAGE + 3];
+    size_t got = 0;
+    if (sodium_base642bin(tmp, sizeof tmp, json_string_value(m), n, NULL, &got, NULL,
+                          sodium_base64_VARIANT_ORIGINAL) != 0 || got == 0) {
+        sodium_memzero(tmp, sizeof tmp);
+        FAIL("message: base64");
+    }
+    if (got > SOTTOD_PROV_MAX_MESSAGE) {
+        sodium_memzero(tmp, sizeof tmp);
+        FAIL("message too large");
+    }
+    memcpy(msg, tmp, got);
+    *msg_len = got;
+    sodium_memzero(tmp, sizeof tmp);
+    json_decref(j);
+    return 0;
+fail:
+    json_decref(j);
+    return -1;
 }
