@@ -232,6 +232,32 @@ static void make_nonce(const sotto_tls_rec_dir *d, uint64_t seq, uint8_t nonce[S
         nonce[SOTTO_TLS_REC_IV - 1 - i] ^= (uint8_t)(seq >> (8 * i));
 }
 
+/* The suites libsodium seals and opens: its detached AEADs share one
+ * signature for sealing and one for opening. */
+typedef struct sodium_aead {
+    int (*seal)(unsigned char *c, unsigned char *mac, unsigned long long *maclen,
+                const unsigned char *m, unsigned long long mlen, const unsigned char *ad,
+                unsigned long long adlen, const unsigned char *nsec, const unsigned char *npub,
+                const unsigned char *k);
+    int (*open)(unsigned char *m, unsigned char *nsec, const unsigned char *c,
+                unsigned long long clen, const unsigned char *mac, const unsigned char *ad,
+                unsigned long long adlen, const unsigned char *npub, const unsigned char *k);
+} sodium_aead;
+
+static const sodium_aead SODIUM_CHACHA = {crypto_aead_chacha20poly1305_ietf_encrypt_detached,
+                                          crypto_aead_chacha20poly1305_ietf_decrypt_detached};
+static const sodium_aead SODIUM_AES256 = {crypto_aead_aes256gcm_encrypt_detached,
+                                          crypto_aead_aes256gcm_decrypt_detached};
+
+static const sodium_aead *sodium_for(unsigned suite)
+{
+    if (suite == SOTTO_TLS_CHACHA20_POLY1305_SHA256)
+        return &SODIUM_CHACHA;
+    if (suite == SOTTO_TLS_AES_256_GCM_SHA384 && g_sodium_aes256)
+        return &SODIUM_AES256;
+    return NULL;
+}
+
 /* In place: p[0..n) is encrypted (enc) or decrypted and tag checked (!enc).
  * 0, or -1 on a bad tag or a library failure. ChaCha20-Poly1305 goes through
  * libsodium (it checks the tag before decrypting), and so does AES-256-GCM
@@ -246,23 +272,12 @@ static int aead(unsigned suite, const sotto_tls_rec_dir *d, uint64_t seq, int en
     uint8_t nonce[SOTTO_TLS_REC_IV];
     make_nonce(d, seq, nonce);
     int ok;
-    if (suite == SOTTO_TLS_CHACHA20_POLY1305_SHA256) {
+    const sodium_aead *sa = sodium_for(suite);
+    if (sa != NULL) {
         if (enc)
-            ok = crypto_aead_chacha20poly1305_ietf_encrypt_detached(
-                     p, tag, NULL, p, n, aad, SOTTO_TLS_REC_HEADER, NULL, nonce, d->key) == 0;
+            ok = sa->seal(p, tag, NULL, p, n, aad, SOTTO_TLS_REC_HEADER, NULL, nonce, d->key) == 0;
         else
-            ok = crypto_aead_chacha20poly1305_ietf_decrypt_detached(
-                     p, NULL, p, n, tag, aad, SOTTO_TLS_REC_HEADER, nonce, d->key) == 0;
-        sodium_memzero(nonce, sizeof nonce);
-        return ok ? 0 : -1;
-    }
-    if (suite == SOTTO_TLS_AES_256_GCM_SHA384 && g_sodium_aes256) {
-        if (enc)
-            ok = crypto_aead_aes256gcm_encrypt_detached(
-                     p, tag, NULL, p, n, aad, SOTTO_TLS_REC_HEADER, NULL, nonce, d->key) == 0;
-        else
-            ok = crypto_aead_aes256gcm_decrypt_detached(
-                     p, NULL, p, n, tag, aad, SOTTO_TLS_REC_HEADER, nonce, d->key) == 0;
+            ok = sa->open(p, NULL, p, n, tag, aad, SOTTO_TLS_REC_HEADER, nonce, d->key) == 0;
         sodium_memzero(nonce, sizeof nonce);
         return ok ? 0 : -1;
     }
