@@ -92,6 +92,41 @@ static int ec_key(json_t *o, sotto_store_ec_prekey *k)
                : -1;
 }
 
+/* The device part shared by POST /v1/accounts and POST /v1/devices: its
+ * secret and registration id, then its signed and
+ * last-resort Kyber prekeys. 0, or -1 with *why set. */
+static int device_credentials(json_t *j, uint8_t secret[SOTTO_STORE_SECRET_MAX_BYTES],
+                              size_t *secret_len, uint32_t *registration_id, const char **why)
+{
+    json_t *s = json_object_get(j, "secret");
+    if (!json_is_string(s) || json_string_length(s) < SOTTO_STORE_SECRET_MIN_BYTES ||
+        json_string_length(s) > SOTTO_STORE_SECRET_MAX_BYTES) {
+        *why = "secret: 32 to 128 bytes";
+        return -1;
+    }
+    *secret_len = json_string_length(s);
+    memcpy(secret, json_string_value(s), *secret_len);
+    if (get_u32(j, "registrationId", 1, SOTTO_STORE_MAX_REGISTRATION_ID, registration_id) != 0) {
+        *why = "registrationId: 1 to 16383";
+        return -1;
+    }
+    return 0;
+}
+
+static int device_keys(json_t *j, sotto_store_signed_prekey *spk, sotto_store_kem_prekey *lrk,
+                       const char **why)
+{
+    if (signed_key(json_object_get(j, "signedPreKey"), spk) != 0) {
+        *why = "signedPreKey: {keyId, publicKey, signature}";
+        return -1;
+    }
+    if (kem_key(json_object_get(j, "pqLastResortPreKey"), lrk) != 0) {
+        *why = "pqLastResortPreKey: {keyId, publicKey, signature}";
+        return -1;
+    }
+    return 0;
+}
+
 int sotto_api_decode_register(const uint8_t *body, size_t len, sotto_api_register *out,
                               const char **why)
 {
@@ -103,26 +138,18 @@ int sotto_api_decode_register(const uint8_t *body, size_t len, sotto_api_registe
         return -1;
     }
     json_t *u = json_object_get(j, "username");
-    json_t *s = json_object_get(j, "secret");
     if (!json_is_string(u) || json_string_length(u) < SOTTO_STORE_USERNAME_MIN ||
         json_string_length(u) > SOTTO_STORE_USERNAME_MAX ||
         strlen(json_string_value(u)) != json_string_length(u))
         FAIL("username: 3 to 32 characters");
     memcpy(out->username, json_string_value(u), json_string_length(u) + 1);
-    if (!json_is_string(s) || json_string_length(s) < SOTTO_STORE_SECRET_MIN_BYTES ||
-        json_string_length(s) > SOTTO_STORE_SECRET_MAX_BYTES)
-        FAIL("secret: 32 to 128 bytes");
-    out->secret_len = json_string_length(s);
-    memcpy(out->secret, json_string_value(s), out->secret_len);
-    if (get_u32(j, "registrationId", 1, SOTTO_STORE_MAX_REGISTRATION_ID, &out->registration_id) != 0)
-        FAIL("registrationId: 1 to 16383");
+    if (device_credentials(j, out->secret, &out->secret_len, &out->registration_id, why) != 0)
+        goto fail;
     if (b64_exact(json_object_get(j, "identityKey"), out->identity_key,
                   sizeof out->identity_key) != 0)
         FAIL("identityKey: base64 of 33 bytes");
-    if (signed_key(json_object_get(j, "signedPreKey"), &out->signed_prekey) != 0)
-        FAIL("signedPreKey: {keyId, publicKey, signature}");
-    if (kem_key(json_object_get(j, "pqLastResortPreKey"), &out->last_resort) != 0)
-        FAIL("pqLastResortPreKey: {keyId, publicKey, signature}");
+    if (device_keys(j, &out->signed_prekey, &out->last_resort, why) != 0)
+        goto fail;
     json_decref(j);
     return 0;
 fail:
@@ -370,18 +397,10 @@ int sotto_api_decode_link_device(const uint8_t *body, size_t len, sotto_api_link
     if (!json_is_string(t) || json_string_length(t) != SOTTOD_LINK_TOKEN_CHARS ||
         b64_variant(t, out->token, sizeof out->token, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
         FAIL("token: 43 characters of base64url");
-    json_t *s = json_object_get(j, "secret");
-    if (!json_is_string(s) || json_string_length(s) < SOTTO_STORE_SECRET_MIN_BYTES ||
-        json_string_length(s) > SOTTO_STORE_SECRET_MAX_BYTES)
-        FAIL("secret: 32 to 128 bytes");
-    out->secret_len = json_string_length(s);
-    memcpy(out->secret, json_string_value(s), out->secret_len);
-    if (get_u32(j, "registrationId", 1, SOTTO_STORE_MAX_REGISTRATION_ID, &out->registration_id) != 0)
-        FAIL("registrationId: 1 to 16383");
-    if (signed_key(json_object_get(j, "signedPreKey"), &out->signed_prekey) != 0)
-        FAIL("signedPreKey: {keyId, publicKey, signature}");
-    if (kem_key(json_object_get(j, "pqLastResortPreKey"), &out->last_resort) != 0)
-        FAIL("pqLastResortPreKey: {keyId, publicKey, signature}");
+    if (device_credentials(j, out->secret, &out->secret_len, &out->registration_id, why) != 0)
+        goto fail;
+    if (device_keys(j, &out->signed_prekey, &out->last_resort, why) != 0)
+        goto fail;
     json_decref(j);
     return 0;
 fail:
