@@ -42,6 +42,26 @@ int sotto_text_ok(const uint8_t *s, size_t n)
     return 1;
 }
 
+/* The head both versions share after the version byte: uid, then the
+ * timestamp (8 bytes, big-endian). */
+static void put_head(uint8_t *out, uint8_t version, const uint8_t uid[SOTTO_MSG_UID_BYTES], int64_t ts)
+{
+    out[0] = version;
+    memcpy(out + 1, uid, SOTTO_MSG_UID_BYTES);
+    uint64_t t = (uint64_t)ts;
+    for (int i = 0; i < 8; i++)
+        out[1 + SOTTO_MSG_UID_BYTES + i] = (uint8_t)(t >> (56 - 8 * i));
+}
+
+static void get_head(const uint8_t *in, uint8_t uid[SOTTO_MSG_UID_BYTES], int64_t *ts)
+{
+    memcpy(uid, in + 1, SOTTO_MSG_UID_BYTES);
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | in[1 + SOTTO_MSG_UID_BYTES + i];
+    *ts = (int64_t)v;
+}
+
 sotto_cstatus sotto_content_encode(uint8_t *out, size_t *out_len, const uint8_t uid[SOTTO_MSG_UID_BYTES],
                                    int64_t ts, const char *sender, const uint8_t *text,
                                    size_t text_len, char *err)
@@ -54,11 +74,7 @@ sotto_cstatus sotto_content_encode(uint8_t *out, size_t *out_len, const uint8_t 
         return sotto_cfail(err, SOTTO_C_USAGE, "message longer than %u bytes", SOTTO_TEXT_MAX);
     if (!sotto_text_ok(text, text_len))
         return sotto_cfail(err, SOTTO_C_USAGE, "message is not UTF-8 text");
-    out[0] = SOTTO_CONTENT_VERSION;
-    memcpy(out + 1, uid, SOTTO_MSG_UID_BYTES);
-    uint64_t t = (uint64_t)ts;
-    for (int i = 0; i < 8; i++)
-        out[1 + SOTTO_MSG_UID_BYTES + i] = (uint8_t)(t >> (56 - 8 * i));
+    put_head(out, SOTTO_CONTENT_VERSION, uid, ts);
     out[SOTTO_CONTENT_HEAD - 1] = (uint8_t)sl;
     memcpy(out + SOTTO_CONTENT_HEAD, sender, sl);
     if (text_len > 0)
@@ -92,11 +108,7 @@ sotto_cstatus sotto_content_decode(const uint8_t *in, size_t len, uint8_t uid[SO
     size_t tl = len - SOTTO_CONTENT_HEAD - sl;
     if (!sotto_text_ok(t, tl))
         return sotto_cfail(err, SOTTO_C_SERVER, "message content is not UTF-8 text");
-    memcpy(uid, in + 1, SOTTO_MSG_UID_BYTES);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | in[1 + SOTTO_MSG_UID_BYTES + i];
-    *ts = (int64_t)v;
+    get_head(in, uid, ts);
     memcpy(sender, sn, sl);
     sender[sl] = '\0';
     *text = t;
@@ -135,11 +147,7 @@ sotto_cstatus sotto_transcript_encode(uint8_t *out, size_t *out_len, const uint8
         return sotto_cfail(err, SOTTO_C_USAGE, "message longer than %u bytes", SOTTO_TEXT_MAX);
     if (!sotto_text_ok(text, text_len))
         return sotto_cfail(err, SOTTO_C_USAGE, "message is not UTF-8 text");
-    out[0] = SOTTO_TRANSCRIPT_VERSION;
-    memcpy(out + 1, uid, SOTTO_MSG_UID_BYTES);
-    uint64_t t = (uint64_t)ts;
-    for (int i = 0; i < 8; i++)
-        out[1 + SOTTO_MSG_UID_BYTES + i] = (uint8_t)(t >> (56 - 8 * i));
+    put_head(out, SOTTO_TRANSCRIPT_VERSION, uid, ts);
     size_t o = SOTTO_CONTENT_HEAD - 1;
     out[o++] = (uint8_t)sl;
     memcpy(out + o, sender, sl);
@@ -185,11 +193,7 @@ sotto_cstatus sotto_transcript_decode(const uint8_t *in, size_t len, uint8_t uid
     size_t tl = len - o;
     if (tl > SOTTO_TEXT_MAX || !sotto_text_ok(t, tl))
         return sotto_cfail(err, SOTTO_C_SERVER, "transcript is not UTF-8 text");
-    memcpy(uid, in + 1, SOTTO_MSG_UID_BYTES);
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++)
-        v = v << 8 | in[1 + SOTTO_MSG_UID_BYTES + i];
-    *ts = (int64_t)v;
+    get_head(in, uid, ts);
     memcpy(sender, sn, sl);
     sender[sl] = '\0';
     memcpy(recipient, rn, rl);
