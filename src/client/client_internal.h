@@ -102,6 +102,11 @@ sotto_cstatus sotto_cl_store_trust(sotto_client *c, const sotto_register_args *a
  * new one when NULL), registration id, signed and last-resort prekeys. */
 sotto_cstatus sotto_cl_create_keys(sotto_client *c, const sotto_register_args *a, const char *name,
                                    const uint8_t *given_idpriv, char *err);
+/* After the server took the device (c->uuid, c->device_id): logs in with
+ * secret_b64 and uploads the first one-time prekeys. A failed upload is
+ * reported on stderr ("sotto: <done>, but ...") and not an error: the next
+ * receive tops the keys up. */
+void sotto_cl_first_upload(sotto_client *c, const char *secret_b64, const char *done);
 /* The POST /v1/accounts body from what the store holds; sets c->id. */
 sotto_cstatus sotto_cl_build_request(sotto_client *c, const char *name, json_t *req,
                                     char secret_b64[SOTTO_SECRET_B64_MAX], char *err);

@@ -313,14 +313,7 @@ sotto_cstatus sotto_client_link(const char *dir, const sotto_link_args *a, const
         snprintf(out_username, SOTTO_PEER_MAX + 1, "%s", c->username);
     if (out_device != NULL)
         *out_device = dev;
-    char user[UUID_LEN + 16];
-    snprintf(user, sizeof user, "%s.%u", c->uuid, c->device_id);
-    if ((rc = sotto_http_set_basic(&c->http, user, secret_b64, err)) == SOTTO_C_OK)
-        rc = sotto_client_refill(c, err);
-    if (rc != SOTTO_C_OK) {
-        fprintf(stderr, "sotto: linked, but the prekey upload failed: %s\n", err);
-        rc = SOTTO_C_OK;
-    }
+    sotto_cl_first_upload(c, secret_b64, "linked");
 out:
     sodium_memzero(secret_b64, sizeof secret_b64);
     json_decref(req);

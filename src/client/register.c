@@ -85,6 +85,17 @@ sotto_cstatus sotto_cl_store_trust(sotto_client *c, const sotto_register_args *a
 /* Everything of a new account (or of a new device of an account, with its
  * identity private key given) except the server round trip, in one
  * transaction. */
+void sotto_cl_first_upload(sotto_client *c, const char *secret_b64, const char *done)
+{
+    char user[UUID_LEN + 16], why[SOTTO_CERR_LEN];
+    snprintf(user, sizeof user, "%s.%u", c->uuid, c->device_id);
+    sotto_cstatus rc = sotto_http_set_basic(&c->http, user, secret_b64, why);
+    if (rc == SOTTO_C_OK)
+        rc = sotto_client_refill(c, why);
+    if (rc != SOTTO_C_OK) /* the device exists; the next receive tops the keys up */
+        fprintf(stderr, "sotto: %s, but the prekey upload failed: %s\n", done, why);
+}
+
 sotto_cstatus sotto_cl_create_keys(sotto_client *c, const sotto_register_args *a, const char *name,
                                    const uint8_t *given_idpriv, char *err)
 {
@@ -320,15 +331,7 @@ sotto_cstatus sotto_client_register(const char *dir, const sotto_register_args *
         sotto_cstore_rollback(c->st);
     if (rc != SOTTO_C_OK)
         goto out;
-    char user[UUID_LEN + 16];
-    snprintf(user, sizeof user, "%s.%u", c->uuid, c->device_id);
-    if ((rc = sotto_http_set_basic(&c->http, user, secret_b64, err)) == SOTTO_C_OK)
-        rc = sotto_client_refill(c, err);
-    if (rc != SOTTO_C_OK) {
-        /* The account exists; the next receive tops the keys up. */
-        fprintf(stderr, "sotto: registered, but the prekey upload failed: %s\n", err);
-        rc = SOTTO_C_OK;
-    }
+    sotto_cl_first_upload(c, secret_b64, "registered");
 out:
     sodium_memzero(secret_b64, sizeof secret_b64);
     json_decref(req);
