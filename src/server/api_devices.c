@@ -470,18 +470,12 @@ static void refuse_removed(sotto_conn *c)
 
 static bool device_exists(sotto_conn *c)
 {
-    sotto_store_device dev[SOTTO_STORE_MAX_DEVICES];
-    size_t n = 0;
-    sotto_store_err e = sotto_store_list_devices(c->srv->store, c->uuid, dev, &n);
-    if (e != SOTTO_STORE_OK && e != SOTTO_STORE_ERR_NOT_FOUND) {
-        respond_store_error(c, e);
-        return false;
-    }
-    if (e != SOTTO_STORE_OK || !listed(dev, n, c->device)) {
+    sotto_store_err e = sotto_store_device_exists(c->srv->store, c->uuid, c->device);
+    if (e == SOTTO_STORE_ERR_NOT_FOUND)
         refuse_removed(c);
-        return false;
-    }
-    return true;
+    else if (e != SOTTO_STORE_OK)
+        respond_store_error(c, e);
+    return e == SOTTO_STORE_OK;
 }
 
 static void list_devices(sotto_conn *c)

@@ -132,15 +132,7 @@ static sotto_store_err still_there(sotto_srv *s, const auth_job *j)
 {
     if (j->removals == s->device_removals)
         return SOTTO_STORE_OK;
-    sotto_store_device dev[SOTTO_STORE_MAX_DEVICES];
-    size_t n = 0;
-    sotto_store_err e = sotto_store_list_devices(s->store, j->uuid, dev, &n);
-    if (e != SOTTO_STORE_OK)
-        return e;
-    for (size_t i = 0; i < n; i++)
-        if (dev[i].device_id == j->device)
-            return SOTTO_STORE_OK;
-    return SOTTO_STORE_ERR_NOT_FOUND;
+    return sotto_store_device_exists(s->store, j->uuid, j->device);
 }
 
 static void auth_done(uv_work_t *w, int status)

@@ -257,6 +257,11 @@ sotto_store_err sotto_store_list_devices(sotto_store *s,
                                          sotto_store_device out[SOTTO_STORE_MAX_DEVICES],
                                          size_t *count);
 
+/* OK if the account has device device_id (>= 1), NOT_FOUND if not. */
+sotto_store_err sotto_store_device_exists(sotto_store *s,
+                                          const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                                          uint32_t device_id);
+
 /* Replaces the account's identity key. Primary device only (FORBIDDEN otherwise). */
 sotto_store_err sotto_store_set_identity_key(sotto_store *s,
                                              const uint8_t uuid[SOTTO_STORE_UUID_BYTES],

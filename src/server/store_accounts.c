@@ -490,6 +490,15 @@ sotto_store_err sotto_store_find_username(sotto_store *s, const char *username,
     return read_account(s, SOTTO_SQL_ACCOUNT_BY_NAME, name, -1, 1, out);
 }
 
+sotto_store_err sotto_store_device_exists(sotto_store *s,
+                                          const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                                          uint32_t device_id)
+{
+    if (s == NULL || uuid == NULL || device_id == 0)
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    return sotto_store_lookup(s, uuid, device_id, NULL, NULL);  /* one statement: no transaction */
+}
+
 sotto_store_err sotto_store_list_devices(sotto_store *s,
                                          const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
                                          sotto_store_device out[SOTTO_STORE_MAX_DEVICES],

@@ -502,7 +502,11 @@ static void test_devices(void **state)
     assert_int_equal(id, 0);
 
     /* Remove device 3; the next added device gets a fresh id, not 3. */
+    assert_int_equal(sotto_store_device_exists(f->s, a, 3), SOTTO_STORE_OK);
     assert_int_equal(sotto_store_remove_device(f->s, a, 3), SOTTO_STORE_OK);
+    assert_int_equal(sotto_store_device_exists(f->s, a, 3), SOTTO_STORE_ERR_NOT_FOUND);
+    assert_int_equal(sotto_store_device_exists(f->s, a, 1), SOTTO_STORE_OK);
+    assert_int_equal(sotto_store_device_exists(f->s, a, 0), SOTTO_STORE_ERR_INVALID_ARGUMENT);
     assert_int_equal(sotto_store_remove_device(f->s, a, 3), SOTTO_STORE_ERR_NOT_FOUND);
     assert_int_equal(sotto_store_remove_device(f->s, a, 1), SOTTO_STORE_ERR_FORBIDDEN);
     assert_int_equal(sotto_store_add_device(f->s, a, secret, 32, 7, &p, &id), SOTTO_STORE_OK);
@@ -525,6 +529,7 @@ static void test_devices(void **state)
                      SOTTO_STORE_ERR_NOT_FOUND);
     assert_int_equal(sotto_store_list_devices(f->s, other, d, &n), SOTTO_STORE_ERR_NOT_FOUND);
     assert_int_equal(n, 0);
+    assert_int_equal(sotto_store_device_exists(f->s, other, 1), SOTTO_STORE_ERR_NOT_FOUND);
     tkeys_free(&k);
 }
 
