@@ -336,7 +336,15 @@ typedef struct sotto_store_submission {
     uint32_t sender_device;
     const sotto_store_outgoing *envelopes;
     size_t count;                                /* 1..SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION */
-    /* out (set by enqueue; zeroed first) */
+    /* in, optional: the caller chose the seqs (sotto_store_seq_start) and the
+     * time, because it pushed some envelopes before their commit. Then seq[]
+     * and timestamp are inputs and kept (timestamp stored as given), seqs
+     * must rise with submission order, and an envelope whose delivered[j]
+     * is set (its device acknowledged it before this batch) is checked with
+     * the rest (device set) but never written: it is already on its device. */
+    int preassigned;
+    uint8_t delivered[SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION];
+    /* out (set by enqueue; zeroed first, but for preassigned seq/timestamp) */
     sotto_store_err result;                      /* OK, NOT_FOUND, DEVICE_MISMATCH,
                                                     QUEUE_FULL, TOO_LARGE, INVALID_ARGUMENT */
     sotto_store_mismatch mismatch;               /* filled when DEVICE_MISMATCH */
@@ -356,6 +364,36 @@ typedef struct sotto_store_submission {
  * result is set to that error. n <= SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH. */
 sotto_store_err sotto_store_enqueue_batch(sotto_store *s,
                                           sotto_store_submission *subs, size_t n);
+
+/* Seqs a caller may assign itself (sotto_store_submission.preassigned).
+ * Returns the first seq this process may use, above every seq ever handed
+ * out, and moves the database's mark SOTTO_STORE_SEQ_RESERVE past it before
+ * returning, so a process that dies before its first commit cannot have
+ * handed out a seq the next one hands out again. Every write batch with
+ * preassigned submissions moves the mark to its highest seq plus
+ * SOTTO_STORE_SEQ_RESERVE, so the caller may have at most that many seqs
+ * handed out and not yet committed. *newest gets the newest stored
+ * envelope time (0 if none): preassigned times must not go below it. */
+#define SOTTO_STORE_SEQ_RESERVE (UINT64_C(1) << 32)
+sotto_store_err sotto_store_seq_start(sotto_store *s, uint64_t *first, int64_t *newest);
+
+/* An envelope's id from its seq, its device's row and its length, as the
+ * store makes them (store_sqlite.h); and back. open returns 0 for anything
+ * that is not such an id. */
+sotto_store_err sotto_store_make_id(sotto_store *s, uint64_t seq, int64_t device_row,
+                                    size_t body_len, uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES]);
+int sotto_store_open_id(sotto_store *s, const uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES],
+                        uint64_t *seq, int64_t *device_row, size_t *body_len);
+
+/* A recipient account's devices and their rows as a write batch saw them
+ * (sotto_store_write_batch_devices): lets a caller check a later
+ * submission's device set, and make its ids, before its commit. */
+typedef struct sotto_store_device_set {
+    uint8_t uuid[SOTTO_STORE_UUID_BYTES];
+    size_t n;                                    /* 0: no such account */
+    uint32_t device_id[SOTTO_STORE_MAX_DEVICES];
+    int64_t row[SOTTO_STORE_MAX_DEVICES];
+} sotto_store_device_set;
 
 /* One device's acknowledgement inside a write batch. */
 typedef struct sotto_store_ack_req {
@@ -379,6 +417,10 @@ typedef struct sotto_store_ack_req {
 sotto_store_err sotto_store_write_batch(sotto_store *s,
                                         sotto_store_submission *subs, size_t n_subs,
                                         sotto_store_ack_req *acks, size_t n_acks);
+/* Copies into out (up to cap) the device sets of the recipients the last
+ * sotto_store_write_batch on s read, one per distinct recipient of its
+ * submissions; returns how many. 0 unless that batch committed. */
+size_t sotto_store_write_batch_devices(sotto_store *s, sotto_store_device_set *out, size_t cap);
 
 /* One queued envelope as delivered. */
 typedef struct sotto_store_envelope {

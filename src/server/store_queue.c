@@ -302,9 +302,14 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
     if (compare_sets(sub, r))
         return SOTTO_STORE_ERR_DEVICE_MISMATCH;
     size_t at[SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION];
+    const int pre = sub->preassigned;
+    if (pre)
+        now_coarse = sub->timestamp;
     for (size_t j = 0; j < sub->count; j++) {
         /* Device ids are distinct within a submission (check_submission). */
         size_t i = at[j] = device_index(r, sub->envelopes[j].device_id);
+        if (pre && sub->delivered[j])
+            continue;                       /* already on its device: no room needed */
         if (r->queue_len[i] >= SOTTO_STORE_MAX_QUEUE_PER_DEVICE ||
             r->queue_bytes[i] + (int64_t)sub->envelopes[j].body_len >
                 (int64_t)SOTTO_STORE_MAX_QUEUE_BYTES_PER_DEVICE)
@@ -313,6 +318,14 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
     for (size_t j = 0; j < sub->count; j++) {
         const sotto_store_outgoing *o = &sub->envelopes[j];
         size_t i = at[j];
+        if (pre && sub->delivered[j]) {
+            /* Its id as its device got it (same seq, row and length). */
+            sotto_store_err e = sotto_store_envelope_id(s, (int64_t)sub->seq[j], r->row[i],
+                                                        o->body_len, sub->id[j]);
+            if (e != SOTTO_STORE_OK)
+                return e;                   /* fails the batch */
+            continue;
+        }
         sqlite3_bind_int64(insert, 1, r->row[i]);
         sqlite3_bind_int64(insert, 2, now_coarse);
         sqlite3_bind_int64(insert, 3, o->type);
@@ -324,11 +337,13 @@ static sotto_store_err store_submission(sotto_store *s, sotto_store_submission *
             sqlite3_bind_null(insert, 5);
         }
         sqlite3_bind_blob64(insert, 6, o->body, o->body_len, SQLITE_STATIC);
+        if (pre)
+            sqlite3_bind_int64(insert, 7, (int64_t)sub->seq[j]);
         int rc = sqlite3_step(insert);
         sotto_store_put(insert);
         if (rc != SQLITE_DONE) /* fails the batch */
             return rc == SQLITE_NOMEM ? SOTTO_STORE_ERR_NO_MEMORY : SOTTO_STORE_ERR_DB;
-        int64_t seq = sqlite3_last_insert_rowid(s->db);
+        int64_t seq = pre ? (int64_t)sub->seq[j] : sqlite3_last_insert_rowid(s->db);
         sotto_store_err e = sotto_store_envelope_id(s, seq, r->row[i], o->body_len, sub->id[j]);
         if (e != SOTTO_STORE_OK)
             return e;                       /* fails the batch */
@@ -371,13 +386,143 @@ static int submission_error(sotto_store_err e)
            e == SOTTO_STORE_ERR_INVALID_ARGUMENT;
 }
 
-/* Zeroes a submission's outputs. */
+/* Zeroes a submission's outputs (a preassigned one keeps its seqs and time,
+ * which are inputs). */
 static void clear_out(sotto_store_submission *sub)
 {
     memset(&sub->mismatch, 0, sizeof sub->mismatch);
-    memset(sub->seq, 0, sizeof sub->seq);
     memset(sub->id, 0, sizeof sub->id);
+    if (sub->preassigned)
+        return;
+    memset(sub->seq, 0, sizeof sub->seq);
     sub->timestamp = 0;
+}
+
+/* Preassigned seqs: positive, within an id's field, rising. */
+static sotto_store_err check_preassigned(const sotto_store_submission *subs, size_t n,
+                                         uint64_t *high)
+{
+    uint64_t last = 0;
+    *high = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!subs[i].preassigned)
+            continue;
+        if (subs[i].count > SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION || subs[i].timestamp < 0)
+            return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+        for (size_t j = 0; j < subs[i].count; j++) {
+            uint64_t q = subs[i].seq[j];
+            if (q <= last || q >> ID_SEQ_BITS)
+                return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+            last = q;
+        }
+    }
+    *high = last;
+    return SOTTO_STORE_OK;
+}
+
+sotto_store_err sotto_store_seq_start(sotto_store *s, uint64_t *first, int64_t *newest)
+{
+    *first = 0;
+    *newest = 0;
+    sotto_store_err e = sotto_store_begin_write(s);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_stmt *st = NULL;
+    int64_t mark = 0, has = 0;
+    if ((e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_SEQ_GET, &st)) == SOTTO_STORE_OK) {
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            mark = sqlite3_column_int64(st, 0);
+            has = sqlite3_column_int64(st, 1);
+            *newest = sqlite3_column_int64(st, 2);
+        } else {
+            e = sotto_store_db_err(rc);
+        }
+        sotto_store_put(st);
+    }
+    uint64_t next = (uint64_t)mark + SOTTO_STORE_SEQ_RESERVE;
+    if (e == SOTTO_STORE_OK && (mark < 0 || next >> ID_SEQ_BITS))
+        e = SOTTO_STORE_ERR_DB;             /* out of seqs: cannot happen in practice */
+    if (e == SOTTO_STORE_OK && has) {
+        if ((e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_SEQ_MARK, &st)) == SOTTO_STORE_OK) {
+            sqlite3_bind_int64(st, 1, (int64_t)next);
+            int rc = sqlite3_step(st);
+            sotto_store_put(st);
+            if (rc != SQLITE_DONE)
+                e = sotto_store_db_err(rc);
+        }
+    } else if (e == SOTTO_STORE_OK) {
+        /* No envelope was ever stored: AUTOINCREMENT has no row yet. */
+        e = sotto_store_prepare(s, &st, "INSERT INTO sqlite_sequence (name, seq)"
+                                        " VALUES ('envelopes', ?1)");
+        if (e == SOTTO_STORE_OK) {
+            sqlite3_bind_int64(st, 1, (int64_t)next);
+            int rc = sqlite3_step(st);
+            sqlite3_finalize(st);
+            if (rc != SQLITE_DONE)
+                e = sotto_store_db_err(rc);
+        }
+    }
+    if (e == SOTTO_STORE_OK)
+        e = sotto_store_commit(s);
+    if (e != SOTTO_STORE_OK) {
+        sotto_store_rollback(s);
+        *newest = 0;
+        return e;
+    }
+    *first = (uint64_t)mark + 1;
+    return SOTTO_STORE_OK;
+}
+
+/* Moves AUTOINCREMENT's mark to high + SOTTO_STORE_SEQ_RESERVE. */
+static sotto_store_err mark_seqs(sotto_store *s, uint64_t high)
+{
+    sqlite3_stmt *st = NULL;
+    sotto_store_err e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_SEQ_MARK, &st);
+    if (e != SOTTO_STORE_OK)
+        return e;
+    sqlite3_bind_int64(st, 1, (int64_t)(high + SOTTO_STORE_SEQ_RESERVE));
+    int rc = sqlite3_step(st);
+    sotto_store_put(st);
+    return rc == SQLITE_DONE ? SOTTO_STORE_OK : sotto_store_db_err(rc);
+}
+
+sotto_store_err sotto_store_make_id(sotto_store *s, uint64_t seq, int64_t device_row,
+                                    size_t body_len, uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES])
+{
+    if (seq >> ID_SEQ_BITS) {
+        memset(id, 0, SOTTO_STORE_ENVELOPE_ID_BYTES);
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    }
+    return sotto_store_envelope_id(s, (int64_t)seq, device_row, body_len, id);
+}
+
+int sotto_store_open_id(sotto_store *s, const uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES],
+                        uint64_t *seq, int64_t *device_row, size_t *body_len)
+{
+    int64_t q = 0, row = 0, len = 0;
+    if (id_ctx(s) != SOTTO_STORE_OK || !id_open(s, id, &q, &row, &len))
+        return 0;
+    *seq = (uint64_t)q;
+    *device_row = row;
+    *body_len = (size_t)len;
+    return 1;
+}
+
+size_t sotto_store_write_batch_devices(sotto_store *s, sotto_store_device_set *out, size_t cap)
+{
+    size_t n = 0;
+    for (size_t k = 0; k < s->recipients_done && n < cap; k++) {
+        const sotto_store_recipient *r = &s->recipients[k];
+        sotto_store_device_set *d = &out[n++];
+        memcpy(d->uuid, r->uuid, sizeof d->uuid);
+        d->n = r->found ? r->n : 0;
+        for (size_t i = 0; i < d->n; i++) {
+            d->device_id[i] = r->device_id[i];
+            d->row[i] = r->row[i];
+        }
+    }
+    return n;
 }
 
 static void fail_all(sotto_store_submission *subs, size_t n, sotto_store_err e)
@@ -587,6 +732,13 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
         fail_acks(acks, n_acks, SOTTO_STORE_ERR_TOO_LARGE);
         return SOTTO_STORE_ERR_TOO_LARGE;
     }
+    s->recipients_done = 0;
+    uint64_t high = 0;
+    if (check_preassigned(subs, n, &high) != SOTTO_STORE_OK) {
+        fail_all(subs, n, SOTTO_STORE_ERR_INVALID_ARGUMENT);
+        fail_acks(acks, n_acks, SOTTO_STORE_ERR_INVALID_ARGUMENT);
+        return SOTTO_STORE_ERR_INVALID_ARGUMENT;
+    }
     size_t valid_subs = 0, valid_acks = 0;
     for (size_t i = 0; i < n; i++) {
         clear_out(&subs[i]);
@@ -598,7 +750,7 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
         acks[i].result = check_ack(&acks[i]);
         valid_acks += acks[i].result == SOTTO_STORE_OK;
     }
-    if (valid_subs + valid_acks == 0)
+    if (valid_subs + valid_acks == 0 && high == 0)
         return SOTTO_STORE_OK; /* every item refused on its own; nothing to write */
 
     int64_t now = sotto_store_round_down(sotto_store_now(s),
@@ -606,8 +758,8 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
     /* A batch that only deletes acknowledged envelopes need not be fsynced:
      * losing it only means a redelivery (store_sqlite.c). Any submission
      * makes it a FULL commit. */
-    sotto_store_err e = valid_subs > 0 ? sotto_store_begin_write(s)
-                                       : sotto_store_begin_write_acks(s);
+    sotto_store_err e = valid_subs > 0 || high > 0 ? sotto_store_begin_write(s)
+                                                   : sotto_store_begin_write_acks(s);
     if (e == SOTTO_STORE_OK && valid_subs > 0 && (e = map_init(s)) == SOTTO_STORE_OK)
         e = monotonic_now(s, &now);
     if (e != SOTTO_STORE_OK) {
@@ -616,17 +768,20 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
         fail_acks(acks, n_acks, e);
         return e;
     }
-    sqlite3_stmt *insert = NULL;
+    sqlite3_stmt *insert = NULL, *insert_seq = NULL;
     size_t used = 0;
     if (valid_subs > 0)
         e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_INSERT, &insert);
+    if (e == SOTTO_STORE_OK && high > 0)
+        e = sotto_store_stmt(s, SOTTO_SQL_QUEUE_INSERT_SEQ, &insert_seq);
     for (size_t i = 0; i < n && e == SOTTO_STORE_OK; i++) {
         if (subs[i].result != SOTTO_STORE_OK)
             continue;
         sotto_store_recipient *r = NULL;
         if ((e = map_get(s, &used, subs[i].recipient, &r)) != SOTTO_STORE_OK)
             break;
-        sotto_store_err res = store_submission(s, &subs[i], r, insert, now);
+        sotto_store_err res = store_submission(s, &subs[i], r,
+                                               subs[i].preassigned ? insert_seq : insert, now);
         if (res != SOTTO_STORE_OK) {
             sotto_store_mismatch keep = subs[i].mismatch;
             clear_out(&subs[i]);
@@ -638,8 +793,13 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
         }
     }
     sotto_store_put(insert);
+    sotto_store_put(insert_seq);
     if (e == SOTTO_STORE_OK && valid_subs > 0)
         e = flush_counters(s, used);
+    /* Every seq handed out, refused or delivered ones too, stays below the
+     * mark: an id never comes back for another envelope. */
+    if (e == SOTTO_STORE_OK && high > 0)
+        e = mark_seqs(s, high);
     /* Acks name envelopes that were delivered, so committed before this
      * transaction began: their place after the inserts changes nothing. */
     for (size_t i = 0; i < n_acks && e == SOTTO_STORE_OK; i++)
@@ -651,7 +811,9 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
         sotto_store_rollback(s);
         fail_all(subs, n, e);
         fail_acks(acks, n_acks, e);
+        return e;
     }
+    s->recipients_done = used;
     return e;
 }
 

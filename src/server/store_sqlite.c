@@ -289,6 +289,18 @@ static const char *const statements[] = {
     [SOTTO_SQL_QUEUE_INSERT] =
         "INSERT INTO envelopes (device, created, type, sender_uuid, sender_device, body)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [SOTTO_SQL_QUEUE_INSERT_SEQ] =
+        "INSERT INTO envelopes (device, created, type, sender_uuid, sender_device, body, seq)"
+        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    /* Seqs chosen by the server (sotto_store_seq_start): AUTOINCREMENT's mark
+     * is kept above every seq handed out, stored or not. */
+    [SOTTO_SQL_QUEUE_SEQ_MARK] =
+        "UPDATE sqlite_sequence SET seq = ?1 WHERE name = 'envelopes' AND seq < ?1",
+    [SOTTO_SQL_QUEUE_SEQ_GET] =
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'envelopes'), 0),"
+        " coalesce((SELECT max(seq) FROM envelopes), 0)),"
+        " (SELECT count(*) FROM sqlite_sequence WHERE name = 'envelopes'),"
+        " coalesce((SELECT created FROM envelopes ORDER BY seq DESC LIMIT 1), 0)",
     [SOTTO_SQL_QUEUE_ADD] =
         "INSERT INTO queues (device, len, bytes) VALUES (?3, ?1, ?2) ON CONFLICT (device)"
         " DO UPDATE SET len = len + excluded.len, bytes = bytes + excluded.bytes",

@@ -72,6 +72,9 @@ typedef enum sotto_store_sql {
     /* queues */
     SOTTO_SQL_QUEUE_DEVICES,
     SOTTO_SQL_QUEUE_INSERT,
+    SOTTO_SQL_QUEUE_INSERT_SEQ,
+    SOTTO_SQL_QUEUE_SEQ_MARK,
+    SOTTO_SQL_QUEUE_SEQ_GET,
     SOTTO_SQL_QUEUE_ADD,
     SOTTO_SQL_QUEUE_DELETE_OWN,
     SOTTO_SQL_QUEUE_FIND,
@@ -117,6 +120,7 @@ struct sotto_store {
     /* write_batch's recipient map, allocated on the first batch and kept */
     sotto_store_recipient *recipients;      /* SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH */
     uint16_t *recipient_slot;               /* SOTTO_STORE_RECIPIENT_SLOTS: index + 1, 0 = empty */
+    size_t recipients_done;                 /* read by the last batch, if it committed */
     /* acks: (account uuid, device id) -> device row, kept between batches
      * (store_queue.c ack_row), allocated on first use */
     struct sotto_store_ack_row *ack_rows;   /* SOTTO_STORE_ACK_ROW_SLOTS */

@@ -67,6 +67,109 @@ static uint32_t qcount(sotto_store *s, const uint8_t *a, uint32_t dev)
 
 static void assert_counters_match(const char *dir);
 
+/* Seqs chosen by the caller (the server's early push): kept as given, the
+ * time stored as given, a delivered envelope checked but never written, a
+ * refused submission's seqs and every delivered seq still below the mark, so
+ * neither an id nor a seq comes back; after a restart the next start is
+ * above everything handed out, even with nothing committed in between. */
+static void test_preassigned_seqs(void **state)
+{
+    fx *f = *state;
+    uint64_t first = 0;
+    int64_t newest = -1;
+    assert_int_equal(sotto_store_seq_start(f->s, &first, &newest), SOTTO_STORE_OK);
+    assert_int_equal(first, 1);            /* nothing was ever stored */
+    assert_int_equal(newest, 0);
+    uint8_t body[] = "pre";
+    sotto_store_outgoing env[3];
+    for (uint32_t d = 0; d < 3; d++)
+        env[d] = (sotto_store_outgoing){.device_id = d + 1, .type = 1, .body = body,
+                                        .body_len = 3};
+    sotto_store_submission subs[3];
+    subs[0] = sub_from(f->bob, 1, f->alice, env, 3);
+    subs[1] = sub_from(f->bob, 1, f->alice, env, 2);           /* device 3 missing */
+    subs[2] = sub_from(f->alice, 1, f->bob, env, 1);
+    uint64_t q = first + 10;
+    for (size_t i = 0; i < 3; i++) {
+        subs[i].preassigned = 1;
+        subs[i].timestamp = 7200;
+        for (size_t j = 0; j < subs[i].count; j++)
+            subs[i].seq[j] = q++;
+    }
+    subs[0].delivered[1] = 1;              /* alice's device 2 acked it already */
+    subs[2].delivered[0] = 1;              /* and bob his */
+    uint8_t want_id[SOTTO_STORE_ENVELOPE_ID_BYTES];
+    assert_int_equal(sotto_store_write_batch(f->s, subs, 3, NULL, 0), SOTTO_STORE_OK);
+    assert_int_equal(subs[0].result, SOTTO_STORE_OK);
+    assert_int_equal(subs[1].result, SOTTO_STORE_ERR_DEVICE_MISMATCH);
+    assert_int_equal(subs[2].result, SOTTO_STORE_OK);
+    assert_int_equal(subs[0].seq[0], first + 10);
+    assert_int_equal(subs[0].timestamp, 7200);
+    /* The recipients' device sets as the batch saw them. */
+    sotto_store_device_set sets[4];
+    assert_int_equal(sotto_store_write_batch_devices(f->s, sets, 4), 2);
+    assert_memory_equal(sets[0].uuid, f->alice, 16);
+    assert_int_equal(sets[0].n, 3);
+    assert_int_equal(sets[1].n, 1);
+    /* ids as the store makes them, for delivered ones too */
+    for (size_t j = 0; j < 3; j++) {
+        assert_int_equal(sotto_store_make_id(f->s, subs[0].seq[j], sets[0].row[j], 3, want_id),
+                         SOTTO_STORE_OK);
+        assert_memory_equal(want_id, subs[0].id[j], sizeof want_id);
+        uint64_t oq = 0;
+        int64_t orow = 0;
+        size_t olen = 0;
+        assert_int_equal(sotto_store_open_id(f->s, want_id, &oq, &orow, &olen), 1);
+        assert_int_equal(oq, subs[0].seq[j]);
+        assert_int_equal(orow, sets[0].row[j]);
+        assert_int_equal(olen, 3);
+    }
+    want_id[3] ^= 1;
+    uint64_t oq = 0;
+    int64_t orow = 0;
+    size_t olen = 0;
+    assert_int_equal(sotto_store_open_id(f->s, want_id, &oq, &orow, &olen), 0);
+    /* Written: alice 1 and 3, not 2 (delivered); nothing for bob. */
+    assert_int_equal(qcount(f->s, f->alice, 1), 1);
+    assert_int_equal(qcount(f->s, f->alice, 2), 0);
+    assert_int_equal(qcount(f->s, f->alice, 3), 1);
+    assert_int_equal(qcount(f->s, f->bob, 1), 0);
+    sotto_store_envelope *e = NULL;
+    size_t n = 0;
+    assert_int_equal(sotto_store_fetch_queue(f->s, f->alice, 3, 0, 10, &e, &n), SOTTO_STORE_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(e[0].seq, first + 12);
+    assert_int_equal(e[0].timestamp, 7200);
+    assert_memory_equal(e[0].id, subs[0].id[2], SOTTO_STORE_ENVELOPE_ID_BYTES);
+    sotto_store_envelopes_free(e, n);
+    assert_counters_match(f->dir);
+    /* Seqs must rise: a batch going back is refused whole. */
+    sotto_store_submission back = sub_from(f->alice, 1, f->bob, env, 1);
+    back.preassigned = 1;
+    back.seq[0] = first + 3;
+    sotto_store_submission fwd = sub_from(f->alice, 1, f->bob, env, 1);
+    fwd.preassigned = 1;
+    fwd.seq[0] = first + 2;
+    sotto_store_submission two[2] = {back, fwd};
+    assert_int_equal(sotto_store_write_batch(f->s, two, 2, NULL, 0),
+                     SOTTO_STORE_ERR_INVALID_ARGUMENT);
+    assert_int_equal(qcount(f->s, f->bob, 1), 0);
+    /* A restart starts above every seq handed out (the refused and the
+     * delivered ones included), twice in a row with nothing in between. */
+    uint64_t high = q - 1, first2 = 0, first3 = 0;
+    sotto_store_close(f->s);
+    assert_int_equal(sotto_store_open(&f->s, f->dir), SOTTO_STORE_OK);
+    assert_int_equal(sotto_store_seq_start(f->s, &first2, &newest), SOTTO_STORE_OK);
+    assert_true(first2 > high + SOTTO_STORE_SEQ_RESERVE - 1);
+    assert_int_equal(newest, 7200);
+    assert_int_equal(sotto_store_seq_start(f->s, &first3, &newest), SOTTO_STORE_OK);
+    assert_true(first3 >= first2 + SOTTO_STORE_SEQ_RESERVE);
+    /* and the store's own seqs (no preassignment) stay above too */
+    sotto_store_submission plain = sub_from(f->alice, 1, f->bob, env, 1);
+    assert_int_equal(sotto_store_enqueue_batch(f->s, &plain, 1), SOTTO_STORE_OK);
+    assert_true(plain.seq[0] >= first3 + SOTTO_STORE_SEQ_RESERVE - 1);
+}
+
 static void test_device_mismatch(void **state)
 {
     fx *f = *state;
@@ -1269,6 +1372,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_statements_reset_on_error, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sync_per_transaction, setup, teardown),
         cmocka_unit_test_setup_teardown(test_counters_every_path, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_preassigned_seqs, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
