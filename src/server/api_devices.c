@@ -379,6 +379,7 @@ static void link_done(uv_work_t *w, int status)
     s->jobs--;
     c->job = NULL;
     bool ok = status == 0 && j->rc == SOTTO_STORE_OK && j->why == NULL;
+    sotto_batch_devices_changed(s, j->account);   /* whether or not it was added */
     if (s->devices != NULL)
         sotto_prov_token_finish(s->devices->prov, j->slot, ok);
     if (ok) /* the account's other sockets learn of it (the new device has none yet) */
@@ -547,6 +548,7 @@ static void remove_done(uv_work_t *w, int status)
     sotto_conn *c = j->c;
     sotto_srv *s = c->srv;
     s->jobs--;
+    sotto_batch_devices_changed(s, j->uuid);
     if (status == 0 && j->rc == SOTTO_STORE_OK) {
         s->device_removals++;       /* a login in flight re-checks its device (auth.c) */
         sotto_log(SOTTO_LOG_INFO, "device_removed", NULL);

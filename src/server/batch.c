@@ -20,12 +20,16 @@
 #include "metrics.h"
 #include "server.h"
 
+/* An envelope's way to its device (sub_meta.early). */
+enum { EARLY_NO = 0, EARLY_PUSHED = 1, EARLY_ACKED = 2 };
+
 typedef struct sub_meta {
     sotto_conn *c;
     bool ws;                        /* a WebSocket "send": answered by "sent" */
     uint32_t ws_id;
     uint8_t *bodies;
     sotto_store_outgoing outs[SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION];
+    uint8_t early[SOTTO_STORE_MAX_ENVELOPES_PER_SUBMISSION];
 } sub_meta;
 
 typedef struct ack_item {
@@ -48,6 +52,13 @@ struct sotto_batch {
     size_t n_acks, cap_acks;
     sotto_store_err rc;
     uint64_t work_ns;
+    uint64_t first_seq, last_seq;   /* the seqs its submissions hold (0: none yet) */
+    size_t unwritten;               /* envelopes acked before the batch went */
+    size_t waiting;                 /* pushed early, not acked yet */
+    uint64_t oldest_ms;             /* uv_now() at its first submission */
+    sotto_store_device_set *sets;   /* what the writer saw of the recipients */
+    size_t n_sets, cap_sets;
+    uint64_t epoch;                 /* srv->devcache_epoch when it went to the writer */
 };
 
 static sotto_batch *batch_new(sotto_srv *s)
@@ -68,7 +79,68 @@ static void batch_destroy(sotto_batch *b)
     free(b->meta);
     free(b->acks);
     free(b->reqs);
+    free(b->sets);
     free(b);
+}
+
+/* ---- recipients' device sets, kept on the loop ----
+ * An envelope is pushed before its commit only when its submission names
+ * exactly the devices its recipient had at the last commit that saw them
+ * (the writer checks again, and stays the judge). Filled from what each
+ * commit read; an entry is dropped on any device change of its account, and
+ * a commit that began before a device change fills nothing (epoch). A slot
+ * per hash: a collision only costs an entry. */
+#define DEVCACHE_SLOTS 16384u
+struct sotto_devcache {
+    sotto_store_device_set *slot[DEVCACHE_SLOTS];
+};
+
+static size_t devcache_hash(const uint8_t uuid[SOTTO_STORE_UUID_BYTES])
+{
+    uint64_t h;
+    memcpy(&h, uuid, sizeof h);         /* account uuids are random */
+    return (size_t)((h * 0x9e3779b97f4a7c15u) >> 50) & (DEVCACHE_SLOTS - 1);
+}
+
+static const sotto_store_device_set *devcache_get(const sotto_srv *s,
+                                                  const uint8_t uuid[SOTTO_STORE_UUID_BYTES])
+{
+    if (s->devcache == NULL)
+        return NULL;
+    const sotto_store_device_set *d = s->devcache->slot[devcache_hash(uuid)];
+    return d != NULL && memcmp(d->uuid, uuid, SOTTO_STORE_UUID_BYTES) == 0 ? d : NULL;
+}
+
+static void devcache_put(sotto_srv *s, const sotto_store_device_set *set)
+{
+    if (s->devcache == NULL && (s->devcache = calloc(1, sizeof *s->devcache)) == NULL)
+        return;
+    sotto_store_device_set **p = &s->devcache->slot[devcache_hash(set->uuid)];
+    if (*p == NULL && (*p = malloc(sizeof **p)) == NULL)
+        return;
+    **p = *set;
+}
+
+void sotto_batch_devices_changed(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES])
+{
+    s->devcache_epoch++;
+    if (s->devcache == NULL)
+        return;
+    sotto_store_device_set **p = &s->devcache->slot[devcache_hash(uuid)];
+    if (*p != NULL && memcmp((*p)->uuid, uuid, SOTTO_STORE_UUID_BYTES) == 0) {
+        free(*p);
+        *p = NULL;
+    }
+}
+
+static void devcache_free(sotto_srv *s)
+{
+    if (s->devcache == NULL)
+        return;
+    for (size_t i = 0; i < DEVCACHE_SLOTS; i++)
+        free(s->devcache->slot[i]);
+    free(s->devcache);
+    s->devcache = NULL;
 }
 
 int sotto_batch_init(sotto_srv *s)
@@ -86,6 +158,7 @@ void sotto_batch_free(sotto_srv *s)
     batch_destroy(s->spare2);
     batch_destroy(s->inflight);
     s->pending = s->spare = s->spare2 = s->inflight = NULL;
+    devcache_free(s);
 }
 
 bool sotto_batch_idle(const sotto_srv *s)
@@ -112,6 +185,9 @@ static void batch_work(uv_work_t *w)
                                                     na ? b->reqs : NULL, na);
         if (e != SOTTO_STORE_OK)
             b->rc = e;
+        else if (k > 0 && b->n_sets + k <= b->cap_sets)
+            b->n_sets += sotto_store_write_batch_devices(s->writer, b->sets + b->n_sets,
+                                                         b->cap_sets - b->n_sets);
         i += k;
     } while (i < b->n);
     b->work_ns = uv_hrtime() - t0;
@@ -170,29 +246,105 @@ static void answer_submission_now(const sub_meta *m, const sotto_store_submissio
         sotto_conn_error(c, status, msg);
 }
 
+/* The k-th envelope of sub as a device gets it (the body stays the batch's). */
+static void envelope_of(const sotto_store_submission *sub, size_t k, sotto_store_envelope *e)
+{
+    const sotto_store_outgoing *o = &sub->envelopes[k];
+    memset(e, 0, sizeof *e);
+    e->seq = sub->seq[k];
+    memcpy(e->id, sub->id[k], sizeof e->id);
+    e->timestamp = sub->timestamp;
+    e->type = o->type;
+    e->has_sender = sub->has_sender;
+    if (sub->has_sender) {
+        memcpy(e->sender, sub->sender, sizeof e->sender);
+        e->sender_device = sub->sender_device;
+    }
+    e->body = (uint8_t *)(uintptr_t)o->body;    /* read only */
+    e->body_len = o->body_len;
+}
+
 /* Hands a stored submission's envelopes to their devices' WebSockets
- * straight from memory (the store returned seq and id): no read of the queue. */
-static void push(sotto_srv *s, const sotto_store_submission *sub)
+ * straight from memory (seq and id are known): no read of the queue. One
+ * pushed before the commit is skipped by its socket (seq at or below its
+ * cursor), but reaches a socket that replaced it meanwhile; one acked before
+ * the commit was never written and goes nowhere. */
+static void push(sotto_srv *s, const sotto_store_submission *sub, const sub_meta *m)
 {
     for (size_t k = 0; k < sub->count; k++) {
+        if (m->early[k] == EARLY_ACKED)
+            continue;
         const sotto_store_outgoing *o = &sub->envelopes[k];
         sotto_store_envelope e;
-        memset(&e, 0, sizeof e);
-        e.seq = sub->seq[k];
-        memcpy(e.id, sub->id[k], sizeof e.id);
-        e.timestamp = sub->timestamp;
-        e.type = o->type;
-        e.has_sender = sub->has_sender;
-        if (sub->has_sender) {
-            memcpy(e.sender, sub->sender, sizeof e.sender);
-            e.sender_device = sub->sender_device;
-        }
-        e.body = (uint8_t *)(uintptr_t)o->body;  /* read only; the batch owns it */
-        e.body_len = o->body_len;
+        envelope_of(sub, k, &e);
         /* Queued from memory and written once per socket at the end of this
          * loop turn; a socket that is behind reads its queue instead. */
         if (!sotto_ws_deliver(s, sub->recipient, o->device_id, &e))
             sotto_ws_flush_dev(s, sub->recipient, o->device_id);
+    }
+}
+
+/* Whether sub names exactly the devices of d (the writer's rule,
+ * store_queue.c compare_sets): each device once, but the sender's own when
+ * writing to its own account. */
+static bool set_matches(const sotto_store_submission *sub, const sotto_store_device_set *d)
+{
+    bool self = memcmp(sub->sender, sub->recipient, SOTTO_STORE_UUID_BYTES) == 0;
+    size_t want = 0;
+    for (size_t i = 0; i < d->n; i++)
+        want += !(self && d->device_id[i] == sub->sender_device);
+    if (sub->count != want)
+        return false;
+    for (size_t j = 0; j < sub->count; j++) {
+        uint32_t dev = sub->envelopes[j].device_id;
+        if (self && dev == sub->sender_device)
+            return false;
+        bool found = false;
+        for (size_t i = 0; i < d->n; i++)
+            found |= d->device_id[i] == dev;
+        for (size_t i = 0; i < j; i++)
+            found &= sub->envelopes[i].device_id != dev;
+        if (!found)
+            return false;
+    }
+    return true;
+}
+
+/* Gives a new submission its seqs and time, and pushes each envelope whose
+ * device's WebSocket is ready, before the commit. A crash before the commit
+ * means the sender never got its answer and sends again; the recipient's
+ * client drops the copy by its message id (docs/SERVER.md). */
+static void early_push(sotto_srv *s, sotto_batch *b, sotto_store_submission *sub, sub_meta *m)
+{
+    int64_t now = sotto_store_time_coarse(s->store);
+    if (now > s->last_ts)
+        s->last_ts = now;
+    sub->preassigned = 1;
+    sub->timestamp = s->last_ts;
+    for (size_t j = 0; j < sub->count; j++)
+        sub->seq[j] = s->next_seq++;
+    if (b->first_seq == 0)
+        b->first_seq = sub->seq[0];
+    b->last_seq = sub->seq[sub->count - 1];
+    const sotto_store_device_set *d = s->cfg.early_push ? devcache_get(s, sub->recipient) : NULL;
+    bool may = d != NULL && d->n > 0 && set_matches(sub, d);
+    for (size_t j = 0; j < sub->count; j++) {
+        const sotto_store_outgoing *o = &sub->envelopes[j];
+        bool ok = may;
+        if (ok) {
+            size_t i = 0;
+            while (d->device_id[i] != o->device_id)
+                i++;
+            ok = sotto_store_make_id(s->store, sub->seq[j], d->row[i], o->body_len,
+                                     sub->id[j]) == SOTTO_STORE_OK;
+        }
+        sotto_store_envelope e;
+        envelope_of(sub, j, &e);
+        if (sotto_ws_deliver_early(s, sub->recipient, o->device_id, &e, ok)) {
+            m->early[j] = EARLY_PUSHED;
+            b->waiting++;
+            sotto_g_metrics.messages_pushed_early_total++;
+        }
     }
 }
 
@@ -220,10 +372,18 @@ static void batch_done(uv_work_t *w, int status)
     for (size_t i = 0; i < b->n; i++) {
         sotto_store_submission *sub = &b->subs[i];
         if (sub->result == SOTTO_STORE_OK)
-            stored += sub->count;
+            for (size_t k = 0; k < sub->count; k++)
+                stored += !sub->delivered[k];
         answer_submission(&b->meta[i], sub);
     }
     sotto_g_metrics.messages_relayed_total += stored;
+    if (b->rc == SOTTO_STORE_OK && status == 0)
+        sotto_g_metrics.messages_unwritten_total += b->unwritten;
+    /* What this commit saw of its recipients' devices, unless a device
+     * changed since it began. */
+    if (b->rc == SOTTO_STORE_OK && status == 0 && b->epoch == s->devcache_epoch)
+        for (size_t i = 0; i < b->n_sets; i++)
+            devcache_put(s, &b->sets[i]);
     /* Acks: answered (HTTP) only now that the deletes are on disk. */
     for (size_t i = 0; i < b->n_acks; i++) {
         ack_item *a = &b->acks[i];
@@ -248,7 +408,7 @@ static void batch_done(uv_work_t *w, int status)
     for (size_t i = 0; i < b->n; i++) {
         sotto_store_submission *sub = &b->subs[i];
         if (sub->result == SOTTO_STORE_OK)
-            push(s, sub);
+            push(s, sub, &b->meta[i]);
         free(b->meta[i].bodies);
         b->meta[i].bodies = NULL;
         sotto_conn_unref(b->meta[i].c);
@@ -267,7 +427,13 @@ static void batch_done(uv_work_t *w, int status)
         a->ids = NULL;
         sotto_conn_unref(a->c);
     }
+    /* Every envelope of this batch is now pushed or in the queue: sockets
+     * gated on it may take early pushes again. */
+    if (b->last_seq > s->committed_seq)
+        s->committed_seq = b->last_seq;
     b->n = b->envelopes = b->n_acks = 0;
+    b->first_seq = b->last_seq = 0;
+    b->unwritten = b->n_sets = b->waiting = 0;
     if (s->spare == NULL)
         s->spare = b;
     else
@@ -291,6 +457,15 @@ static void start(sotto_srv *s)
         s->batch_timer_on = false;
     }
     s->batch_started_ms = uv_now(s->loop);
+    b->epoch = s->devcache_epoch;
+    if (b->cap_sets < b->n) {
+        sotto_store_device_set *ns = realloc(b->sets, b->cap * sizeof *ns);
+        if (ns != NULL) {
+            b->sets = ns;
+            b->cap_sets = b->cap;
+        }
+    }
+    b->n_sets = 0;
     s->inflight = b;
     if (s->spare != NULL) {
         s->pending = s->spare;
@@ -317,11 +492,25 @@ static void on_batch_timer(uv_timer_t *t)
     start(s);
 }
 
+/* A batch holding envelopes pushed early and not acked yet waits for their
+ * acks up to early_hold_ms after its first submission: an envelope acked
+ * before its batch goes is never written (nor deleted). Only the senders'
+ * answers wait: the recipients have their envelopes. The time it may still
+ * wait, 0 if none. */
+static uint64_t held(const sotto_srv *s, const sotto_batch *b, uint64_t now)
+{
+    if (b->waiting == 0 || s->draining || s->cfg.early_hold_ms == 0)
+        return 0;
+    uint64_t until = b->oldest_ms + s->cfg.early_hold_ms;
+    return now < until ? until - now : 0;
+}
+
 static void arm(sotto_srv *s)
 {
     sotto_batch *b = s->pending;
-    if (b->envelopes + b->n_acks >= s->cfg.batch_max_envelopes || s->draining ||
-        s->cfg.batch_window_ms == 0) {
+    if ((b->envelopes + b->n_acks >= s->cfg.batch_max_envelopes &&
+         held(s, b, uv_now(s->loop)) == 0) || s->draining ||
+        (s->cfg.batch_window_ms == 0 && held(s, b, uv_now(s->loop)) == 0)) {
         start(s);
         return;
     }
@@ -342,7 +531,11 @@ static void rearm(sotto_srv *s)
     if (b->n == 0 && b->n_acks == 0)
         return;
     uint64_t due = s->batch_started_ms + s->cfg.batch_window_ms, now = uv_now(s->loop);
-    if (b->envelopes + b->n_acks >= s->cfg.batch_max_envelopes || s->draining || now >= due) {
+    uint64_t hold = held(s, b, now);
+    if (hold > 0 && now + hold > due)
+        due = now + hold;
+    if ((b->envelopes + b->n_acks >= s->cfg.batch_max_envelopes && hold == 0) || s->draining ||
+        now >= due) {
         start(s);
         return;
     }
@@ -411,6 +604,10 @@ static void submit(sotto_conn *c, bool ws, uint32_t ws_id,
     sub->sender_device = c->device;
     sub->envelopes = m->outs;
     sub->count = n;
+    memset(m->early, EARLY_NO, sizeof m->early);
+    if (b->n == 0)
+        b->oldest_ms = uv_now(s->loop);
+    early_push(s, b, sub, m);
     b->n++;
     b->envelopes += n;
     if (ws)
@@ -434,6 +631,42 @@ void sotto_batch_submit_ws(sotto_conn *c, uint32_t send_id,
     submit(c, true, send_id, recipient, outs, n, bodies);
 }
 
+/* An ack (WebSocket) for an envelope pushed early and still waiting in the
+ * pending batch: the envelope is on its device, so it is never written,
+ * and the ack has nothing to delete. True if id was such an ack. */
+static bool ack_unwritten(sotto_conn *c, sotto_batch *b,
+                          const uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES])
+{
+    uint64_t seq = 0;
+    int64_t row = 0;
+    size_t len = 0;
+    if (b->first_seq == 0 || !sotto_store_open_id(c->srv->store, id, &seq, &row, &len) ||
+        seq < b->first_seq || seq > b->last_seq)
+        return false;
+    /* The submission holding seq: seqs rise along the batch. */
+    size_t lo = 0, hi = b->n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (b->subs[mid].seq[0] <= seq)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    sotto_store_submission *sub = &b->subs[lo];
+    sub_meta *m = &b->meta[lo];
+    uint64_t k = seq - sub->seq[0];
+    if (k >= sub->count || m->early[k] != EARLY_PUSHED ||
+        sub->envelopes[k].device_id != c->device || sub->envelopes[k].body_len != len ||
+        memcmp(sub->recipient, c->uuid, SOTTO_STORE_UUID_BYTES) != 0 ||
+        memcmp(sub->id[k], id, SOTTO_STORE_ENVELOPE_ID_BYTES) != 0)
+        return false;
+    m->early[k] = EARLY_ACKED;
+    sub->delivered[k] = 1;
+    b->unwritten++;
+    b->waiting--;
+    return true;
+}
+
 void sotto_batch_ack(sotto_conn *c, const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID_BYTES], size_t n,
                      bool respond)
 {
@@ -441,6 +674,17 @@ void sotto_batch_ack(sotto_conn *c, const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID
     sotto_batch *b = s->pending;
     if (n == 0 || n > SOTTO_STORE_MAX_ACKS)
         return;
+    uint8_t rest[SOTTO_STORE_MAX_ACKS][SOTTO_STORE_ENVELOPE_ID_BYTES];
+    if (!respond && b->first_seq != 0) {
+        size_t k = 0;
+        for (size_t i = 0; i < n; i++)
+            if (!ack_unwritten(c, b, ids[i]))
+                memcpy(rest[k++], ids[i], SOTTO_STORE_ENVELOPE_ID_BYTES);
+        if (k == 0)
+            return;
+        ids = (const uint8_t (*)[SOTTO_STORE_ENVELOPE_ID_BYTES])rest;
+        n = k;
+    }
     if (b->n_acks == b->cap_acks) {
         size_t cap = b->cap_acks ? b->cap_acks * 2 : 64;
         ack_item *na = cap <= SOTTOD_BATCH_HARD_CAP ? realloc(b->acks, cap * sizeof *na) : NULL;

@@ -27,6 +27,8 @@ void sotto_config_defaults(sotto_config *c)
     c->auth_fail_per_hour = SOTTOD_AUTH_FAIL_PER_HOUR;
     c->batch_max_envelopes = SOTTOD_BATCH_MAX_ENVELOPES;
     c->batch_window_ms = SOTTOD_BATCH_WINDOW_MS;
+    c->early_push = 1;
+    c->early_hold_ms = SOTTOD_EARLY_HOLD_MS;
     c->header_timeout_ms = SOTTOD_HEADER_TIMEOUT_MS;
     c->idle_timeout_ms = SOTTOD_IDLE_TIMEOUT_MS;
 }
@@ -96,6 +98,8 @@ static const u32_key u32_keys[] = {
     K("auth_fail_per_hour", auth_fail_per_hour, 0, 1000000),
     K("batch_max_envelopes", batch_max_envelopes, 1, SOTTOD_BATCH_MAX_ENVELOPES),
     K("batch_window_ms", batch_window_ms, 0, 1000),
+    K("early_push", early_push, 0, 1),
+    K("early_hold_ms", early_hold_ms, 0, 10000),
     K("header_timeout_ms", header_timeout_ms, 100, 600000),
     K("idle_timeout_ms", idle_timeout_ms, 100, 86400000),
 };

@@ -58,6 +58,12 @@ size_t sotto_metrics_render(char *out, size_t cap)
         "\n", m->messages_delivered_total);
     PUT("# TYPE sottod_messages_acked_total counter\nsottod_messages_acked_total %" PRIu64 "\n",
         m->messages_acked_total);
+    PUT("# HELP sottod_messages_pushed_early_total envelopes pushed to their device before"
+        " their commit\n# TYPE sottod_messages_pushed_early_total counter\n"
+        "sottod_messages_pushed_early_total %" PRIu64 "\n", m->messages_pushed_early_total);
+    PUT("# HELP sottod_messages_unwritten_total envelopes acknowledged by their device before"
+        " their commit, so never written\n# TYPE sottod_messages_unwritten_total counter\n"
+        "sottod_messages_unwritten_total %" PRIu64 "\n", m->messages_unwritten_total);
     PUT("# TYPE sottod_messages_expired_total counter\nsottod_messages_expired_total %" PRIu64 "\n",
         m->messages_expired_total);
     uint64_t q_in = m->queue_depth_at_start + m->messages_relayed_total;

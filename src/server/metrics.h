@@ -28,6 +28,8 @@ typedef struct sotto_metrics {
     uint64_t messages_relayed_total;  /* envelopes durably queued */
     uint64_t messages_delivered_total;/* envelopes pushed or fetched */
     uint64_t messages_acked_total;
+    uint64_t messages_pushed_early_total; /* pushed before their commit (batch.c) */
+    uint64_t messages_unwritten_total;    /* acked before their commit: never written */
     uint64_t messages_expired_total;
     uint64_t queue_depth_at_start;    /* envelopes in the database when sottod started */
     uint64_t batches_total;

@@ -937,6 +937,13 @@ int sotto_srv_init(sotto_srv *s, uv_loop_t *loop, const sotto_config *cfg, char 
         return -1;
     }
     sotto_g_metrics.queue_depth_at_start = queued;
+    /* Seqs are handed out here, so envelopes can be pushed before their
+     * commit with their final ids (batch.c). */
+    if ((se = sotto_store_seq_start(s->writer, &s->next_seq, &s->last_ts)) != SOTTO_STORE_OK) {
+        snprintf(err, errlen, "store: %s", sotto_store_strerror(se));
+        return -1;
+    }
+    s->committed_seq = s->next_seq - 1;
     uv_mutex_init(&s->pool.mu);
     uv_cond_init(&s->pool.cv);
     for (int i = 0; i < SOTTOD_STORE_POOL; i++) {

@@ -110,6 +110,8 @@ struct sotto_conn {
     sotto_ws_tracker ws_track;      /* where the client's byte stream is: parking */
     uint64_t ws_last_rx_ms;         /* last bytes from the peer */
     uint32_t ws_sends;              /* "send" messages waiting for their commit */
+    uint64_t ws_gate;               /* no early push (batch.c) until the commit of this seq:
+                                       envelopes up to it may be unpushed and uncommitted */
     bool ws_pb;                     /* subprotocol "sotto.pb": binary messages (api_pb.h) */
     bool flush_queued;              /* on srv->flush_list */
     sotto_conn *flush_next;
@@ -148,6 +150,11 @@ struct sotto_srv {
                                                          while the next commits */
     bool batch_timer_on;
     uint64_t batch_started_ms;      /* uv_now() when the last batch went to the writer */
+    uint64_t next_seq;              /* the next envelope's seq (sotto_store_seq_start) */
+    uint64_t committed_seq;         /* every seq up to it went through a batch_done */
+    int64_t last_ts;                /* newest envelope time handed out (never goes back) */
+    struct sotto_devcache *devcache;/* recipients' device sets as commits saw them (batch.c) */
+    uint64_t devcache_epoch;        /* bumped by every device change */
     uint8_t tag_key[32];            /* keys auth_tag */
     sotto_conn *flush_list;         /* WebSockets with frames queued: written once per loop turn */
     uv_check_t flush_check;         /* runs sotto_ws_flush_deferred after each I/O round */
@@ -204,6 +211,12 @@ void sotto_dev_notify(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], 
 bool sotto_ws_deliver(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device,
                       const sotto_store_envelope *e);
 void sotto_ws_flush_dev(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device);
+/* An envelope not yet committed (batch.c): pushed now when may is true, the
+ * device's WebSocket is caught up, has room, and has no earlier envelope
+ * still waiting for its commit unpushed (ws_gate); true if pushed. Otherwise
+ * the socket's gate moves to e->seq, so no later envelope overtakes it. */
+bool sotto_ws_deliver_early(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                            uint32_t device, const sotto_store_envelope *e, bool may);
 void sotto_dev_unregister(sotto_conn *c);
 /* {"type":"devices"} (or its binary form) to every WebSocket of the account
  * but except_device's (0: none): a device was added or removed. */
@@ -254,6 +267,9 @@ void sotto_batch_ack(sotto_conn *c, const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID
 void sotto_batch_submit_ws(sotto_conn *c, uint32_t send_id,
                            const uint8_t recipient[SOTTO_STORE_UUID_BYTES],
                            const sotto_store_outgoing *outs, size_t n, uint8_t *bodies);
+/* An account's devices changed (added, removed): its device set is no longer
+ * trusted for early pushes until a commit reads it again. */
+void sotto_batch_devices_changed(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES]);
 void sotto_batch_kick(sotto_srv *s);           /* drain: commit what waits now */
 bool sotto_batch_idle(const sotto_srv *s);
 

@@ -46,6 +46,7 @@
  * or this long after its first one arrived, whichever comes first. */
 #define SOTTOD_BATCH_MAX_ENVELOPES       512u
 #define SOTTOD_BATCH_WINDOW_MS           4u      /* see batch.c rearm */
+#define SOTTOD_EARLY_HOLD_MS             30u     /* see batch.c held */
 
 /* Registration rate limit, per source address (token bucket). */
 #define SOTTOD_REGISTER_BURST            10u

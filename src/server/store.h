@@ -377,6 +377,9 @@ sotto_store_err sotto_store_enqueue_batch(sotto_store *s,
 #define SOTTO_STORE_SEQ_RESERVE (UINT64_C(1) << 32)
 sotto_store_err sotto_store_seq_start(sotto_store *s, uint64_t *first, int64_t *newest);
 
+/* Now on the store's clock, rounded down as envelope times are. */
+int64_t sotto_store_time_coarse(const sotto_store *s);
+
 /* An envelope's id from its seq, its device's row and its length, as the
  * store makes them (store_sqlite.h); and back. open returns 0 for anything
  * that is not such an id. */

@@ -487,6 +487,11 @@ static sotto_store_err mark_seqs(sotto_store *s, uint64_t high)
     return rc == SQLITE_DONE ? SOTTO_STORE_OK : sotto_store_db_err(rc);
 }
 
+int64_t sotto_store_time_coarse(const sotto_store *s)
+{
+    return sotto_store_round_down(sotto_store_now(s), SOTTO_STORE_TIME_GRANULARITY_SECONDS);
+}
+
 sotto_store_err sotto_store_make_id(sotto_store *s, uint64_t seq, int64_t device_row,
                                     size_t body_len, uint8_t id[SOTTO_STORE_ENVELOPE_ID_BYTES])
 {

@@ -446,6 +446,9 @@ int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
     c->dev_next = c->srv->dev[dev_bucket(c->uuid, c->device)];
     c->srv->dev[dev_bucket(c->uuid, c->device)] = c;
     c->ws_registered = true;
+    /* Envelopes handed out so far and not yet committed were not pushed to
+     * this socket: it reads them from the queue once they are committed. */
+    c->ws_gate = c->srv->next_seq - 1;
     sotto_log(SOTTO_LOG_DEBUG, "ws_open", NULL);
     sotto_conn_flush(c);
     /* Frames the client sent right behind the upgrade: plaintext already
@@ -511,6 +514,8 @@ static int queue_envelope(sotto_conn *c, const sotto_store_envelope *e, size_t *
     return 0;
 }
 
+static bool deliver_to(sotto_conn *c, const sotto_store_envelope *e);
+
 bool sotto_ws_deliver(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], uint32_t device,
                       const sotto_store_envelope *e)
 {
@@ -519,6 +524,27 @@ bool sotto_ws_deliver(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES], 
         return true;                    /* not connected: it waits in the queue */
     if (e->seq <= c->ws_last_seq)
         return true;                    /* a read of the queue already pushed it */
+    return deliver_to(c, e);
+}
+
+bool sotto_ws_deliver_early(sotto_srv *s, const uint8_t uuid[SOTTO_STORE_UUID_BYTES],
+                            uint32_t device, const sotto_store_envelope *e, bool may)
+{
+    sotto_conn *c = dev_find(s, uuid, device);
+    if (c == NULL)
+        return false;                   /* its commit puts it in the queue */
+    /* Every envelope for this socket up to its gate was pushed, or is
+     * committed: nothing older can come after this one. */
+    if (may && s->committed_seq >= c->ws_gate && e->seq > c->ws_last_seq && deliver_to(c, e))
+        return true;
+    if (c->ws_gate < e->seq)
+        c->ws_gate = e->seq;
+    return false;
+}
+
+static bool deliver_to(sotto_conn *c, const sotto_store_envelope *e)
+{
+    sotto_srv *s = c->srv;
     if (!c->ws_caught_up || c->ws_inflight >= SOTTOD_WS_WINDOW ||
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) >= SOTTOD_MAX_WRITE_QUEUE / 2 ||
         c->state != SOTTO_CONN_WS || !sotto_conn_alive(c) || c->ws_close_sent || s->draining ||

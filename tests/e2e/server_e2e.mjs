@@ -213,6 +213,17 @@ function registration(username, secret, ik = SignalClient.PrivateKey.generate())
            signedPreKey: signedEc(ik, 1), pqLastResortPreKey: signedKem(ik, 1000) };
 }
 
+// Links a new device to the account behind byAuth (identity key ik); its id.
+async function linkDeviceOn(srv, byAuth, secret, ik) {
+  let r = await http(srv, 'POST', '/v1/devices/link', { auth: byAuth });
+  assert.equal(r.status, 200, r.body);
+  r = await http(srv, 'POST', '/v1/devices', { body: { token: r.json().token, secret,
+    registrationId: 1 + crypto.randomInt(16000), signedPreKey: signedEc(ik, 1),
+    pqLastResortPreKey: signedKem(ik, 2) } });
+  assert.equal(r.status, 200, r.body);
+  return r.json().deviceId;
+}
+
 async function step(name, fn) {
   try { await fn(); passed++; console.log(`ok - ${name}`); }
   catch (e) { failed++; console.log(`not ok - ${name}: ${e.stack || e}`); }
@@ -604,15 +615,7 @@ try {
         if (f.opcode === 8) throw new Error(`closed ${f.code} while waiting for ${what}`);
       }
     };
-    const linkDevice = async (byAuth, secret) => {
-      let r = await http(srv, 'POST', '/v1/devices/link', { auth: byAuth });
-      assert.equal(r.status, 200, r.body);
-      r = await http(srv, 'POST', '/v1/devices', { body: { token: r.json().token, secret,
-        registrationId: 1 + crypto.randomInt(16000), signedPreKey: signedEc(alice.ik, 1),
-        pqLastResortPreKey: signedKem(alice.ik, 2) } });
-      assert.equal(r.status, 200, r.body);
-      return r.json().deviceId;
-    };
+    const linkDevice = (byAuth, secret) => linkDeviceOn(srv, byAuth, secret, alice.ik);
     const w1 = await WS.open(srv, authOf(alice));
     assert.equal((await w1.nextJson('alice.1 queue_empty')).type, 'queue_empty');
     const s2 = 'alice-two-secret-0123456789-abcdefg';
@@ -727,6 +730,163 @@ try {
     assert.ok(!fs.existsSync(path.join(other, 'sottod.key')), 'no key made for a bad start');
     fs.rmSync(other, { recursive: true, force: true });
   });
+
+  // ---- early push (a second server whose commits wait long) ----
+  // batch_window_ms and early_hold_ms are long here, so what reaches a device
+  // before its sender's answer was pushed before its commit; no step asserts
+  // on time, only on which came first.
+  const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'sottod-e2e-early-'));
+  fs.writeFileSync(path.join(dir2, 'sottod.conf'),
+    '# e2e: early push\nregister_burst = 10\nbatch_window_ms = 1000\nearly_hold_ms = 3000\nlog_level = debug\n');
+  const srv2 = new Server(dir2, await freePort());
+  const carol = { name: 'carol', secret: 'carol-secret-0123456789-abcdefghij' };
+  const dave = { name: 'dave', secret: 'dave-secret-0123456789ab-abcdefghij' };
+  const metric = async (name) =>
+    Number(new RegExp(`^${name} (\\d+)$`, 'm').exec((await http(srv2, 'GET', '/metrics')).body)[1]);
+  // Starts a PUT; .answered tells whether its answer came yet.
+  const sendTo = (to, devices, content) => {
+    const p = http(srv2, 'PUT', `/v1/messages/${to}`, { auth: authOf(carol),
+      body: { messages: devices.map(d => ({ destinationDeviceId: d, type: 1, content: b64(content) })) } });
+    const h = { answered: false, done: p.then(r => { h.answered = true; return r; }) };
+    return h;
+  };
+  // A WebSocket of dave's device 1 that has been handed its backlog (acked:
+  // acks still waiting for their commit may bring an envelope again).
+  const caughtUp = async () => {
+    const ws = await WS.open(srv2, authOf(dave));
+    for (;;) {
+      const m = await ws.nextJson('backlog, then queue_empty');
+      if (m.type === 'queue_empty') return ws;
+      ws.send({ type: 'ack', ids: [m.envelope.id] });
+    }
+  };
+  const envelopeOf = async (ws, what) => {
+    for (;;) {
+      const m = await ws.nextJson(what);
+      if (m.type === 'envelope') return m.envelope;
+    }
+  };
+  try {
+    await srv2.start();
+    await step('early push: before its commit a live envelope reaches a caught-up device; acked then, it is never written', async () => {
+      for (const u of [carol, dave]) {
+        u.ik = SignalClient.PrivateKey.generate();
+        const r = await http(srv2, 'POST', '/v1/accounts', { body: registration(u.name, u.secret, u.ik) });
+        assert.equal(r.status, 200, r.body);
+        u.uuid = r.json().uuid;
+      }
+      const ws = await WS.open(srv2, authOf(dave));
+      assert.equal((await ws.nextJson('dave queue_empty')).type, 'queue_empty');
+      // The first message to dave: his devices are not known yet, so it is
+      // pushed after its commit, like before.
+      const m0 = crypto.randomBytes(50);
+      let s = sendTo('dave', [1], m0);
+      let e = await envelopeOf(ws, 'first envelope');
+      assert.ok(s.answered, 'pushed before its commit without a known device set');
+      assert.equal((await s.done).status, 200);
+      assert.equal(Buffer.from(e.content, 'base64').compare(m0), 0);
+      assert.equal(await metric('sottod_messages_pushed_early_total'), 0);
+      ws.send({ type: 'ack', ids: [e.id] });
+      // Now his device set is known: the next one comes before carol's answer.
+      const m1 = crypto.randomBytes(60);
+      s = sendTo('dave', [1], m1);
+      e = await envelopeOf(ws, 'early envelope');
+      assert.ok(!s.answered, 'the answer came before the push');
+      assert.equal(Buffer.from(e.content, 'base64').compare(m1), 0);
+      assert.equal(e.sourceUuid, carol.uuid);
+      ws.send({ type: 'ack', ids: [e.id] });
+      assert.equal((await s.done).status, 200);
+      assert.equal(await metric('sottod_messages_pushed_early_total'), 1);
+      assert.equal(await metric('sottod_messages_unwritten_total'), 1);
+      // Not acked before its commit: written, and delivered again under
+      // the same id.
+      const m2 = crypto.randomBytes(70);
+      s = sendTo('dave', [1], m2);
+      const e2 = await envelopeOf(ws, 'early envelope, not acked');
+      assert.ok(!s.answered, 'the answer came before the push');
+      assert.equal((await s.done).status, 200);
+      ws.close();
+      const f = await http(srv2, 'GET', '/v1/messages', { auth: authOf(dave) });
+      assert.deepEqual(f.json().messages.map(x => [x.id, Buffer.from(x.content, 'base64').compare(m2)]),
+                       [[e2.id, 0]]);
+      assert.equal(await metric('sottod_messages_unwritten_total'), 1);
+      const d = await http(srv2, 'DELETE', `/v1/messages/${e2.id}`, { auth: authOf(dave) });
+      assert.equal(d.status, 204);
+    });
+    await step('early push keeps order: a socket that replaced another gets the older envelope first', async () => {
+      const ws1 = await WS.open(srv2, authOf(dave));
+      assert.equal((await ws1.nextJson('queue_empty')).type, 'queue_empty');
+      // Prime: one committed round trip makes dave's devices known again.
+      let s = sendTo('dave', [1], Buffer.from('prime'));
+      let e = await envelopeOf(ws1, 'prime');
+      ws1.send({ type: 'ack', ids: [e.id] });
+      await s.done;
+      const a = sendTo('dave', [1], Buffer.from('older'));
+      const ea = await envelopeOf(ws1, 'older, early');
+      assert.ok(!a.answered);
+      // A new socket replaces the first before "older" is committed; it is
+      // caught up at once (nothing committed waits), yet "newer" must not
+      // overtake "older", which it has not seen.
+      const ws2 = await WS.open(srv2, authOf(dave));
+      assert.equal((await ws2.nextJson('queue_empty')).type, 'queue_empty');
+      const b = sendTo('dave', [1], Buffer.from('newer'));
+      const got = [await envelopeOf(ws2, 'first on the new socket'), await envelopeOf(ws2, 'second')];
+      assert.deepEqual(got.map(x => Buffer.from(x.content, 'base64').toString()), ['older', 'newer']);
+      assert.equal(got[0].id, ea.id);
+      ws2.send({ type: 'ack', ids: got.map(x => x.id) });
+      assert.equal((await a.done).status, 200);
+      assert.equal((await b.done).status, 200);
+      ws1.close();
+      ws2.close();
+    });
+    await step('a device added: the old set is refused (409) and none of it reaches the old device', async () => {
+      const ws = await caughtUp();
+      let s = sendTo('dave', [1], Buffer.from('known set'));
+      let e = await envelopeOf(ws, 'known set');
+      ws.send({ type: 'ack', ids: [e.id] });
+      await s.done;
+      const early = await metric('sottod_messages_pushed_early_total');
+      const d2 = await linkDeviceOn(srv2, authOf(dave), 'dave-two-secret-0123456789-abcdefgh', dave.ik);
+      assert.deepEqual(await ws.nextJson('devices'), { type: 'devices' });
+      s = sendTo('dave', [1], Buffer.from('old set'));
+      const r = await s.done;
+      assert.equal(r.status, 409, r.body);
+      assert.deepEqual(r.json(), { missingDevices: [d2], extraDevices: [] });
+      s = sendTo('dave', [1, d2], Buffer.from('new set'));
+      e = await envelopeOf(ws, 'the next envelope');
+      assert.equal(Buffer.from(e.content, 'base64').toString(), 'new set');
+      assert.equal((await s.done).status, 200);
+      // Only "new set" was pushed early (the refusal taught the server the
+      // new set); "old set" never was.
+      assert.equal(await metric('sottod_messages_pushed_early_total'), early + 1);
+      ws.close();
+    });
+    await step('restart: an id handed out for an envelope never written does not come back', async () => {
+      // Device 1's envelope takes the higher seq and is acked before its
+      // commit, so the highest seq handed out is stored nowhere; after a
+      // restart the same device gets an envelope of the same length.
+      const ws = await caughtUp();
+      const body = Buffer.alloc(33, 7);
+      let s = sendTo('dave', [2, 1], body);
+      const e = await envelopeOf(ws, 'early envelope');
+      assert.ok(!s.answered, 'the answer came before the push');
+      ws.send({ type: 'ack', ids: [e.id] });
+      assert.equal((await s.done).status, 200);
+      ws.close();
+      await srv2.stop();
+      await srv2.start();
+      s = sendTo('dave', [1, 2], body);
+      assert.equal((await s.done).status, 200);
+      const f = await http(srv2, 'GET', '/v1/messages', { auth: authOf(dave) });
+      const ids = f.json().messages.map(x => x.id);
+      assert.equal(ids.length, 1);
+      assert.notEqual(ids[0], e.id, 'an id came back after a restart');
+    });
+  } finally {
+    if (srv2.proc && srv2.proc.exitCode === null) await srv2.stop().catch(() => srv2.proc.kill('SIGKILL'));
+    if (failed) console.log('--- sottod (early push) stderr ---\n' + srv2.stderr.split('\n').slice(-30).join('\n'));
+    fs.rmSync(dir2, { recursive: true, force: true });
+  }
   await step('final SIGTERM exits 0', async () => {
     const ex = await srv.stop();
     assert.deepEqual(ex, { code: 0, sig: null });
