@@ -680,6 +680,14 @@ void sotto_batch_ack(sotto_conn *c, const uint8_t (*ids)[SOTTO_STORE_ENVELOPE_ID
         for (size_t i = 0; i < n; i++)
             if (!ack_unwritten(c, b, ids[i]))
                 memcpy(rest[k++], ids[i], SOTTO_STORE_ENVELOPE_ID_BYTES);
+        if (b->waiting == 0 && s->inflight == NULL && s->batch_timer_on) {
+            /* The last early push it waited for came back: no need to wait
+             * out the hold. */
+            uv_timer_stop(&s->batch_timer);
+            s->batch_timer_on = false;
+            rearm(s);
+            b = s->pending;
+        }
         if (k == 0)
             return;
         ids = (const uint8_t (*)[SOTTO_STORE_ENVELOPE_ID_BYTES])rest;
