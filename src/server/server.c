@@ -90,6 +90,8 @@ static void conn_free(sotto_conn *c)
     if (c->pout != NULL)
         sodium_memzero(c->pout, c->pout_cap);
     free(c->pout);
+    if (c->in != NULL)
+        sodium_memzero(c->in, c->in_cap);
     free(c->in);
     free(c);
 }
@@ -247,6 +249,29 @@ static int reserve(uint8_t **p, uint32_t *cap, size_t need)
     return 0;
 }
 
+/* reserve for plaintext input: the old buffer is wiped, not left to realloc. */
+static int reserve_wiped(uint8_t **p, uint32_t *cap, uint32_t used, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    if (need > UINT32_MAX / 2)
+        return -1;
+    size_t n = *cap ? *cap : IN_MIN_CAP;
+    while (n < need)
+        n *= 2;
+    uint8_t *q = malloc(n);
+    if (q == NULL)
+        return -1;
+    if (*p != NULL) {
+        memcpy(q, *p, used);
+        sodium_memzero(*p, *cap);
+        free(*p);
+    }
+    *p = q;
+    *cap = (uint32_t)n;
+    return 0;
+}
+
 /* During the handshake: OpenSSL's records, from the memory BIO. */
 static void flush_handshake(sotto_conn *c)
 {
@@ -355,7 +380,8 @@ int sotto_conn_pull(sotto_conn *c)
         return 0;
     case SOTTO_TLS_REC_DATA:
         if (in.data_len > 0) {
-            if (reserve(&c->in, &c->in_cap, (size_t)c->in_len + in.data_len) != 0) {
+            if (reserve_wiped(&c->in, &c->in_cap, c->in_len, (size_t)c->in_len + in.data_len) !=
+                0) {
                 sotto_metrics_error(SOTTO_ERRK_STORE);
                 conn_abort(c);
                 return -1;
@@ -392,11 +418,16 @@ int sotto_conn_pull(sotto_conn *c)
 
 /* ---- responses ---- */
 
+/* A request's bytes hold its Authorization header (the device's secret)
+ * and bodies such as registrations and link tokens: they are wiped as soon
+ * as the request is answered, and so is every copy a move leaves behind. */
 static void consume_request(sotto_conn *c)
 {
     uint32_t n = c->cur_len <= c->in_len ? c->cur_len : c->in_len;
     memmove(c->in, c->in + n, c->in_len - n);
     c->in_len -= n;
+    if (n > 0)
+        sodium_memzero(c->in + c->in_len, n);
     c->cur_len = 0;
     c->continue_sent = false;
     if (c->in_len == 0) { /* idle connections hold no buffer */

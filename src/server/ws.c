@@ -164,6 +164,7 @@ static ssize_t ws_recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len,
         memcpy(buf, c->in, n);
         memmove(c->in, c->in + n, c->in_len - n);
         c->in_len -= (uint32_t)n;
+        sodium_memzero(c->in + c->in_len, n);
         if (c->in_len == 0) {
             free(c->in);
             c->in = NULL;
@@ -428,9 +429,11 @@ int sotto_ws_start(sotto_conn *c, const sotto_http_req *req)
         c->ws = NULL;
         return -1;
     }
-    /* Drop the upgrade request; pipelined bytes stay for wslay. */
+    /* Drop the upgrade request (and wipe it: it holds the device's secret);
+     * pipelined bytes stay for wslay. */
     memmove(c->in, c->in + c->cur_len, c->in_len - c->cur_len);
     c->in_len -= c->cur_len;
+    sodium_memzero(c->in + c->in_len, c->cur_len);
     c->cur_len = 0;
     c->state = SOTTO_CONN_WS;
     c->deadline_ms = 0;
