@@ -232,8 +232,11 @@ static void prov_get(sotto_conn *c, struct sotto_devices_state *d, sotto_slice s
         sotto_conn_error(c, 404, "no such mailbox");
         return;
     }
-    /* Answered by a PUT, or by the sweep (timeout, expiry, shutdown). */
+    /* Answered by a PUT, or by the sweep (timeout, expiry, shutdown). The
+     * connection is still read: a client that goes is noticed (EOF) and its
+     * place freed at the next sweep, so it can wait again at once. */
     c->paused = true;
+    c->long_poll = true;
     sotto_conn_ref(c);
 }
 

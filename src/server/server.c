@@ -449,6 +449,7 @@ void sotto_conn_respond(sotto_conn *c, int status, const char *content_type,
                         const void *body, size_t body_len, const char *extra_headers)
 {
     c->paused = false;
+    c->long_poll = false;
     if (c->handle_closed)
         return;
     sotto_srv *s = c->srv;
@@ -598,7 +599,7 @@ static void pump_http(sotto_conn *c)
     c->in_pump = false;
     /* While a job owns the request, stop reading: ciphertext then waits in
      * the kernel, not in our memory. */
-    if (c->paused && c->reading) {
+    if (c->paused && c->reading && !c->long_poll) {
         uv_read_stop((uv_stream_t *)&c->tcp);
         c->reading = false;
     }
@@ -685,8 +686,16 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         handshake(c);
         break;
     case SOTTO_CONN_HTTP:
-        if (!c->paused)
+        if (!c->paused) {
             pump_http(c);
+        } else if (c->long_poll && c->reading &&
+                   c->cin_len - c->cin_off > SOTTOD_LONG_POLL_INPUT) {
+            /* A long poll keeps reading only to see the client leave (EOF,
+             * and the sweep frees its place); a client that sends ahead
+             * waits in the kernel past this much. */
+            uv_read_stop((uv_stream_t *)&c->tcp);
+            c->reading = false;
+        }
         break;
     case SOTTO_CONN_WS:
         c->ws_last_rx_ms = sotto_srv_now_ms(c->srv);

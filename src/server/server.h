@@ -34,6 +34,7 @@
 #define SOTTOD_DEV_BUCKETS     65536u /* device -> WebSocket map (power of two) */
 #define SOTTOD_DRAIN_MS        10000u /* SIGTERM: connections still open after this are cut */
 #define SOTTOD_SWEEP_MS        1000u  /* timeout sweep period */
+#define SOTTOD_LONG_POLL_INPUT 4096u  /* bytes read ahead during a long poll, then reading stops */
 #define SOTTOD_BATCH_HARD_CAP  8192u  /* submissions waiting for the writer before 503 */
 
 typedef struct sotto_srv sotto_srv;
@@ -76,6 +77,8 @@ struct sotto_conn {
     uint32_t cur_len;               /* bytes of the request being answered */
     uint8_t state;                  /* sotto_conn_state */
     bool paused;                    /* a job owns the current request */
+    bool long_poll;                 /* paused in a long poll: still read, to notice the
+                                       client leaving (api_devices.c) */
     bool cur_keep_alive;
     bool closing;                   /* no more requests; close once flushed */
     bool handle_closed;

@@ -649,6 +649,33 @@ try {
     w1.close();
     w2.close();
   });
+  await step('a long poll whose client left frees its mailbox: the next wait is not refused (409)', async () => {
+    const sleep = ms => new Promise(res => setTimeout(res, ms));
+    let r = await http(srv, 'POST', '/v1/provisioning', {});
+    assert.equal(r.status, 200, r.body);
+    const addr = r.json().address;
+    const c = await new Conn(srv).open();
+    c.write(`GET /v1/provisioning/${addr}?timeout=60 HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\n\r\n`);
+    // The server holds the wait once another GET is refused for it.
+    for (;;) {
+      r = await http(srv, 'GET', `/v1/provisioning/${addr}?timeout=0`);
+      if (r.status === 409) break;
+      assert.equal(r.status, 204, r.body);
+      await sleep(20);
+    }
+    c.end();
+    // The client is gone: the mailbox must take a new wait before the 60 s
+    // the old one asked for have passed (it takes about one sweep, 1 s;
+    // without noticing the close it would take all 60).
+    const until = Date.now() + 30000;
+    for (;;) {
+      r = await http(srv, 'GET', `/v1/provisioning/${addr}?timeout=0`);
+      if (r.status === 204) break;
+      assert.equal(r.status, 409, r.body);
+      assert.ok(Date.now() < until, 'the mailbox still holds a wait whose client left 30 s ago');
+      await sleep(100);
+    }
+  });
   await step('a login still being checked when its device is removed does not outlive the removal', async () => {
     // Each round: a device is linked, CONNS connections send a request with its
     // credentials (the server checks them with Argon2id on its workers) and
