@@ -4,6 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <sodium.h>
 
 #include "sottod_limits.h"
@@ -110,4 +113,23 @@ static bucket *find(sotto_ratelimit *rl, const uint8_t *addr, size_t addr_len, u
         }
     }
     return b;
+}
+
+size_t sotto_ratelimit_key(const struct sockaddr *sa, uint8_t key[16])
+{
+    memset(key, 0, 16);
+    if (sa->sa_family == AF_INET) {
+        memcpy(key, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+        return 4;
+    }
+    if (sa->sa_family != AF_INET6)
+        return 0;
+    const struct in6_addr *a = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+    if (IN6_IS_ADDR_V4MAPPED(a)) {
+        memcpy(key, a->s6_addr + 12, 4);
+        return 4;
+    }
+    memcpy(key, a->s6_addr, 8);         /* the /64 */
+    key[15] = 6;
+    return 16;
 }

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sockaddr;
+
 typedef struct sotto_ratelimit sotto_ratelimit;
 
 /* name: for logs and metrics ("register"); burst tokens, refilled at
@@ -19,6 +21,13 @@ const char *sotto_ratelimit_name(const sotto_ratelimit *rl);
 /* Takes one token for addr (4 or 16 bytes) at time now_ms; false when empty. */
 bool sotto_ratelimit_take(sotto_ratelimit *rl, const uint8_t *addr, size_t addr_len,
                           uint64_t now_ms);
+
+/* The key a peer is limited under, from its socket address: an IPv4
+ * address (also when mapped into IPv6) as its 4 bytes, an IPv6 address as
+ * its /64 prefix (8 bytes: one subscriber's network, not one of its 2^64
+ * addresses), marked so it never equals an IPv4 key. Returns the key's
+ * length, 0 for any other family. */
+size_t sotto_ratelimit_key(const struct sockaddr *sa, uint8_t key[16]);
 
 /* Whether a token is there, without taking it. */
 bool sotto_ratelimit_peek(sotto_ratelimit *rl, const uint8_t *addr, size_t addr_len,

@@ -749,15 +749,8 @@ static void on_connection(uv_stream_t *server, int status)
     }
     struct sockaddr_storage ss;
     int len = sizeof ss;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            memcpy(c->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
-            c->addr_len = 4;
-        } else if (ss.ss_family == AF_INET6) {
-            memcpy(c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
-            c->addr_len = 16;
-        }
-    }
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        c->addr_len = (uint8_t)sotto_ratelimit_key((const struct sockaddr *)&ss, c->addr);
     uv_tcp_nodelay(&c->tcp, 1);
     c->ssl = SSL_new(s->ssl_ctx);
     c->rbio = BIO_new(BIO_s_mem());

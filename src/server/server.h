@@ -90,7 +90,8 @@ struct sotto_conn {
     uint16_t refs;                  /* jobs that will come back to this conn */
     uv_work_t *job;                 /* an Argon2id job still queued: cancelled on close */
     uint8_t addr_len;
-    uint8_t addr[16];               /* peer address: rate limits only, never logged */
+    uint8_t addr[16];               /* the peer's rate-limit key (sotto_ratelimit_key: IPv4
+                                       address or IPv6 /64), never logged */
     bool ws_caught_up;              /* WebSocket: every envelope of the batches
                                        handed over so far is pushed, so the next
                                        commit's go straight from memory (here:
