@@ -173,12 +173,14 @@ static void batch_work(uv_work_t *w)
     sotto_srv *s = b->srv;
     b->rc = SOTTO_STORE_OK;
     uint64_t t0 = uv_hrtime();
-    /* The acks ride with the first slice of submissions (or go alone). */
+    /* The acks ride with the last slice of submissions (or go alone): an
+     * ack may name an envelope pushed early from any slice of this batch,
+     * so it must come after its insert. */
     size_t i = 0;
     do {
         size_t k = b->n - i < SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH
                        ? b->n - i : SOTTO_STORE_MAX_SUBMISSIONS_PER_BATCH;
-        size_t na = i == 0 ? b->n_acks : 0;
+        size_t na = i + k == b->n ? b->n_acks : 0;
         if (k + na == 0)
             break;
         sotto_store_err e = sotto_store_write_batch(s->writer, k ? b->subs + i : NULL, k,
@@ -316,6 +318,7 @@ static bool set_matches(const sotto_store_submission *sub, const sotto_store_dev
  * client drops the copy by its message id (docs/SERVER.md). */
 static void early_push(sotto_srv *s, sotto_batch *b, sotto_store_submission *sub, sub_meta *m)
 {
+    /* submit() checked that the seqs fit under s->seq_limit. */
     int64_t now = sotto_store_time_coarse(s->store);
     if (now > s->last_ts)
         s->last_ts = now;
@@ -384,6 +387,10 @@ static void batch_done(uv_work_t *w, int status)
     if (b->rc == SOTTO_STORE_OK && status == 0 && b->epoch == s->devcache_epoch)
         for (size_t i = 0; i < b->n_sets; i++)
             devcache_put(s, &b->sets[i]);
+    /* The commit moved the store's mark past its seqs by the reserve. */
+    if (b->rc == SOTTO_STORE_OK && status == 0 && b->last_seq != 0 &&
+        b->last_seq + SOTTO_STORE_SEQ_RESERVE > s->seq_limit)
+        s->seq_limit = b->last_seq + SOTTO_STORE_SEQ_RESERVE;
     /* Acks: answered (HTTP) only now that the deletes are on disk. */
     for (size_t i = 0; i < b->n_acks; i++) {
         ack_item *a = &b->acks[i];
@@ -489,7 +496,7 @@ static void on_batch_timer(uv_timer_t *t)
 {
     sotto_srv *s = t->data;
     s->batch_timer_on = false;
-    start(s);
+    rearm(s);               /* the window is over; a hold may still run */
 }
 
 /* A batch holding envelopes pushed early and not acked yet waits for their
@@ -499,7 +506,8 @@ static void on_batch_timer(uv_timer_t *t)
  * wait, 0 if none. */
 static uint64_t held(const sotto_srv *s, const sotto_batch *b, uint64_t now)
 {
-    if (b->waiting == 0 || s->draining || s->cfg.early_hold_ms == 0)
+    if (b->waiting == 0 || s->draining || s->cfg.early_hold_ms == 0 ||
+        b->n >= SOTTOD_BATCH_HARD_CAP / 2)   /* never into "server busy" for it */
         return 0;
     uint64_t until = b->oldest_ms + s->cfg.early_hold_ms;
     return now < until ? until - now : 0;
@@ -589,6 +597,16 @@ static void submit(sotto_conn *c, bool ws, uint32_t ws_id,
                 sotto_conn_error(c, 503, why);
             return;
         }
+    }
+    /* Seqs handed out must stay below the store's mark (store.h): when
+     * commits fail for long, submissions wait for one to succeed. */
+    if (s->next_seq + n > s->seq_limit) {
+        free(bodies);
+        if (ws)
+            sotto_ws_answer_send(c, ws_id, 503, "server busy, try again", NULL);
+        else
+            sotto_conn_error(c, 503, "server busy, try again");
+        return;
     }
     sub_meta *m = &b->meta[b->n];
     sotto_store_submission *sub = &b->subs[b->n];

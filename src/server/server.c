@@ -186,7 +186,7 @@ static void on_write(uv_write_t *req, int status)
         return;
     }
     /* Room again: a WebSocket may push more. */
-    if (c->state == SOTTO_CONN_WS && sotto_conn_alive(c) &&
+    if (c->state == SOTTO_CONN_WS && sotto_conn_alive(c) && !c->ws_caught_up &&
         uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) < SOTTOD_MAX_WRITE_QUEUE / 2)
         sotto_ws_pump(c);
 }
@@ -977,6 +977,7 @@ int sotto_srv_init(sotto_srv *s, uv_loop_t *loop, const sotto_config *cfg, char 
         return -1;
     }
     s->committed_seq = s->next_seq - 1;
+    s->seq_limit = s->next_seq - 1 + SOTTO_STORE_SEQ_RESERVE;
     uv_mutex_init(&s->pool.mu);
     uv_cond_init(&s->pool.cv);
     for (int i = 0; i < SOTTOD_STORE_POOL; i++) {

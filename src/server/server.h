@@ -156,6 +156,7 @@ struct sotto_srv {
     uint64_t batch_started_ms;      /* uv_now() when the last batch went to the writer */
     uint64_t next_seq;              /* the next envelope's seq (sotto_store_seq_start) */
     uint64_t committed_seq;         /* every seq up to it went through a batch_done */
+    uint64_t seq_limit;             /* seqs above it may not be handed out (store's mark) */
     int64_t last_ts;                /* newest envelope time handed out (never goes back) */
     struct sotto_devcache *devcache;/* recipients' device sets as commits saw them (batch.c) */
     uint64_t devcache_epoch;        /* bumped by every device change */

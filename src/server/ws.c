@@ -492,6 +492,7 @@ static int queue_envelope(sotto_conn *c, const sotto_store_envelope *e, size_t *
     if (buf == NULL)
         return -1;
     size_t n = 0;
+    int rc = -1;
     if (c->ws_pb) {
         n = sotto_api_pb_envelope(e, buf, cap);
     } else {
@@ -508,11 +509,14 @@ static int queue_envelope(sotto_conn *c, const sotto_store_envelope *e, size_t *
         if (wslay_event_queue_msg(c->ws, &msg) == 0) {
             c->ws_inflight++;
             sotto_g_metrics.messages_delivered_total++;
+            *queued_bytes += n;
+            rc = 0;
         }
-        *queued_bytes += n;
     }
     if (buf != envbuf)
         free(buf);
+    if (rc != 0)
+        return -1;          /* not queued: the cursor stays, the queue has it */
     c->ws_last_seq = e->seq;
     return 0;
 }

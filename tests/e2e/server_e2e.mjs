@@ -764,7 +764,7 @@ try {
   // on time, only on which came first.
   const dir2 = fs.mkdtempSync(path.join(os.tmpdir(), 'sottod-e2e-early-'));
   fs.writeFileSync(path.join(dir2, 'sottod.conf'),
-    '# e2e: early push\nregister_burst = 10\nbatch_window_ms = 1000\nearly_hold_ms = 3000\nlog_level = debug\n');
+    '# e2e: early push\nregister_burst = 10\nbatch_window_ms = 1000\nearly_hold_ms = 8000\nlog_level = debug\n');
   const srv2 = new Server(dir2, await freePort());
   const carol = { name: 'carol', secret: 'carol-secret-0123456789-abcdefghij' };
   const dave = { name: 'dave', secret: 'dave-secret-0123456789ab-abcdefghij' };
@@ -886,6 +886,27 @@ try {
       // Only "new set" was pushed early (the refusal taught the server the
       // new set); "old set" never was.
       assert.equal(await metric('sottod_messages_pushed_early_total'), early + 1);
+      ws.close();
+    });
+    await step('a batch whose commit was already timed for its window still waits for its early pushes\' acks', async () => {
+      const ws = await caughtUp();
+      // An HTTP ack is answered after its commit: a batch has just started.
+      let r = await http(srv2, 'DELETE', `/v1/messages/${crypto.randomUUID()}`, { auth: authOf(dave) });
+      assert.equal(r.status, 204, r.body);
+      // Within batch_window_ms of it, another ack sets the next commit for
+      // the end of that window...
+      const ack2 = http(srv2, 'DELETE', `/v1/messages/${crypto.randomUUID()}`, { auth: authOf(dave) });
+      // ...and an early push joins that batch: it must wait (up to
+      // early_hold_ms, 8 s here) for the push's ack, not go at the window's end.
+      const before = await metric('sottod_messages_unwritten_total');
+      const s = sendTo('dave', [1, 2], Buffer.from('held'));
+      const e = await envelopeOf(ws, 'held');
+      await new Promise(res => setTimeout(res, 3000));   // past the window, well inside the hold
+      ws.send({ type: 'ack', ids: [e.id] });
+      assert.equal((await s.done).status, 200);
+      assert.equal((await ack2).status, 204);
+      assert.equal(await metric('sottod_messages_unwritten_total'), before + 1,
+                   'the early push was written: its batch did not wait for the ack');
       ws.close();
     });
     await step('restart: an id handed out for an envelope never written does not come back', async () => {
