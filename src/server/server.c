@@ -231,8 +231,10 @@ static int write_out(sotto_conn *c, const uint8_t *p, size_t n)
     return 0;
 }
 
-/* Grows a connection buffer to hold need bytes (geometric, from 1 KiB). */
-static int reserve(uint8_t **p, uint32_t *cap, size_t need)
+/* Grows a connection buffer to hold need bytes (geometric, from 1 KiB), of
+ * which used are kept. A plaintext buffer (wipe) moves by hand, so that the
+ * old copy is wiped rather than left behind by realloc. */
+static int reserve(uint8_t **p, uint32_t *cap, uint32_t used, size_t need, bool wipe)
 {
     if (need <= *cap)
         return 0;
@@ -241,28 +243,10 @@ static int reserve(uint8_t **p, uint32_t *cap, size_t need)
     size_t n = *cap ? *cap : IN_MIN_CAP;
     while (n < need)
         n *= 2;
-    uint8_t *q = realloc(*p, n);
+    uint8_t *q = wipe ? malloc(n) : realloc(*p, n);
     if (q == NULL)
         return -1;
-    *p = q;
-    *cap = (uint32_t)n;
-    return 0;
-}
-
-/* reserve for plaintext input: the old buffer is wiped, not left to realloc. */
-static int reserve_wiped(uint8_t **p, uint32_t *cap, uint32_t used, size_t need)
-{
-    if (need <= *cap)
-        return 0;
-    if (need > UINT32_MAX / 2)
-        return -1;
-    size_t n = *cap ? *cap : IN_MIN_CAP;
-    while (n < need)
-        n *= 2;
-    uint8_t *q = malloc(n);
-    if (q == NULL)
-        return -1;
-    if (*p != NULL) {
+    if (wipe && *p != NULL) {
         memcpy(q, *p, used);
         sodium_memzero(*p, *cap);
         free(*p);
@@ -331,7 +315,7 @@ int sotto_conn_write(sotto_conn *c, const void *data, size_t len)
 {
     if (!c->tls_on || c->tls.write_closed)
         return -1;
-    if (reserve(&c->pout, &c->pout_cap, (size_t)c->pout_len + len) != 0)
+    if (reserve(&c->pout, &c->pout_cap, c->pout_len, (size_t)c->pout_len + len, true) != 0)
         return -1;
     memcpy(c->pout + c->pout_len, data, len);
     c->pout_len += (uint32_t)len;
@@ -351,7 +335,7 @@ static int cin_add(sotto_conn *c, const uint8_t *p, size_t n)
         c->cin_len -= c->cin_off;
         c->cin_off = 0;
     }
-    if (reserve(&c->cin, &c->cin_cap, (size_t)c->cin_len + n) != 0)
+    if (reserve(&c->cin, &c->cin_cap, c->cin_len, (size_t)c->cin_len + n, false) != 0)
         return -1;
     memcpy(c->cin + c->cin_len, p, n);
     c->cin_len += (uint32_t)n;
@@ -380,8 +364,7 @@ int sotto_conn_pull(sotto_conn *c)
         return 0;
     case SOTTO_TLS_REC_DATA:
         if (in.data_len > 0) {
-            if (reserve_wiped(&c->in, &c->in_cap, c->in_len, (size_t)c->in_len + in.data_len) !=
-                0) {
+            if (reserve(&c->in, &c->in_cap, c->in_len, (size_t)c->in_len + in.data_len, true) != 0) {
                 sotto_metrics_error(SOTTO_ERRK_STORE);
                 conn_abort(c);
                 return -1;
