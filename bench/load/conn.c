@@ -201,7 +201,7 @@ static int take_records(conn *c, const char **why)
 static void flush_rec(conn *c)
 {
     size_t n = c->wlen - c->woff;
-    bool ku = c->tls.key_update_due || (n > 0 && sotto_tls_rec_should_rekey(&c->tls));
+    bool ku = c->tls.key_update_due || (n > 0 && sotto_tls_rec_should_rekey(&c->tls, 0));
     if (n > 0 || ku) {
         if (c->cout_off > 0) {
             memmove(c->cout, c->cout + c->cout_off, c->cout_len - c->cout_off);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "sottod_limits.h"
+#include "tls_rec.h"
 #include "log.h"
 
 void sotto_config_defaults(sotto_config *c)
@@ -29,6 +30,7 @@ void sotto_config_defaults(sotto_config *c)
     c->batch_window_ms = SOTTOD_BATCH_WINDOW_MS;
     c->early_push = 1;
     c->early_hold_ms = SOTTOD_EARLY_HOLD_MS;
+    c->tls_rekey_records = (uint32_t)SOTTO_TLS_REC_REKEY_AFTER;
     c->header_timeout_ms = SOTTOD_HEADER_TIMEOUT_MS;
     c->idle_timeout_ms = SOTTOD_IDLE_TIMEOUT_MS;
 }
@@ -100,6 +102,7 @@ static const u32_key u32_keys[] = {
     K("batch_window_ms", batch_window_ms, 0, 1000),
     K("early_push", early_push, 0, 1),
     K("early_hold_ms", early_hold_ms, 0, 10000),
+    K("tls_rekey_records", tls_rekey_records, 16, (uint32_t)SOTTO_TLS_REC_REKEY_AFTER),
     K("header_timeout_ms", header_timeout_ms, 100, 600000),
     K("idle_timeout_ms", idle_timeout_ms, 100, 86400000),
 };

@@ -30,6 +30,7 @@ typedef struct sotto_config {
     uint32_t batch_window_ms;
     uint32_t early_push;            /* 1: push envelopes before their commit (batch.c) */
     uint32_t early_hold_ms;         /* a batch waits this long for early pushes' acks */
+    uint32_t tls_rekey_records;     /* our KeyUpdate after this many records (tls_rec.h) */
     uint32_t header_timeout_ms;
     uint32_t idle_timeout_ms;
 } sotto_config;

@@ -283,7 +283,8 @@ void sotto_conn_flush(sotto_conn *c)
     size_t n = 0;
     /* The peer asked for our KeyUpdate: it goes before any more data; and
      * our own, long before AES-GCM's limit. */
-    if (c->tls.key_update_due || (c->pout_len > 0 && sotto_tls_rec_should_rekey(&c->tls))) {
+    if (c->tls.key_update_due ||
+        (c->pout_len > 0 && sotto_tls_rec_should_rekey(&c->tls, c->srv->cfg.tls_rekey_records))) {
         if (sotto_tls_rec_seal_key_update(&c->tls, !c->tls.key_update_due, g_scratch,
                                           sizeof g_scratch, &n) != SOTTO_OK ||
             write_out(c, g_scratch, n) != 0) {

@@ -695,9 +695,11 @@ sotto_err sotto_tls_rec_seal_alert(sotto_tls_rec *rec, uint8_t description,
     return SOTTO_OK;
 }
 
-bool sotto_tls_rec_should_rekey(const sotto_tls_rec *rec)
+bool sotto_tls_rec_should_rekey(const sotto_tls_rec *rec, uint64_t after)
 {
-    return rec->wr.seq >= SOTTO_TLS_REC_REKEY_AFTER;
+    if (after == 0 || after > SOTTO_TLS_REC_REKEY_AFTER)
+        after = SOTTO_TLS_REC_REKEY_AFTER;
+    return rec->wr.seq >= after;
 }
 
 void sotto_tls_rec_wipe(sotto_tls_rec *rec)

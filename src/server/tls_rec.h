@@ -192,9 +192,10 @@ sotto_err sotto_tls_rec_seal_key_update(sotto_tls_rec *rec, bool request_update,
 sotto_err sotto_tls_rec_seal_alert(sotto_tls_rec *rec, uint8_t description,
                                    uint8_t *out, size_t out_cap, size_t *out_len);
 
-/* True once the write side has sealed SOTTO_TLS_REC_REKEY_AFTER records
- * under its current key: seal a KeyUpdate (request_update true) soon. */
-bool sotto_tls_rec_should_rekey(const sotto_tls_rec *rec);
+/* True once the write side has sealed `after` records (at most
+ * SOTTO_TLS_REC_REKEY_AFTER, which is what 0 means) under its current key:
+ * seal a KeyUpdate (request_update true) soon. */
+bool sotto_tls_rec_should_rekey(const sotto_tls_rec *rec, uint64_t after);
 
 /* Wipes every secret, key, IV and counter (sodium_memzero of the struct). */
 void sotto_tls_rec_wipe(sotto_tls_rec *rec);

@@ -350,11 +350,9 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
-static int group_setup(void **state)
+/* The client context every connection is made from (one per group). */
+static int make_ctx(void)
 {
-    (void)state;
-    if (sodium_init() < 0 || mkdtemp(g_dir) == NULL)
-        return -1;
     g_ctx = SSL_CTX_new(TLS_client_method());
     if (g_ctx == NULL)
         return -1;
@@ -362,6 +360,14 @@ static int group_setup(void **state)
     SSL_CTX_set_verify(g_ctx, SSL_VERIFY_NONE, NULL); /* loopback, our own sottod */
     SSL_CTX_set_msg_callback(g_ctx, msg_cb);
     SSL_CTX_set_mode(g_ctx, SSL_MODE_AUTO_RETRY);
+    return 0;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    if (sodium_init() < 0 || mkdtemp(g_dir) == NULL || make_ctx() != 0)
+        return -1;
     bool up = false;
     for (unsigned t = 0; t < KU_START_TRIES && !up; t++)
         up = free_port(&g_port) == 0 && start_sottod();
@@ -380,6 +386,7 @@ static int group_teardown(void **state)
     (void)state;
     stop_sottod();
     SSL_CTX_free(g_ctx);
+    g_ctx = NULL;
     nftw(g_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
     return 0;
 }
@@ -694,6 +701,61 @@ static void test_websocket(void **state)
     tconn_close(b);
 }
 
+/* ---------- KeyUpdates the server starts itself ----------
+ * A second sottod whose keys last KU_REKEY_RECORDS records
+ * (tls_rekey_records; 2^24 in service) seals a KeyUpdate of its own,
+ * requesting ours, every KU_REKEY_RECORDS records it writes: OpenSSL must
+ * take every one, answer it, and every answer must still read right. */
+#define KU_REKEY_RECORDS 16u
+#define KU_REKEY_ROUNDS  200u
+
+static int rekey_setup(void **state)
+{
+    (void)state;
+    strcpy(g_dir, "/tmp/sotto-keyupdate-XXXXXX");
+    if (sodium_init() < 0 || mkdtemp(g_dir) == NULL || make_ctx() != 0)
+        return -1;
+    char conf[512];
+    snprintf(conf, sizeof conf, "%s/sottod.conf", g_dir);
+    FILE *f = fopen(conf, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "tls_rekey_records = %u\n", KU_REKEY_RECORDS);
+    fclose(f);
+    bool up = false;
+    for (unsigned t = 0; t < KU_START_TRIES && !up; t++)
+        up = free_port(&g_port) == 0 && start_sottod();
+    if (!up) {
+        fprintf(stderr, "keyupdate_e2e: sottod did not start (see %s/err)\n", g_dir);
+        return -1;
+    }
+    return 0;
+}
+
+static int rekey_teardown(void **state)
+{
+    return group_teardown(state);
+}
+
+static void test_server_rekeys(void **state)
+{
+    (void)state;
+    tconn *c = tconn_open();
+    for (unsigned r = 0; r < KU_REKEY_ROUNDS; r++) {
+        tconn_write(c, HEALTH, sizeof HEALTH - 1);
+        expect_health(c);
+    }
+    /* One answer is at least one record: at least a KeyUpdate per
+     * KU_REKEY_RECORDS answers, and not one per record (the sequence
+     * restarts under each new key). */
+    assert_true(c->srv_updates >= KU_REKEY_ROUNDS / KU_REKEY_RECORDS - 1);
+    assert_true(c->srv_updates <= KU_REKEY_ROUNDS / 2);
+    /* Each asked for ours; OpenSSL sends it with its next write, and the
+     * server read every request after it. */
+    assert_true(c->our_updates + 1 >= c->srv_updates);
+    tconn_close(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) {
@@ -708,5 +770,11 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_http_dribbled),
         cmocka_unit_test(test_websocket),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    const struct CMUnitTest rekey_tests[] = {
+        cmocka_unit_test(test_server_rekeys),
+    };
+    int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
+    failed += cmocka_run_group_tests_name("server_rekeys", rekey_tests, rekey_setup,
+                                          rekey_teardown);
+    return failed;
 }

@@ -967,9 +967,14 @@ static void seal_bounds(void **st)
     assert_int_equal(in.alert, SOTTO_TLS_ALERT_NONE);
     assert_int_equal(sotto_tls_rec_seal_alert(&s, 0, out, cap, &len), SOTTO_ERR_INVALID_STATE);
     assert_int_equal(sotto_tls_rec_seal_key_update(&s, false, out, cap, &len), SOTTO_ERR_INVALID_STATE);
-    assert_false(sotto_tls_rec_should_rekey(&s));
+    assert_false(sotto_tls_rec_should_rekey(&s, 0));
+    s.wr.seq = SOTTO_TLS_REC_REKEY_AFTER - 1;
+    assert_false(sotto_tls_rec_should_rekey(&s, 0));
+    assert_false(sotto_tls_rec_should_rekey(&s, UINT64_MAX)); /* never past the limit */
+    assert_true(sotto_tls_rec_should_rekey(&s, 16));
     s.wr.seq = SOTTO_TLS_REC_REKEY_AFTER;
-    assert_true(sotto_tls_rec_should_rekey(&s));
+    assert_true(sotto_tls_rec_should_rekey(&s, 0));
+    assert_true(sotto_tls_rec_should_rekey(&s, UINT64_MAX));
     free(pt);
     free(out);
 }
