@@ -75,6 +75,8 @@ static void batch_destroy(sotto_batch *b)
         return;
     for (size_t i = 0; i < b->n_acks; i++)
         free(b->acks[i].ids);
+    for (size_t i = 0; i < b->n; i++)   /* only after a drain that timed out */
+        free(b->meta[i].bodies);
     free(b->subs);
     free(b->meta);
     free(b->acks);
