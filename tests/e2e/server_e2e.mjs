@@ -840,8 +840,7 @@ try {
       assert.equal(d.status, 204);
     });
     await step('early push keeps order: a socket that replaced another gets the older envelope first', async () => {
-      const ws1 = await WS.open(srv2, authOf(dave));
-      assert.equal((await ws1.nextJson('queue_empty')).type, 'queue_empty');
+      const ws1 = await caughtUp();
       // Prime: one committed round trip makes dave's devices known again.
       let s = sendTo('dave', [1], Buffer.from('prime'));
       let e = await envelopeOf(ws1, 'prime');
@@ -853,8 +852,7 @@ try {
       // A new socket replaces the first before "older" is committed; it is
       // caught up at once (nothing committed waits), yet "newer" must not
       // overtake "older", which it has not seen.
-      const ws2 = await WS.open(srv2, authOf(dave));
-      assert.equal((await ws2.nextJson('queue_empty')).type, 'queue_empty');
+      const ws2 = await caughtUp();
       const b = sendTo('dave', [1], Buffer.from('newer'));
       const got = [await envelopeOf(ws2, 'first on the new socket'), await envelopeOf(ws2, 'second')];
       assert.deepEqual(got.map(x => Buffer.from(x.content, 'base64').toString()), ['older', 'newer']);
