@@ -288,32 +288,6 @@ static void push(sotto_srv *s, const sotto_store_submission *sub, const sub_meta
     }
 }
 
-/* Whether sub names exactly the devices of d (the writer's rule,
- * store_queue.c compare_sets): each device once, but the sender's own when
- * writing to its own account. */
-static bool set_matches(const sotto_store_submission *sub, const sotto_store_device_set *d)
-{
-    bool self = memcmp(sub->sender, sub->recipient, SOTTO_STORE_UUID_BYTES) == 0;
-    size_t want = 0;
-    for (size_t i = 0; i < d->n; i++)
-        want += !(self && d->device_id[i] == sub->sender_device);
-    if (sub->count != want)
-        return false;
-    for (size_t j = 0; j < sub->count; j++) {
-        uint32_t dev = sub->envelopes[j].device_id;
-        if (self && dev == sub->sender_device)
-            return false;
-        bool found = false;
-        for (size_t i = 0; i < d->n; i++)
-            found |= d->device_id[i] == dev;
-        for (size_t i = 0; i < j; i++)
-            found &= sub->envelopes[i].device_id != dev;
-        if (!found)
-            return false;
-    }
-    return true;
-}
-
 /* Gives a new submission its seqs and time, and pushes each envelope whose
  * device's WebSocket is ready, before the commit. A crash before the commit
  * means the sender never got its answer and sends again; the recipient's
@@ -332,7 +306,7 @@ static void early_push(sotto_srv *s, sotto_batch *b, sotto_store_submission *sub
         b->first_seq = sub->seq[0];
     b->last_seq = sub->seq[sub->count - 1];
     const sotto_store_device_set *d = s->cfg.early_push ? devcache_get(s, sub->recipient) : NULL;
-    bool may = d != NULL && d->n > 0 && set_matches(sub, d);
+    bool may = sotto_store_devices_match(sub, d);
     for (size_t j = 0; j < sub->count; j++) {
         const sotto_store_outgoing *o = &sub->envelopes[j];
         bool ok = may;

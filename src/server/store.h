@@ -398,6 +398,10 @@ typedef struct sotto_store_device_set {
     int64_t row[SOTTO_STORE_MAX_DEVICES];
 } sotto_store_device_set;
 
+/* 1 if sub is well formed and names exactly the devices of d, as
+ * sotto_store_write_batch would check them against the same devices. */
+int sotto_store_devices_match(const sotto_store_submission *sub, const sotto_store_device_set *d);
+
 /* One device's acknowledgement inside a write batch. */
 typedef struct sotto_store_ack_req {
     /* in */

@@ -256,38 +256,58 @@ static sotto_store_err map_get(sotto_store *s, size_t *used,
     return SOTTO_STORE_OK;
 }
 
-/* Index in r of device_id, or r->n. */
-static size_t device_index(const sotto_store_recipient *r, uint32_t device_id)
+/* Index in ids[0..n) of device_id, or n. */
+static size_t id_index(const uint32_t *ids, size_t n, uint32_t device_id)
 {
     size_t i = 0;
-    while (i < r->n && r->device_id[i] != device_id)
+    while (i < n && ids[i] != device_id)
         i++;
     return i;
 }
 
-/* Fills the mismatch report; returns 1 if the sets differ. The recipient's
- * devices must each get one envelope, except the sender's own device when
- * writing to its own account. */
-static int compare_sets(sotto_store_submission *sub, const sotto_store_recipient *r)
+static size_t device_index(const sotto_store_recipient *r, uint32_t device_id)
+{
+    return id_index(r->device_id, r->n, device_id);
+}
+
+/* Fills m with what differs between sub and the recipient's devices
+ * ids[0..n); returns 1 if anything does. The recipient's devices must each
+ * get one envelope, except the sender's own device when writing to its own
+ * account. */
+static int compare_ids(const sotto_store_submission *sub, const uint32_t *ids, size_t n,
+                       sotto_store_mismatch *m)
 {
     int self = sub->has_sender &&
                memcmp(sub->sender, sub->recipient, SOTTO_STORE_UUID_BYTES) == 0;
-    sotto_store_mismatch *m = &sub->mismatch;
-    for (size_t i = 0; i < r->n; i++) {
-        if (self && r->device_id[i] == sub->sender_device)
+    for (size_t i = 0; i < n; i++) {
+        if (self && ids[i] == sub->sender_device)
             continue;
         int seen = 0;
         for (size_t j = 0; j < sub->count; j++)
-            seen |= sub->envelopes[j].device_id == r->device_id[i];
+            seen |= sub->envelopes[j].device_id == ids[i];
         if (!seen)
-            m->missing[m->missing_count++] = r->device_id[i];
+            m->missing[m->missing_count++] = ids[i];
     }
     for (size_t j = 0; j < sub->count; j++) {
         uint32_t d = sub->envelopes[j].device_id;
-        if (device_index(r, d) == r->n || (self && d == sub->sender_device))
+        if (id_index(ids, n, d) == n || (self && d == sub->sender_device))
             m->extra[m->extra_count++] = d;
     }
     return m->missing_count > 0 || m->extra_count > 0;
+}
+
+static int compare_sets(sotto_store_submission *sub, const sotto_store_recipient *r)
+{
+    return compare_ids(sub, r->device_id, r->n, &sub->mismatch);
+}
+
+int sotto_store_devices_match(const sotto_store_submission *sub, const sotto_store_device_set *d)
+{
+    if (d == NULL || d->n == 0 || check_submission(sub) != SOTTO_STORE_OK)
+        return 0;
+    sotto_store_mismatch m;
+    memset(&m, 0, sizeof m);
+    return !compare_ids(sub, d->device_id, d->n, &m);
 }
 
 /* Inside the batch transaction. Every check comes before the first insert,
@@ -765,7 +785,10 @@ sotto_store_err sotto_store_write_batch(sotto_store *s,
      * makes it a FULL commit. */
     sotto_store_err e = valid_subs > 0 || high > 0 ? sotto_store_begin_write(s)
                                                    : sotto_store_begin_write_acks(s);
-    if (e == SOTTO_STORE_OK && valid_subs > 0 && (e = map_init(s)) == SOTTO_STORE_OK)
+    int own_time = 0;             /* a submission without a time of its own */
+    for (size_t i = 0; i < n; i++)
+        own_time |= subs[i].result == SOTTO_STORE_OK && !subs[i].preassigned;
+    if (e == SOTTO_STORE_OK && valid_subs > 0 && (e = map_init(s)) == SOTTO_STORE_OK && own_time)
         e = monotonic_now(s, &now);
     if (e != SOTTO_STORE_OK) {
         sotto_store_rollback(s);

@@ -111,6 +111,22 @@ static void test_preassigned_seqs(void **state)
     assert_memory_equal(sets[0].uuid, f->alice, 16);
     assert_int_equal(sets[0].n, 3);
     assert_int_equal(sets[1].n, 1);
+    /* The same rule on those sets, outside a batch: a duplicate device is
+     * no match either, nor an account with no devices. */
+    assert_true(sotto_store_devices_match(&subs[0], &sets[0]));
+    assert_false(sotto_store_devices_match(&subs[1], &sets[0]));
+    assert_false(sotto_store_devices_match(&subs[2], &sets[0]));
+    assert_true(sotto_store_devices_match(&subs[2], &sets[1]));
+    sotto_store_device_set d12 = sets[0];   /* devices 1 and 2 */
+    d12.n = 2;
+    sotto_store_submission pair = sub_from(f->bob, 1, f->alice, env, 2);
+    assert_true(sotto_store_devices_match(&pair, &d12));
+    sotto_store_outgoing dup[3] = {env[0], env[1], env[1]};
+    sotto_store_submission twice = sub_from(f->bob, 1, f->alice, dup, 3);
+    assert_false(sotto_store_devices_match(&twice, &d12));
+    sotto_store_device_set none = sets[1];
+    none.n = 0;
+    assert_false(sotto_store_devices_match(&subs[2], &none));
     /* ids as the store makes them, for delivered ones too */
     for (size_t j = 0; j < 3; j++) {
         assert_int_equal(sotto_store_make_id(f->s, subs[0].seq[j], sets[0].row[j], 3, want_id),
