@@ -16,7 +16,7 @@
         goto fail;         \
     } while (0)
 
-static json_t *load(const uint8_t *body, size_t len)
+static json_t *load_object(const uint8_t *body, size_t len)
 {
     if (len == 0)
         return NULL;
@@ -27,6 +27,15 @@ static json_t *load(const uint8_t *body, size_t len)
         json_decref(j);
         return NULL;
     }
+    return j;
+}
+
+/* The request body as a JSON object, or NULL with *why said. */
+static json_t *load(const uint8_t *body, size_t len, const char **why)
+{
+    json_t *j = load_object(body, len);
+    if (j == NULL)
+        *why = "body is not a JSON object";
     return j;
 }
 
@@ -132,11 +141,9 @@ int sotto_api_decode_register(const uint8_t *body, size_t len, sotto_api_registe
 {
     memset(out, 0, sizeof *out);
     *why = "";
-    json_t *j = load(body, len);
-    if (j == NULL) {
-        *why = "body is not a JSON object";
+    json_t *j = load(body, len, why);
+    if (j == NULL)
         return -1;
-    }
     json_t *u = json_object_get(j, "username");
     if (!json_is_string(u) || json_string_length(u) < SOTTO_STORE_USERNAME_MIN ||
         json_string_length(u) > SOTTO_STORE_USERNAME_MAX ||
@@ -169,11 +176,9 @@ int sotto_api_decode_keys(const uint8_t *body, size_t len, sotto_api_keys *out, 
 {
     memset(out, 0, sizeof *out);
     *why = "";
-    json_t *j = load(body, len);
-    if (j == NULL) {
-        *why = "body is not a JSON object";
+    json_t *j = load(body, len, why);
+    if (j == NULL)
         return -1;
-    }
     json_t *v;
     if ((v = json_object_get(j, "signedPreKey")) != NULL && !json_is_null(v)) {
         if (signed_key(v, &out->signed_prekey) != 0)
@@ -280,11 +285,9 @@ int sotto_api_decode_submit(const uint8_t *body, size_t len, size_t max_envelope
 {
     memset(out, 0, sizeof *out);
     *why = "";
-    json_t *j = load(body, len);
-    if (j == NULL) {
-        *why = "body is not a JSON object";
+    json_t *j = load(body, len, why);
+    if (j == NULL)
         return -1;
-    }
     int rc = decode_messages(j, max_envelope, out, why);
     json_decref(j);
     return rc;
@@ -325,7 +328,7 @@ int sotto_api_decode_ws_msg(const uint8_t *body, size_t len, size_t max_envelope
 {
     memset(out, 0, sizeof *out);
     *why = "";
-    json_t *j = load(body, len);
+    json_t *j = load_object(body, len);
     if (j == NULL) {
         *why = "message is not a JSON object";
         return -1;
@@ -388,11 +391,9 @@ int sotto_api_decode_link_device(const uint8_t *body, size_t len, sotto_api_link
 {
     memset(out, 0, sizeof *out);
     *why = "";
-    json_t *j = load(body, len);
-    if (j == NULL) {
-        *why = "body is not a JSON object";
+    json_t *j = load(body, len, why);
+    if (j == NULL)
         return -1;
-    }
     json_t *t = json_object_get(j, "token");
     if (!json_is_string(t) || json_string_length(t) != SOTTOD_LINK_TOKEN_CHARS ||
         b64_variant(t, out->token, sizeof out->token, sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
@@ -421,11 +422,9 @@ int sotto_api_decode_prov_put(const uint8_t *body, size_t len,
         *why = "message too large";
         return -1;
     }
-    json_t *j = load(body, len);
-    if (j == NULL) {
-        *why = "body is not a JSON object";
+    json_t *j = load(body, len, why);
+    if (j == NULL)
         return -1;
-    }
     json_t *m = json_object_get(j, "message");
     size_t n = json_string_length(m);
     if (!json_is_string(m) || n == 0)
