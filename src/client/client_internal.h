@@ -58,6 +58,9 @@ struct sotto_client {
 
 /* Helpers (client.c). */
 int64_t sotto_cl_now_ms(void);
+/* How to verify the server: the CA file and/or the pinned fingerprint given on
+ * the command line (either may be NULL). */
+sotto_cstatus sotto_cl_trust_of(sotto_trust *t, const char *cacert, const char *pin, char *err);
 sotto_cstatus sotto_cl_lib(sotto_err e, char *err, const char *what);
 json_t *sotto_cl_b64(const uint8_t *p, size_t n);
 /* {"keyId","publicKey","signature"?} of a prekey. */

@@ -246,13 +246,8 @@ sotto_cstatus sotto_client_link(const char *dir, const sotto_link_args *a, const
         goto out;
     removable = 1;
     sotto_trust t;
-    memset(&t, 0, sizeof t);
-    t.cacert = a->cacert;
-    if (a->pin != NULL) {
-        t.has_pin = 1;
-        if ((rc = sotto_cli_parse_pin(t.pin, a->pin, err)) != SOTTO_C_OK)
-            goto out;
-    }
+    if ((rc = sotto_cl_trust_of(&t, a->cacert, a->pin, err)) != SOTTO_C_OK)
+        goto out;
     sotto_http_init(&c->http, &u, &t);
     if ((rc = receive_link(c, cb, ctx, m, err)) != SOTTO_C_OK)
         goto out;

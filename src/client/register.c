@@ -63,6 +63,16 @@ void sotto_cl_remove_store(const char *dir, int key_file)
 
 /* The server's trust anchor as given on the command line (--cacert file
  * contents or --pin), replacing what the store held. Inside a transaction. */
+sotto_cstatus sotto_cl_trust_of(sotto_trust *t, const char *cacert, const char *pin, char *err)
+{
+    memset(t, 0, sizeof *t);
+    t->cacert = cacert;
+    if (pin == NULL)
+        return SOTTO_C_OK;
+    t->has_pin = 1;
+    return sotto_cli_parse_pin(t->pin, pin, err);
+}
+
 sotto_cstatus sotto_cl_store_trust(sotto_client *c, const sotto_register_args *a, char *err)
 {
     sotto_cstatus rc = sotto_cstore_meta_delete(c->st, M_CACERT, err);
@@ -266,13 +276,8 @@ sotto_cstatus sotto_client_register(const char *dir, const sotto_register_args *
     if (rc != SOTTO_C_OK || (rc = sotto_cl_build_request(c, name, req, secret_b64, err)) != SOTTO_C_OK)
         goto out;
     sotto_trust t;
-    memset(&t, 0, sizeof t);
-    t.cacert = a->cacert;
-    if (a->pin != NULL) {
-        t.has_pin = 1;
-        if ((rc = sotto_cli_parse_pin(t.pin, a->pin, err)) != SOTTO_C_OK)
-            goto out;
-    }
+    if ((rc = sotto_cl_trust_of(&t, a->cacert, a->pin, err)) != SOTTO_C_OK)
+        goto out;
     sotto_http_init(&c->http, &u, &t);
     /* Connected and the server verified: nothing was sent yet. From here on
      * the request may reach the server, so the store stays whatever happens. */
